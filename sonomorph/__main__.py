@@ -1,0 +1,3 @@
+from sonomorph.cli import run
+
+run()

@@ -1,0 +1,120 @@
+"""The ``sonomorph`` command: a thin layer over the Python API.
+
+Each capability has a module here with a ``register(sub, groups)`` function that adds
+its subcommands. ``sub`` is the top-level subparsers object; ``groups`` holds the
+subparsers of the shared command groups (``train``, ``eval``, ``corpus``, ``export``,
+``effect``), so ``sonomorph train separator`` and ``sonomorph train scream`` live in
+different modules. A command handler takes the parsed arguments and returns an exit
+status: 0 success, 1 some files in a batch failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+import warnings
+
+from sonomorph import __version__
+from sonomorph.errors import SonomorphError
+
+# Modules that register commands; each is imported lazily only to build the parser.
+COMMAND_MODULES = (
+    "sonomorph.cli.silence",
+    "sonomorph.cli.separate",
+    "sonomorph.cli.scream",
+    "sonomorph.cli.accompany",
+    "sonomorph.cli.style",
+    "sonomorph.cli.analysis",
+    "sonomorph.cli.corpus",
+    "sonomorph.cli.app",
+)
+
+GROUPS = {
+    "train": "train a model",
+    "eval": "evaluate a model beside baselines",
+    "corpus": "build a synthetic training corpus offline",
+    "export": "export a model (ONNX)",
+    "effect": "DSP effects (no model)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2 (argparse's own convention)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="sonomorph",
+        description="Transform audio with neural networks: karaoke, scream, vocals-to-song, "
+        "style transfer, genre and speaker analysis.",
+    )
+    parser.add_argument("--version", action="version", version=f"sonomorph {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0,
+                           help="more messages; a traceback on errors")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes")
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                        help="where models run (default: auto, CUDA when available)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    groups = {}
+    for name, help_text in GROUPS.items():
+        gp = sub.add_parser(name, help=help_text, description=help_text)
+        groups[name] = gp.add_subparsers(dest="subcommand", metavar="WHAT", parser_class=_Parser)
+        gp.set_defaults(func=_group_help(gp))
+    for modname in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:  # capability not built yet
+                continue
+            raise
+        module.register(sub, groups)
+    # Hide groups that nothing registered into.
+    return parser
+
+
+def _group_help(gp: argparse.ArgumentParser):
+    def show(_args) -> int:
+        gp.print_help()
+        return 2
+
+    return show
+
+
+def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: atomic writers clean up
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose if not args.quiet else logging.ERROR
+    logging.basicConfig(level=max(level, logging.DEBUG), format="sonomorph: %(message)s")
+    if not args.verbose:
+        warnings.simplefilter("ignore", FutureWarning)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return int(args.func(args) or 0)
+    except SonomorphError as exc:
+        if args.verbose:
+            raise
+        print(f"sonomorph: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sonomorph: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run() -> None:  # console-script entry point wrapper for `python -m sonomorph`
+    sys.exit(main())
