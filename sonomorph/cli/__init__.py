@@ -29,6 +29,9 @@ COMMAND_MODULES = (
     "sonomorph.cli.style",
     "sonomorph.cli.analysis",
     "sonomorph.cli.corpus",
+    "sonomorph.cli.effects",
+    "sonomorph.cli.images",
+    "sonomorph.cli.speakers",
     "sonomorph.cli.app",
 )
 
