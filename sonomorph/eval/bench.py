@@ -1,0 +1,259 @@
+"""A small benchmark harness: speed (× real time) with N threads and peak memory, each
+measured in a fresh Python subprocess.
+
+Why subprocesses: peak resident memory (``ru_maxrss``) only ever grows inside a process,
+and thread pools (OpenMP, MKL, torch) are sized when a library is first imported. A fresh
+process per (model, threads, length) setting gives clean, comparable figures.
+
+A *case* is a factory named ``"package.module:function"`` or ``"path/to/file.py:function"``.
+The worker calls ``factory(seconds=..., **kwargs)`` (untimed set-up: build the model, make
+the input) and gets back a callable ``work()`` that processes ``seconds`` of audio; each call
+of ``work()`` is timed. Speed is ``seconds / median(time)``; peak memory is the worker's
+``ru_maxrss`` after all calls (set-up included: that is what a user's machine must hold).
+
+Typical use::
+
+    m = run_case("benchmarks/separation.py:sonomorph_case", seconds=60, threads=1, repeats=3)
+    print(m.x_realtime, m.peak_rss_mb)
+    rows = memory_growth("benchmarks/separation.py:sonomorph_case", [60, 600, 3600])
+    print(growth_mb_per_minute(rows))
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Measurement",
+    "run_case",
+    "speed",
+    "memory_growth",
+    "growth_mb_per_minute",
+    "markdown_table",
+    "load_factory",
+]
+
+_RESULT_TAG = "SONOMORPH-BENCH-RESULT "
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+@dataclass
+class Measurement:
+    """One (case, threads, length) setting measured in one subprocess."""
+
+    name: str
+    seconds: float
+    threads: int
+    times: list[float] = field(default_factory=list)
+    peak_rss_mb: float | None = None
+    error: str | None = None
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.times)
+
+    @property
+    def median_s(self) -> float | None:
+        return statistics.median(self.times) if self.times else None
+
+    @property
+    def x_realtime(self) -> float | None:
+        """Seconds of audio processed per second of wall time (median over repeats)."""
+        med = self.median_s
+        return self.seconds / med if med else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["median_s"] = self.median_s
+        d["x_realtime"] = self.x_realtime
+        return d
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def load_factory(target: str) -> Callable[..., Callable[[], object]]:
+    """Resolve ``"pkg.module:name"`` or ``"some/file.py:name"`` to the named callable."""
+    modname, sep, attr = target.rpartition(":")
+    if not sep or not modname or not attr:
+        raise ValueError(f"benchmark target must be 'module:function', got {target!r}")
+    if modname.endswith(".py") or os.sep in modname:
+        path = Path(modname).resolve()
+        spec = importlib.util.spec_from_file_location(f"_bench_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"cannot import benchmark file {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(modname)
+    return getattr(module, attr)
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one setting inside this (fresh) process; returns the result record."""
+    threads = int(spec["threads"])
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(1)
+    except ImportError:  # a case may not use torch at all
+        pass
+    factory = load_factory(spec["target"])
+    work = factory(seconds=float(spec["seconds"]), **spec.get("kwargs", {}))
+    for _ in range(int(spec.get("warmup", 0))):
+        work()
+    times = []
+    for _ in range(int(spec.get("repeats", 1))):
+        t0 = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - t0)
+    return {"times": times, "peak_rss_mb": _peak_rss_mb()}
+
+
+# ----------------------------------------------------------------------------- parent side
+
+
+def _limit_memory(limit_mb: int) -> Callable[[], None]:
+    def apply() -> None:
+        limit = int(limit_mb) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def run_case(
+    target: str,
+    *,
+    seconds: float,
+    threads: int = 1,
+    repeats: int = 3,
+    warmup: int = 1,
+    kwargs: dict[str, Any] | None = None,
+    name: str | None = None,
+    timeout: float | None = None,
+    memory_limit_mb: int | None = None,
+    python: str | None = None,
+    cwd: str | os.PathLike | None = None,
+) -> Measurement:
+    """Measure one setting in a fresh subprocess.
+
+    ``threads`` sets torch's intra-op threads and the usual OpenMP/BLAS environment
+    variables. ``memory_limit_mb`` caps the child's address space (a case that needs more
+    fails with an error instead of pushing a shared machine into swap or the OOM killer).
+    Errors (exception, timeout, memory cap) are returned in ``Measurement.error``; the
+    harness itself does not raise for them.
+    """
+    name = name or target
+    spec = {"target": target, "seconds": seconds, "threads": threads, "repeats": repeats,
+            "warmup": warmup, "kwargs": kwargs or {}}
+    env = dict(os.environ)
+    for var in _THREAD_VARS:
+        env[var] = str(threads)
+    # The child must import the same sonomorph as the parent, even from a source checkout.
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    cmd = [python or sys.executable, "-m", "sonomorph.eval.bench", "--worker", json.dumps(spec)]
+    result = Measurement(name=name, seconds=float(seconds), threads=int(threads))
+    try:
+        proc = subprocess.run(
+            cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+            preexec_fn=_limit_memory(memory_limit_mb) if memory_limit_mb else None,
+        )
+    except subprocess.TimeoutExpired:
+        result.error = f"timed out after {timeout:g} s"
+        return result
+    record = None
+    for line in proc.stdout.splitlines():
+        if line.startswith(_RESULT_TAG):
+            record = json.loads(line[len(_RESULT_TAG):])
+    if proc.returncode != 0 or record is None:
+        tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        if proc.returncode < 0:
+            tail = f"killed by signal {-proc.returncode}"
+        if memory_limit_mb and ("MemoryError" in proc.stderr or "alloc" in proc.stderr.lower()):
+            tail = f"out of memory under a {memory_limit_mb} MB cap ({tail})"
+        result.error = tail[:300]
+        return result
+    result.times = [float(t) for t in record["times"]]
+    result.peak_rss_mb = float(record["peak_rss_mb"])
+    return result
+
+
+def speed(target: str, *, seconds: float, threads: Sequence[int] = (1, 2), repeats: int = 3,
+          **options: Any) -> list[Measurement]:
+    """Real-time factors with each thread count (one subprocess per count)."""
+    return [run_case(target, seconds=seconds, threads=n, repeats=repeats, **options)
+            for n in threads]
+
+
+def memory_growth(target: str, lengths_s: Sequence[float], *, threads: int = 1,
+                  **options: Any) -> list[Measurement]:
+    """Peak memory for each input length, one fresh subprocess per length, one timed run
+    each (no warm-up, so the peak is that of a single real use)."""
+    options.setdefault("repeats", 1)
+    options.setdefault("warmup", 0)
+    return [run_case(target, seconds=s, threads=threads, **options) for s in lengths_s]
+
+
+def growth_mb_per_minute(rows: Sequence[Measurement]) -> float | None:
+    """Least-squares slope of peak memory against input length, in MiB per minute of audio
+    (near 0 for constant-memory processing)."""
+    pts = [(m.seconds / 60.0, m.peak_rss_mb) for m in rows if m.peak_rss_mb is not None]
+    if len(pts) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    den = sum((x - mx) ** 2 for x, _ in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / den if den else None
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub markdown table; floats are shown with 3 significant figures."""
+
+    def cell(v: object) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="benchmark worker (used by run_case)")
+    parser.add_argument("--worker", required=True, help="JSON settings")
+    args = parser.parse_args(argv)
+    record = _worker(json.loads(args.worker))
+    sys.stdout.flush()
+    print(_RESULT_TAG + json.dumps(record), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
