@@ -1,0 +1,54 @@
+"""Fixtures shared by the whole suite. Keep this file small: fixtures used by one test
+file belong in that file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2 shared cores: no thread oversubscription
+
+
+def make_tone(freq: float = 440.0, seconds: float = 1.0, sr: int = 16000, channels: int = 1,
+              amp: float = 0.5) -> np.ndarray:
+    """A float32 (channels, samples) sine; channel c is scaled by 1/(c+1) so that channels
+    differ (a mixing bug shows)."""
+    t = np.arange(int(round(seconds * sr))) / sr
+    mono = amp * np.sin(2 * np.pi * freq * t)
+    return np.stack([mono / (c + 1) for c in range(channels)]).astype(np.float32)
+
+
+@pytest.fixture
+def tone() -> Callable[..., np.ndarray]:
+    """``tone(freq=440, seconds=1, sr=16000, channels=1, amp=0.5)`` -> (channels, samples)."""
+    return make_tone
+
+
+@pytest.fixture
+def write_audio(tmp_path: Path) -> Callable[..., Path]:
+    """``write_audio(name, wav, sr, subtype=None)`` writes with soundfile (not with our
+    own writer, so loader tests do not depend on it) under tmp_path; returns the path."""
+    import soundfile as sf
+
+    def write(name: str, wav: np.ndarray, sr: int, subtype: str | None = None) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = wav.T if wav.ndim == 2 else wav
+        sf.write(path, data, sr, subtype=subtype)
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """The ffmpeg binary the loader uses (the system's, or imageio-ffmpeg's)."""
+    from sonomorph.audio.ffmpeg import ffmpeg_exe
+
+    exe = ffmpeg_exe()
+    assert exe, "no ffmpeg: imageio-ffmpeg is a dependency and ships one"
+    return exe
