@@ -1,8 +1,8 @@
 """torch Datasets that the trainers read: random segments of multitrack songs, labelled
 clips, speakers' utterances, and crops of plain folders.
 
-Every random choice of item ``index`` in epoch ``epoch`` comes from one generator seeded
-by ``(seed, epoch, index)`` (:func:`sample_rng`), so a run is reproducible whatever the
+Every random choice of item ``index`` in epoch ``epoch`` comes from the trainer's
+:func:`sonomorph.train.distributed.sample_rng` ``(seed, epoch, index)``, so a run is reproducible whatever the
 number of DataLoader workers or the order they ask in; call ``set_epoch(epoch)`` at the
 start of each epoch to get new positions. Only the frames needed are read from disk
 (soundfile ``start``/``stop``), resampled when the file's rate differs, and shaped to the
@@ -23,6 +23,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
+from sonomorph.audio.io import resample
 from sonomorph.data.layouts import (
     DatasetError,
     LabelledClip,
@@ -34,14 +35,7 @@ from sonomorph.data.layouts import (
     vctk_utterances,
 )
 from sonomorph.errors import AudioLoadError
-
-
-def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    """The generator of one item: stable across processes (sha256-derived seed)."""
-    from sonomorph.data.corpus.common import job_rng
-
-    return job_rng(seed, "sample", epoch, index)
-
+from sonomorph.train.distributed import EpochAware, sample_rng
 
 # ----------------------------------------------------------------------------- reading
 
@@ -87,9 +81,7 @@ def read_segment(path: str | os.PathLike, start: int, length: int, sample_rate: 
         raise AudioLoadError(f"cannot read audio: {exc}", path) from None
     wav = data.T
     if sr != sample_rate and wav.shape[1] > 0:
-        import soxr
-
-        wav = soxr.resample(wav.T, sr, sample_rate, quality="HQ").T
+        wav = resample(wav, sr, sample_rate)
     out = np.zeros((wav.shape[0], length), dtype=np.float32)
     n = min(length, wav.shape[1])
     out[:, :n] = wav[:, :n]
@@ -119,15 +111,11 @@ def _tensor(wav: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
 
 
-class _Epochs:
-    """``set_epoch`` and the per-item generator, shared by the datasets here."""
+class _Epochs(EpochAware):
+    """``set_epoch`` (from the trainer's :class:`EpochAware`) and the item's generator
+    :func:`sample_rng` ``(seed, epoch, index)``, shared by the datasets here."""
 
     seed: int = 0
-    epoch: int = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the random positions of epoch ``epoch`` (call at each epoch start)."""
-        self.epoch = int(epoch)
 
     def rng(self, index: int) -> np.random.Generator:
         return sample_rng(self.seed, self.epoch, index)
@@ -305,15 +293,14 @@ class Utterances(_CropMixin, Dataset):
 def voiced_span(path: str, sample_rate: int, top_db: float = 40.0) -> tuple[int, int]:
     """(start, end) frames at ``sample_rate`` of ``path`` without leading and trailing
     silence (quieter than ``top_db`` below the peak). Cached per process."""
+    from sonomorph.audio.silence import detect_nonsilent
+
     total = audio_frames(path, sample_rate)
     wav = read_segment(path, 0, total, sample_rate, 1)[0]
-    hop = 256
-    n = len(wav) // hop
-    if n == 0 or not np.any(wav):
+    spans = detect_nonsilent(wav, sample_rate, top_db)
+    if len(spans) == 0:
         return 0, total
-    rms = np.sqrt(np.mean(wav[: n * hop].reshape(n, hop) ** 2, axis=1))
-    loud = np.flatnonzero(rms > rms.max() * 10.0 ** (-top_db / 20.0))
-    return int(loud[0] * hop), int(min(total, (loud[-1] + 1) * hop))
+    return int(spans[0, 0]), int(spans[-1, 1])
 
 
 class FolderSegments(_Epochs, Dataset):

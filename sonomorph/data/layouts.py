@@ -29,9 +29,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sonomorph.audio.io import AUDIO_EXTENSIONS
 from sonomorph.errors import SonomorphError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".au", ".ogg", ".mp3", ".aiff", ".aif")
 MUSDB_STEMS = ("vocals", "drums", "bass", "other")
 MUSDB_SPLITS = ("train", "valid", "test", "train+valid")
 
@@ -156,16 +156,12 @@ def _subdirs(folder: Path) -> list[Path]:
 
 def folder_audio(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
     """Every audio file under ``root`` (sorted; hidden files and folders skipped)."""
+    from sonomorph.audio.io import find_audio_files
+
     root = _require_dir(root, "a folder of audio files")
-    pattern = "**/*" if recursive else "*"
-    found = sorted(
-        p for p in root.glob(pattern)
-        if _is_audio(p) and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    found = find_audio_files(root, recursive=recursive)
     if not found:
-        raise DatasetError(
-            f"folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})", root
-        )
+        raise DatasetError("folder holds no audio files", root)
     return found
 
 

@@ -12,7 +12,7 @@ tempo with it. It costs one polyphase resampling instead of the phase vocoder of
 ``librosa.effects.pitch_shift`` (tens of times slower), and for training a separator
 the coupled tempo change is harmless.
 
-Everything is drawn from the item's generator (see :func:`sonomorph.data.datasets.sample_rng`),
+Everything is drawn from the item's generator (:func:`sonomorph.train.distributed.sample_rng`),
 so a mix is reproducible from ``(seed, epoch, index)``.
 """
 
