@@ -1,0 +1,290 @@
+"""Waveform-to-waveform models on long files and in real time, reproducing whole-file output.
+
+A *backend* is a waveform model with a known receptive field: output sample ``n`` depends
+only on input samples ``n - past .. n + future``, and shifting the input by a multiple of
+``hop_length`` shifts the output by the same amount. Two backends: :class:`TorchBackend`
+(a sonomorph generator) and :class:`OnnxBackend` (the exported file, run by onnxruntime).
+
+Both consumers below run the model on hop-aligned windows wide enough that every sample
+they keep has its whole receptive field inside the window, so they give the whole-file
+output (up to float rounding), not an approximation of it:
+
+* :func:`render_chunked` (offline): overlapping chunks, each computed with ``past``/``future``
+  context and crossfaded over ``crossfade`` samples with its neighbours. Memory is bounded by
+  the chunk size, and the input's gain is one number for the whole file.
+* :class:`StreamingEngine` (real time): blocks of any size in, the same number of samples
+  out, delayed by ``future`` samples (the look-ahead). State is the trailing ``past +
+  future + hop`` input samples and a FIFO of at most ``future + block`` output samples.
+  Its algorithmic latency is ``future + block_size`` samples (:attr:`latency_ms`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from sonomorph.errors import CheckpointError, ConfigError
+from sonomorph.utils.progress import ProgressCallback
+
+__all__ = ["Backend", "TorchBackend", "OnnxBackend", "render_chunked", "StreamingEngine",
+           "MIN_BLOCK", "MAX_BLOCK"]
+
+MIN_BLOCK, MAX_BLOCK = 256, 2048
+
+
+class Backend(Protocol):
+    """What the chunked and streaming runners need of a model."""
+
+    sample_rate: int
+    hop_length: int
+    past: int
+    future: int
+    peak_guard: float
+    name: str
+
+    def __call__(self, x: np.ndarray, gain: float) -> np.ndarray:
+        """(N,) float32 input at ``sample_rate`` -> (N,) output; ``gain`` <= 0 means the
+        model's own peak normalisation of this window."""
+        ...
+
+
+class TorchBackend:
+    """A sonomorph scream generator (``forward(x, gain)``, ``receptive_field()``) in eval mode."""
+
+    def __init__(self, model, device: str = "cpu", name: str = "model") -> None:
+        import torch
+
+        self.torch = torch
+        self.model = model.eval().to(device)
+        self.device = device
+        self.sample_rate = int(model.sample_rate)
+        self.hop_length = int(model.hop_length)
+        self.past, self.future = (int(v) for v in model.receptive_field())
+        self.peak_guard = float(model.front.peak_guard)
+        self.name = name
+
+    def __call__(self, x: np.ndarray, gain: float) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+            g = torch.tensor([float(gain)], device=self.device)
+            y = self.model(t.view(1, 1, -1), g)
+        return y.view(-1).float().cpu().numpy()
+
+
+class OnnxBackend:
+    """An exported scream model (inputs ``audio`` (B, 1, N) and ``gain`` (B,), output
+    ``scream``), whose metadata gives the sample rate, hop and receptive field."""
+
+    REQUIRED = ("sample_rate", "hop_length", "past", "future", "peak_guard")
+
+    def __init__(self, path: str | os.PathLike, threads: int = 1) -> None:
+        from sonomorph.models.onnx_export import onnx_session
+
+        path = Path(path)
+        self.session = onnx_session(path, threads=threads)
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        missing = [k for k in self.REQUIRED if k not in meta]
+        names = [i.name for i in self.session.get_inputs()]
+        if missing or names != ["audio", "gain"]:
+            raise CheckpointError("not a sonomorph scream ONNX model (export one with "
+                                  "`sonomorph export scream --onnx OUT.onnx`)", path)
+        self.sample_rate, self.hop_length = int(meta["sample_rate"]), int(meta["hop_length"])
+        self.past, self.future = int(meta["past"]), int(meta["future"])
+        self.peak_guard = float(meta["peak_guard"])
+        self.name = meta.get("model", path.stem)
+        self.path = path
+
+    def __call__(self, x: np.ndarray, gain: float) -> np.ndarray:
+        audio = np.ascontiguousarray(x, dtype=np.float32).reshape(1, 1, -1)
+        out = self.session.run(["scream"], {"audio": audio,
+                                            "gain": np.array([gain], dtype=np.float32)})[0]
+        return out.reshape(-1)
+
+
+def _window(backend: Backend, start: int, stop: int, n: int) -> tuple[int, int]:
+    """Input window ``[a, b)`` whose output is exact on ``[start, stop)``: ``past`` samples
+    before (rounded down to a hop multiple so frames line up with the whole file), ``future``
+    after, clipped to the signal ``[0, n)``."""
+    hop = backend.hop_length
+    a = max(0, ((start - backend.past) // hop) * hop)
+    return a, min(n, stop + backend.future)
+
+
+def _fade(length: int) -> np.ndarray:
+    """Raised-cosine fade-in of ``length`` samples (fade-out is ``1 - fade``)."""
+    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(length) + 0.5) / length)).astype(np.float32)
+
+
+def render_chunked(backend: Backend, x: np.ndarray, gain: float, *, chunk: int = 220500,
+                   crossfade: int = 2048, progress: ProgressCallback | None = None) -> np.ndarray:
+    """Run ``backend`` over a mono signal ``x`` (N,) in overlapping chunks; returns (N,).
+
+    Chunk ``k`` owns output ``[k * chunk, (k + 1) * chunk)`` and is computed ``crossfade / 2``
+    samples wider on each side, with full receptive-field context; neighbours are blended
+    with a raised-cosine crossfade over their shared ``crossfade`` samples. ``gain`` is
+    applied to every chunk (one gain for the file; see the module docstring).
+    """
+    n = int(x.shape[-1])
+    hop = backend.hop_length
+    chunk = max(hop, (int(chunk) // hop) * hop)
+    half = min(int(crossfade) // 2, chunk // 2)
+    out = np.zeros(n, dtype=np.float32)
+    n_chunks = max(1, math.ceil(n / chunk))
+    fade = _fade(2 * half) if half else None
+    for k in range(n_chunks):
+        lo, hi = max(0, k * chunk - half), min(n, (k + 1) * chunk + half)
+        a, b = _window(backend, lo, hi, n)
+        y = backend(x[a:b], gain)[lo - a: hi - a]
+        if fade is not None:
+            if k > 0:  # fade in over [k*chunk - half, k*chunk + half)
+                m = min(2 * half, hi - lo)
+                y[:m] *= fade[:m]
+            if k < n_chunks - 1:  # fade out over [(k+1)*chunk - half, (k+1)*chunk + half)
+                s = (k + 1) * chunk - half - lo
+                m = min(2 * half, hi - lo - s)
+                y[s: s + m] *= 1.0 - fade[:m]
+        out[lo:hi] += y
+        if progress is not None:
+            progress(min(n, (k + 1) * chunk), n)
+    return out
+
+
+class StreamingEngine:
+    """Real-time block processing with bounded state; output equals the whole-file output
+    delayed by ``delay`` samples.
+
+    ``process(block)`` takes a mono block (any length, typically ``block_size`` samples) and
+    returns as many samples; ``flush()`` returns the last ``delay`` samples when the input
+    ends. ``realtime=False`` lifts the 256-2048 block limit (offline use of long files). ``gain`` is the fixed input gain (> 0), or ``"auto"``: a peak follower (instant
+    attack, ``release_db_per_s`` release) sets ``1 / max(peak, peak_guard)`` per block.
+    """
+
+    def __init__(self, backend: Backend, block_size: int = 256, *, gain: float | str = "auto",
+                 release_db_per_s: float = 3.0, realtime: bool = True) -> None:
+        if realtime and not MIN_BLOCK <= int(block_size) <= MAX_BLOCK:
+            raise ConfigError(f"block size must be between {MIN_BLOCK} and {MAX_BLOCK} samples, "
+                              f"got {block_size}")
+        if gain != "auto" and not (isinstance(gain, (int, float)) and gain > 0):
+            raise ConfigError(f"gain must be positive or 'auto', got {gain!r}")
+        self.backend = backend
+        self.block_size = int(block_size)
+        self.gain = gain
+        self.delay = int(backend.future)
+        self._release = 10.0 ** (-release_db_per_s / 20.0 / backend.sample_rate)
+        self.reset()
+
+    @property
+    def latency_samples(self) -> int:
+        """Algorithmic latency: the look-ahead plus one block."""
+        return self.delay + self.block_size
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000.0 * self.latency_samples / self.backend.sample_rate
+
+    @property
+    def state_samples(self) -> int:
+        """Samples of state held: input history plus pending output."""
+        return int(self._hist.shape[0] + self._fifo.shape[0])
+
+    def reset(self) -> None:
+        """Forget everything (a new stream starts at time 0)."""
+        self._hist = np.zeros(0, dtype=np.float32)  # input samples [hist_start, received)
+        self._hist_start = 0
+        self._received = 0
+        self._computed = 0  # final output samples produced so far (model time)
+        self._fifo = np.zeros(self.delay, dtype=np.float32)
+        self._peak = 0.0
+
+    def _current_gain(self, block: np.ndarray) -> float:
+        if self.gain != "auto":
+            return float(self.gain)
+        peak = float(np.max(np.abs(block))) if block.size else 0.0
+        self._peak = max(peak, self._peak * self._release ** block.shape[0])
+        return 1.0 / max(self._peak, self.backend.peak_guard)
+
+    def _compute(self, upto: int, gain: float, final: bool) -> None:
+        """Extend the final output to ``upto`` (exclusive) from the history."""
+        if upto <= self._computed:
+            return
+        end = self._received
+        a, _ = _window(self.backend, self._computed, upto, end)
+        a = max(a, self._hist_start)
+        window = self._hist[a - self._hist_start: end - self._hist_start]
+        y = self.backend(window, gain)
+        self._fifo = np.concatenate([self._fifo, y[self._computed - a: upto - a]])
+        self._computed = upto
+        # Keep only the history the next window can need.
+        keep_from = max(0, ((self._computed - self.backend.past) // self.backend.hop_length)
+                        * self.backend.hop_length)
+        if keep_from > self._hist_start:
+            self._hist = self._hist[keep_from - self._hist_start:]
+            self._hist_start = keep_from
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Feed one mono block; returns the same number of output samples."""
+        block = np.asarray(block, dtype=np.float32).reshape(-1)
+        if not np.all(np.isfinite(block)):
+            block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+        gain = self._current_gain(block)
+        self._hist = np.concatenate([self._hist, block])
+        self._received += block.shape[0]
+        self._compute(self._received - self.delay, gain, final=False)
+        out, self._fifo = self._fifo[: block.shape[0]], self._fifo[block.shape[0]:]
+        return out
+
+    def flush(self) -> np.ndarray:
+        """End of input: the remaining ``delay`` samples (computed with the true end)."""
+        gain = float(self.gain) if self.gain != "auto" else 1.0 / max(
+            self._peak, self.backend.peak_guard)
+        self._compute(self._received, gain, final=True)
+        out, self._fifo = self._fifo, np.zeros(0, dtype=np.float32)
+        return out
+
+
+def run_live(engine: StreamingEngine, *, input_device: str | int | None = None,
+             output_device: str | int | None = None, duration: float | None = None,
+             on_status: Callable[[str], None] | None = None) -> None:
+    """Microphone -> engine -> speakers through sounddevice until Ctrl-C (or ``duration``
+    seconds). Raises DependencyError when PortAudio or an audio device is missing."""
+    import time
+
+    from sonomorph.errors import DependencyError
+
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as exc:
+        raise DependencyError(f"live mode needs sounddevice with PortAudio ({exc}); install "
+                              "libportaudio2 or process files instead") from None
+    try:
+        devices = sd.query_devices()
+        has_in = any(d.get("max_input_channels", 0) > 0 for d in devices)
+        has_out = any(d.get("max_output_channels", 0) > 0 for d in devices)
+    except Exception as exc:  # noqa: BLE001 - PortAudio errors
+        raise DependencyError(f"no audio devices available ({exc})") from None
+    if not (has_in and has_out):
+        raise DependencyError("live mode needs a microphone and speakers: no audio "
+                              f"{'input' if not has_in else 'output'} device found")
+
+    def callback(indata, outdata, frames, time_info, status) -> None:  # noqa: ARG001
+        if status and on_status is not None:
+            on_status(str(status))
+        outdata[:, 0] = engine.process(indata[:, 0])
+        if outdata.shape[1] > 1:
+            outdata[:, 1:] = outdata[:, :1]
+
+    try:
+        with sd.Stream(samplerate=engine.backend.sample_rate, blocksize=engine.block_size,
+                       channels=(1, 1), dtype="float32", device=(input_device, output_device),
+                       latency="low", callback=callback):
+            start = time.monotonic()
+            while duration is None or time.monotonic() - start < duration:
+                time.sleep(0.1)
+    except sd.PortAudioError as exc:
+        raise DependencyError(f"cannot open the audio devices: {exc}") from None
