@@ -17,3 +17,136 @@ step's ``ctx.fp32()`` when bf16/fp16 training is on.
 from __future__ import annotations
 
 __all__: list[str] = []
+
+
+# =============================================================================================
+# GAN and content losses (added by the scream engineer: HingeGANLoss, FeatureMatchingLoss,
+# MelCorrelationLoss, MultiResolutionSTFTLoss)
+# =============================================================================================
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+
+__all__ += ["HingeGANLoss", "FeatureMatchingLoss", "MelCorrelationLoss",
+            "MultiResolutionSTFTLoss"]
+
+
+def _logits(outputs: list) -> list[Tensor]:
+    """The logit map of each discriminator: the tensor itself, or the last item of a list of
+    feature maps (MelGAN-style discriminators return every layer's output)."""
+    return [o[-1] if isinstance(o, (list, tuple)) else o for o in outputs]
+
+
+class HingeGANLoss(nn.Module):
+    """Hinge adversarial loss (Lim & Ye 2017; used by MelGAN), averaged over discriminators.
+
+    ``loss(fake)`` is the generator's term ``mean(-D(fake))``;
+    ``loss(fake, real)`` the discriminator's ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``.
+    Each argument is a list with one entry per discriminator (scale): a logit tensor of any
+    shape, or a list of feature maps whose last item is the logit map. Why hinge: bounded
+    gradients for confident discriminators, so training is steadier than with the
+    cross-entropy loss.
+    """
+
+    def forward(self, fake: list, real: list | None = None) -> Tensor:
+        fakes = _logits(fake)
+        if real is None:
+            return torch.stack([(-f).mean() for f in fakes]).mean()
+        reals = _logits(real)
+        if len(reals) != len(fakes):
+            raise ValueError(f"{len(reals)} real outputs for {len(fakes)} fake ones")
+        terms = [F.relu(1.0 - r).mean() + F.relu(1.0 + f).mean() for r, f in zip(reals, fakes)]
+        return torch.stack(terms).mean()
+
+
+class FeatureMatchingLoss(nn.Module):
+    """L1 distance between discriminator feature maps of generated and real audio (MelGAN,
+    Kumar et al. 2019), averaged over every intermediate layer of every discriminator (the
+    last item of each list, the logit map, is left out). Real features are detached.
+
+    ``mode="paired"`` compares maps element-wise: the real and generated clips must be the
+    same audio (vocoders). ``mode="mean"`` compares each map's mean over batch and time per
+    channel (Salimans et al. 2016): the right form for unpaired data such as voice-to-scream,
+    where the real clip is not the target of the generated one.
+    """
+
+    def __init__(self, mode: str = "paired") -> None:
+        super().__init__()
+        if mode not in ("paired", "mean"):
+            raise ValueError(f"mode must be 'paired' or 'mean', got {mode!r}")
+        self.mode = mode
+
+    def forward(self, fake: list[list[Tensor]], real: list[list[Tensor]]) -> Tensor:
+        terms = []
+        for f_maps, r_maps in zip(fake, real):
+            for f, r in zip(f_maps[:-1], r_maps[:-1]):
+                r = r.detach()
+                if self.mode == "mean":
+                    f, r = f.mean(dim=(0, -1)), r.mean(dim=(0, -1))
+                terms.append(F.l1_loss(f, r))
+        if not terms:
+            raise ValueError("no intermediate feature maps to match")
+        return torch.stack(terms).mean()
+
+
+class MelCorrelationLoss(nn.Module):
+    """``(1 - cos(a, b)) / 2`` between two log-mel spectrograms ``(batch, n_mels, frames)``
+    (or any ``(batch, ...)`` tensors), each first made zero-mean over everything but the
+    batch, so the cosine is the Pearson correlation of the two log-mels.
+
+    Why: it ties a generator's output to its input's content (what is said, when, at which
+    pitch contour) while leaving level and timbre free, which is what voice-to-scream
+    needs; the original used weight 150. Without the mean removal the log floor of silent
+    frames (a large constant) would dominate the cosine and make any two clips look alike.
+    ``reduction="none"`` returns one value per item (in [0, 1]; 0 = perfectly correlated).
+    """
+
+    def __init__(self, reduction: str = "mean", eps: float = 1e-8) -> None:
+        super().__init__()
+        if reduction not in ("mean", "none"):
+            raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+        self.reduction, self.eps = reduction, float(eps)
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        if a.shape != b.shape:
+            raise ValueError(f"shapes differ: {tuple(a.shape)} and {tuple(b.shape)}")
+        a = a.reshape(a.shape[0], -1).float()
+        b = b.reshape(b.shape[0], -1).float()
+        a = a - a.mean(dim=1, keepdim=True)
+        b = b - b.mean(dim=1, keepdim=True)
+        cos = (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(self.eps)
+        loss = (1.0 - cos) / 2.0
+        return loss.mean() if self.reduction == "mean" else loss
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    """Spectral convergence plus mean L1 of log magnitudes, averaged over several STFT
+    resolutions (Yamamoto et al. 2020, Parallel WaveGAN), between a prediction and a target
+    waveform ``(batch, channels, samples)``.
+
+    Why several resolutions: one FFT size trades time for frequency detail; matching three
+    keeps the generator from hiding artefacts in the blind spot of any one. It is a paired
+    loss: in voice-to-scream it pulls the output toward the input voice, so it is used there
+    only with a small weight, as a content prior. ``resolutions`` are ``(n_fft, hop, win)``.
+    """
+
+    def __init__(self, resolutions: tuple = ((512, 128, 512), (1024, 256, 1024),
+                                             (2048, 512, 2048)), eps: float = 1e-7) -> None:
+        super().__init__()
+        from sonomorph.audio.spectral import Spectrogram
+
+        self.eps = float(eps)
+        self.specs = nn.ModuleList([Spectrogram(n, hop, win, power=1.0)
+                                    for n, hop, win in resolutions])
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        if pred.shape != target.shape:
+            raise ValueError(f"shapes differ: {tuple(pred.shape)} and {tuple(target.shape)}")
+        total = pred.new_zeros(())
+        for spec in self.specs:
+            p = spec(pred.float()).clamp_min(self.eps)
+            t = spec(target.float()).clamp_min(self.eps)
+            sc = torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t).clamp_min(self.eps)
+            total = total + sc + F.l1_loss(torch.log(p), torch.log(t))
+        return total / len(self.specs)
