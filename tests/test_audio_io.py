@@ -80,6 +80,22 @@ def test_format_only_ffmpeg_reads_loads(tmp_path, tone, write_audio, ffmpeg):
     meta = io.info(m4a)
     assert meta.backend == "ffmpeg" and meta.channels == 2 and meta.sample_rate == 22050
     assert abs(meta.duration - 1.0) < 0.1
+    part, _ = io.load(m4a, offset=0.5, duration=0.25, channels=1)
+    assert part.shape[0] == 1 and abs(part.shape[1] - 22050 // 4) < 64
+
+
+def test_missing_ffmpeg_is_a_dependency_error(tmp_path, tone, write_audio, monkeypatch):
+    from sonomorph.audio import ffmpeg as ff
+    from sonomorph.errors import DependencyError
+
+    monkeypatch.setattr(ff, "ffmpeg_exe", lambda: None)
+    (tmp_path / "song.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(100))
+    with pytest.raises(DependencyError, match=r"song.m4a: ffmpeg is needed"):
+        io.load(tmp_path / "song.m4a")
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all" * 10)
+    with pytest.raises(AudioLoadError, match="junk.wav: not a recognised"):
+        io.load(tmp_path / "junk.wav")  # libsndfile formats need no ffmpeg
+    assert io.load(write_audio("ok.wav", tone(), SR))[1] == SR
 
 
 def test_video_container_audio_track_loads(tmp_path, ffmpeg):

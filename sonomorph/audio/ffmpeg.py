@@ -110,12 +110,15 @@ class FFmpegDecoder:
                  duration: float | None = None, loglevel: str = "warning"):
         self.path = Path(path)
         exe = require_ffmpeg(path)
-        args = [exe, "-nostdin", "-hide_banner", "-v", loglevel, "-protocol_whitelist", "file"]
+        args = [exe, "-nostdin", "-hide_banner", "-v", loglevel, "-protocol_whitelist", "file",
+                "-i", _input_arg(path)]
+        # Output-side -ss/-t: ffmpeg decodes from the start and discards, which is exact;
+        # an input-side seek lands some ms off on AAC (priming, frame boundaries).
         if offset > 0:
             args += ["-ss", f"{offset:.6f}"]
         if duration is not None:
             args += ["-t", f"{duration:.6f}"]
-        args += ["-i", _input_arg(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
+        args += ["-map", "0:a:0", "-vn", "-sn", "-dn",
                  "-map_metadata", "-1", "-fflags", "+bitexact",
                  "-c:a", "pcm_f32le", "-f", "wav", "pipe:1"]
         self._err = tempfile.TemporaryFile()

@@ -128,6 +128,8 @@ def remove_silence(wav: np.ndarray, sr: int, *, top_db: float = DEFAULT_TOP_DB,
     """
     check_params(top_db, min_gap, padding, crossfade)
     x = np.asarray(wav, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ConfigError("audio contains NaN or infinite samples")
     n = x.shape[-1]
     intervals = kept_intervals(detect_nonsilent(x, sr, top_db), n, sr,
                                min_gap=min_gap, padding=padding)
