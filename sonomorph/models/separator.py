@@ -231,12 +231,24 @@ class MaskSeparator(nn.Module):
         vocals = torch.view_as_complex(torch.view_as_real(spec_tf) * m.unsqueeze(-1))
         return vocals.transpose(-1, -2)
 
-    def forward(self, mix: Tensor, wiener_iterations: int = 0) -> Tensor:
-        """``(B, C, N)`` mixture -> ``(B, 2, C, N)``: vocals, accompaniment (= mix - vocals)."""
+    def forward(self, mix: Tensor, wiener_iterations: int = 0,
+                return_mask: bool = False) -> Tensor | tuple[Tensor, Tensor, Tensor]:
+        """``(B, C, N)`` mixture -> ``(B, 2, C, N)``: vocals, accompaniment (= mix - vocals).
+
+        With ``return_mask`` (training) returns ``(stems, mask, spectrogram)``: the mask
+        ``(B, C, F, T)`` and the mixture's complex STFT, for spectral losses.
+        """
         if mix.ndim != 3 or mix.shape[1] != self.config.channels:
             raise ValueError(f"expected (batch, {self.config.channels}, samples), "
                              f"got {tuple(mix.shape)}")
         spec = self.spectrogram(mix)
+        if return_mask:
+            spec_tf = spec.transpose(-1, -2)
+            m = self._mask_tf(spec_tf)
+            vocal_spec = torch.view_as_complex(torch.view_as_real(spec_tf) * m.unsqueeze(-1))
+            vocals = self.istft(vocal_spec.transpose(-1, -2), length=mix.shape[-1])
+            stems = torch.stack([vocals, mix - vocals], dim=1)
+            return stems, m.transpose(-1, -2), spec
         vocals = self.istft(self.separate_spec(spec, wiener_iterations), length=mix.shape[-1])
         return torch.stack([vocals, mix - vocals], dim=1)
 

@@ -1,0 +1,477 @@
+"""Karaoke: split a song into vocals and accompaniment, any length, in constant memory.
+
+``Separator(model="default")`` loads the shipped separator (or a ``.safetensors`` file, or
+takes a model object). :meth:`Separator.separate` works on an array,
+:meth:`Separator.separate_file` streams a file of any length to ``<out>/<track>/vocals.<ext>``
+and ``<out>/<track>/karaoke.<ext>``.
+
+How a song of any length is processed with bounded memory:
+
+1. The file is read block by block (:func:`sonomorph.audio.io.iter_blocks`); mono is
+   duplicated to stereo for the model, more channels were downmixed (with a warning).
+2. The blocks are resampled to the model's 44.1 kHz with a streaming soxr resampler.
+3. :class:`ChunkEngine` cuts the stream into chunks (30 s by default) that overlap by a
+   fraction (``overlap``, 0.1 by default: 3 s); the model estimates the vocals of each
+   chunk, and consecutive chunks are cross-faded over the overlap with complementary
+   raised-cosine weights (they sum to one), so there is no seam and no level change.
+4. The vocals are resampled back to the input's rate (streaming) and the accompaniment is
+   the input minus the vocals, at the input's rate: the two stems add up to the input
+   exactly, and content the model never saw (above 22 kHz in a 96 kHz file) stays in the
+   karaoke track.
+5. Both stems are written block by block into temporary files that are renamed onto the
+   outputs only when everything succeeded (:func:`sonomorph.utils.fs.atomic_path`).
+
+At most one chunk plus one block plus the resamplers' filters are held at any time, so
+memory does not grow with the song's length (see ``benchmarks/separation.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+from torch import nn
+
+from sonomorph.audio import io as audio_io
+from sonomorph.errors import AudioLoadError, AudioSaveError, ConfigError, InputTooShortError
+from sonomorph.utils.fs import atomic_path, check_output
+from sonomorph.utils.progress import ProgressCallback
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Separator", "ChunkEngine", "STEM_FILES", "DEFAULT_TEMPLATE", "output_paths"]
+
+#: File stems written for each choice of ``stems``: the accompaniment file is "karaoke".
+STEM_FILES = {"vocals": ("vocals",), "karaoke": ("karaoke",), "both": ("vocals", "karaoke")}
+DEFAULT_TEMPLATE = "{track}/{source}"
+OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")
+_SF_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}
+_PCM = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+_MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+_READ_BLOCK_S = 10.0  # seconds read from the file at a time
+
+
+# ----------------------------------------------------------------------------- chunking
+
+
+def _fade_in(n: int) -> np.ndarray:
+    """Raised-cosine ramp 0 -> 1 of ``n`` samples; ``1 - ramp`` is the matching fade-out."""
+    if n <= 0:
+        return np.zeros(0, dtype=np.float32)
+    i = (np.arange(n, dtype=np.float64) + 0.5) / n
+    return (0.5 - 0.5 * np.cos(np.pi * i)).astype(np.float32)
+
+
+class ChunkEngine:
+    """Apply ``fn`` ((C, n) -> (C, n)) to a stream of blocks in overlapping chunks.
+
+    Chunks hold ``chunk`` samples and start every ``chunk - overlap`` samples; each
+    chunk's output is cross-faded with the previous one's over the ``overlap`` samples.
+    :meth:`push` takes a block of any size and returns the output samples that are final;
+    :meth:`finish` processes what is left. The concatenated outputs have exactly as many
+    samples as the concatenated inputs. ``fn`` sees at most ``chunk`` samples at once.
+    """
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], chunk: int, overlap: int):
+        if chunk < 1 or not 0 <= overlap < chunk:
+            raise ConfigError(f"need chunk >= 1 and 0 <= overlap < chunk (got {chunk}, {overlap})")
+        self.fn = fn
+        self.chunk = int(chunk)
+        self.overlap = int(overlap)
+        self.ramp = _fade_in(self.overlap)
+        self._pending: list[np.ndarray] = []
+        self._held = 0
+        self._tail: np.ndarray | None = None  # previous chunk's output over the overlap
+
+    def _blend(self, y: np.ndarray) -> np.ndarray:
+        if self._tail is not None and self.overlap:
+            n = min(self.overlap, y.shape[-1])
+            y[..., :n] = self._tail[..., :n] * (1.0 - self.ramp[:n]) + y[..., :n] * self.ramp[:n]
+        return y
+
+    def push(self, block: np.ndarray) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        if block.shape[-1] == 0:
+            return out
+        self._pending.append(block)
+        self._held += block.shape[-1]
+        step = self.chunk - self.overlap
+        while self._held >= self.chunk:
+            buf = np.concatenate(self._pending, axis=-1) if len(self._pending) > 1 else \
+                self._pending[0]
+            y = self._blend(np.array(self.fn(buf[..., : self.chunk]), dtype=np.float32))
+            out.append(y[..., :step])
+            self._tail = y[..., step:]
+            rest = buf[..., step:]
+            self._pending, self._held = [rest], rest.shape[-1]
+        return out
+
+    def finish(self) -> list[np.ndarray]:
+        if not self._pending:
+            return []
+        buf = np.concatenate(self._pending, axis=-1) if len(self._pending) > 1 else \
+            self._pending[0]
+        self._pending, self._held = [], 0
+        if self._tail is not None and buf.shape[-1] <= self.overlap:
+            return [self._tail[..., : buf.shape[-1]]]  # nothing new after the last chunk
+        return [self._blend(np.array(self.fn(buf), dtype=np.float32))]
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+class _StreamWriter:
+    """Write one output file block by block (soundfile), into an atomic temporary path.
+
+    Local to separation because :mod:`sonomorph.audio.io` only writes whole arrays; the
+    conventions are those of :func:`sonomorph.audio.io.save` (16/24-bit PCM or 32-bit
+    float, mp3 VBR, integer and lossy formats clipped to [-1, 1]).
+    """
+
+    def __init__(self, tmp: Path, fmt: str, sr: int, channels: int, bit_depth: str):
+        self.clip = True
+        kwargs: dict = {}
+        if fmt == "mp3":
+            subtype, kwargs = "MPEG_LAYER_III", {"compression_level": 0.2,
+                                                 "bitrate_mode": "VARIABLE"}
+        elif fmt == "ogg":
+            subtype, kwargs = "VORBIS", {"compression_level": 0.4}
+        else:
+            subtype = _PCM[bit_depth]
+            self.clip = subtype != "FLOAT"
+        self.clipped = 0
+        self.file = sf.SoundFile(tmp, "w", samplerate=int(sr), channels=int(channels),
+                                 format=_SF_FORMATS[fmt], subtype=subtype, **kwargs)
+
+    def write(self, block: np.ndarray) -> None:
+        if self.clip:
+            over = np.abs(block) > 1.0
+            if over.any():
+                self.clipped += int(over.sum())
+                block = np.clip(block, -1.0, 1.0)
+        self.file.write(np.ascontiguousarray(block.T))
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _check_format(fmt: str, bit_depth: str) -> None:
+    if fmt not in OUTPUT_FORMATS:
+        raise ConfigError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    if bit_depth not in _PCM:
+        raise ConfigError(f"bit depth must be 16, 24 or 32f, not {bit_depth!r}")
+    if fmt == "flac" and bit_depth == "32f":
+        raise ConfigError("flac cannot hold 32-bit float samples (use 16 or 24, or wav)")
+
+
+def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike, *,
+                 stems: str = "both", format: str = "wav",
+                 filename: str = DEFAULT_TEMPLATE) -> dict[str, Path]:
+    """Output file of each source for input ``path``: ``filename`` is formatted with
+    ``track`` (the input's name without extension; ``stem`` is an alias) and ``source``
+    (``vocals`` or ``karaoke``), then ``.<format>`` is appended."""
+    if stems not in STEM_FILES:
+        raise ConfigError(f"stems must be vocals, karaoke or both, not {stems!r}")
+    track = Path(path).stem
+    out: dict[str, Path] = {}
+    for source in STEM_FILES[stems]:
+        try:
+            name = filename.format(track=track, stem=track, source=source)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"bad --filename template {filename!r}: use {{track}} and "
+                              f"{{source}} ({exc})") from None
+        if "{source}" not in filename and len(STEM_FILES[stems]) > 1:
+            raise ConfigError(f"--filename template {filename!r} must contain {{source}} "
+                              "when writing both stems")
+        out[source] = Path(out_dir) / f"{name}.{format}"
+    return out
+
+
+# ----------------------------------------------------------------------------- separator
+
+
+class Separator:
+    """Vocals / accompaniment separation with a mask network.
+
+    ``model`` is ``"default"`` (the shipped model), a path to a ``.safetensors`` model, or
+    an ``nn.Module`` that maps ``(batch, 2, samples)`` to ``(batch, 2, 2, samples)``
+    (vocals, accompaniment) and has a ``sample_rate`` attribute. ``chunk_seconds`` and
+    ``overlap`` (a fraction of the chunk) set the chunking; ``wiener_iterations > 0`` turns on
+    the multichannel Wiener refinement of the model (slower).
+    """
+
+    def __init__(self, model: str | os.PathLike | nn.Module = "default", *,
+                 device: str | torch.device = "cpu", chunk_seconds: float = 30.0,
+                 overlap: float = 0.1, wiener_iterations: int = 0) -> None:
+        if not 0.0 <= overlap < 1.0:
+            raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
+        if not chunk_seconds > 0:
+            raise ConfigError(f"chunk length must be positive, got {chunk_seconds}")
+        if isinstance(model, nn.Module):
+            self.model, self.meta = model, {}
+        else:
+            from sonomorph.models import load_model, resolve_model
+
+            path = resolve_model(None if model == "default" else model, "separator")
+            self.model, self.meta = load_model(path, expect="separator")
+        self.device = torch.device(device)
+        self.model = self.model.to(self.device).eval()
+        self.sample_rate = int(getattr(self.model, "sample_rate", 44100))
+        self.chunk = max(1, int(round(chunk_seconds * self.sample_rate)))
+        self.overlap = min(int(round(overlap * self.chunk)), self.chunk - 1)
+        self.wiener_iterations = int(wiener_iterations)
+        config = getattr(self.model, "config", None)
+        n_fft = int(getattr(config, "n_fft", 4096))
+        self.min_model_samples = n_fft  # shorter chunks are zero-padded to this
+        # Shortest input accepted: one STFT window (93 ms at 44.1 kHz).
+        self.min_seconds = n_fft / self.sample_rate
+
+    # ------------------------------------------------------------------ model calls
+
+    def _vocals(self, chunk: np.ndarray) -> np.ndarray:
+        """Model vocals of one stereo chunk at the model rate, ``(2, n)``."""
+        n = chunk.shape[-1]
+        x = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
+        if n < self.min_model_samples:
+            x = torch.nn.functional.pad(x, (0, self.min_model_samples - n))
+        with torch.inference_mode():
+            x = x.to(self.device)[None]
+            if self.wiener_iterations:
+                y = self.model(x, wiener_iterations=self.wiener_iterations)
+            else:
+                y = self.model(x)
+        vocals = y[0, 0, :, :n].float().cpu().numpy()
+        return np.nan_to_num(vocals, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _min_samples(self, sr: int) -> int:
+        return max(2, math.ceil(self.min_seconds * sr))
+
+    # ------------------------------------------------------------------ streaming core
+
+    def stream(self, blocks: Iterable[np.ndarray], sr: int, *,
+               progress: ProgressCallback | None = None, total: int | None = None,
+               name: str | os.PathLike | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Separate a stream of ``(channels, n)`` float32 blocks (1 or 2 channels, at
+        ``sr``); yields ``(vocals, accompaniment)`` blocks at ``sr`` with the input's
+        channel count, in order, summing to the input. ``progress(done, total)`` counts
+        input samples. Raises :class:`InputTooShortError` for input shorter than
+        :attr:`min_seconds`."""
+        sr = int(sr)
+        resample_in = resample_out = None
+        if sr != self.sample_rate:
+            resample_in = soxr.ResampleStream(sr, self.sample_rate, 2, dtype="float32",
+                                              quality="HQ")
+            resample_out = soxr.ResampleStream(self.sample_rate, sr, 2, dtype="float32",
+                                               quality="HQ")
+        engine = ChunkEngine(self._vocals, self.chunk, self.overlap)
+        originals: list[np.ndarray] = []  # input not yet matched with vocals
+        vocals_q: list[np.ndarray] = []
+        held_in = held_v = 0
+        channels: int | None = None
+        seen = 0
+        min_n = self._min_samples(sr)
+
+        def to_input_rate(parts: list[np.ndarray], last: bool) -> list[np.ndarray]:
+            if resample_out is None:
+                return parts
+            data = (np.concatenate(parts, axis=-1) if parts
+                    else np.zeros((2, 0), dtype=np.float32))
+            y = resample_out.resample_chunk(np.ascontiguousarray(data.T), last=last)
+            return [np.ascontiguousarray(y.T)]
+
+        def drain(final: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            nonlocal held_in, held_v, originals, vocals_q
+            n = min(held_in, held_v)
+            if final:
+                n = held_in
+            if n <= 0:
+                return
+            orig = np.concatenate(originals, axis=-1) if len(originals) > 1 else originals[0]
+            voc = (np.concatenate(vocals_q, axis=-1) if len(vocals_q) > 1 else vocals_q[0]) \
+                if vocals_q else np.zeros((2, 0), dtype=np.float32)
+            if voc.shape[-1] < n:  # resampler rounding at the very end
+                voc = np.pad(voc, ((0, 0), (0, n - voc.shape[-1])))
+            v = voc[:, :n]
+            if channels == 1:
+                v = v.mean(axis=0, keepdims=True)
+            o = orig[:, :n]
+            v = v.astype(np.float32, copy=False)
+            yield v, (o - v).astype(np.float32)
+            originals, vocals_q = [orig[:, n:]], [voc[:, n:]]
+            held_in, held_v = originals[0].shape[-1], vocals_q[0].shape[-1]
+
+        blocks = iter(blocks)
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float32)
+            if block.ndim == 1:
+                block = block[None]
+            if channels is None:
+                channels = block.shape[0]
+                if channels not in (1, 2):
+                    raise ConfigError(f"expected 1 or 2 channels, got {channels}")
+            if block.shape[-1] == 0:
+                continue
+            if seen == 0 and block.shape[-1] < min_n:
+                # Gather enough to tell a too-short input from a small first block.
+                more = [block]
+                for extra in blocks:
+                    more.append(np.asarray(extra, dtype=np.float32).reshape(channels, -1))
+                    if sum(b.shape[-1] for b in more) >= min_n:
+                        break
+                block = np.concatenate(more, axis=-1)
+                if block.shape[-1] < min_n:
+                    raise InputTooShortError(
+                        f"too short to separate: {block.shape[-1]} samples "
+                        f"({block.shape[-1] / sr:.4f} s at {sr} Hz); at least "
+                        f"{self.min_seconds:.3f} s needed", name)
+            seen += block.shape[-1]
+            originals.append(block)
+            held_in += block.shape[-1]
+            stereo = block if channels == 2 else np.repeat(block, 2, axis=0)
+            if resample_in is not None:
+                stereo = np.ascontiguousarray(
+                    resample_in.resample_chunk(np.ascontiguousarray(stereo.T)).T)
+            out = to_input_rate(engine.push(stereo), last=False)
+            for part in out:
+                vocals_q.append(part)
+                held_v += part.shape[-1]
+            yield from drain(final=False)
+            if progress is not None:
+                progress(seen, total if total is not None else seen)
+        if seen == 0:
+            raise InputTooShortError("no audio samples to separate", name)
+        tail = []
+        if resample_in is not None:
+            flushed = resample_in.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True)
+            tail = engine.push(np.ascontiguousarray(flushed.T))
+        tail += engine.finish()
+        for part in to_input_rate(tail, last=True):
+            vocals_q.append(part)
+            held_v += part.shape[-1]
+        yield from drain(final=True)
+        if progress is not None:
+            progress(seen, seen)
+
+    # ------------------------------------------------------------------ public API
+
+    def separate(self, wav: np.ndarray, sr: int, *,
+                 progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+        """Separate an array: ``(samples,)`` or ``(channels, samples)`` float audio at
+        ``sr`` Hz (any rate; more than two channels are downmixed with a warning).
+        Returns ``{"vocals", "accompaniment"}``, each shaped like the (downmixed) input at
+        ``sr``; they sum to the input."""
+        x = np.asarray(wav, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None]
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ConfigError(f"expected audio shaped (channels, samples), got {x.shape}")
+        if x.shape[0] > 64 and x.shape[1] <= 64:
+            raise ConfigError(f"got {x.shape[0]} channels: pass (channels, samples)")
+        if not np.isfinite(x).all():
+            raise AudioLoadError("input holds NaN or infinite samples")
+        x = audio_io.mix_channels(x, None)
+        step = int(_READ_BLOCK_S * sr)
+        blocks = (x[:, i: i + step] for i in range(0, x.shape[1], step))
+        parts = list(self.stream(blocks, sr, progress=progress, total=x.shape[1]))
+        vocals = np.concatenate([p[0] for p in parts], axis=-1)
+        acc = np.concatenate([p[1] for p in parts], axis=-1)
+        return {"vocals": vocals, "accompaniment": acc}
+
+    def separate_file(self, path: str | os.PathLike, out_dir: str | os.PathLike, *,
+                      stems: str = "both", format: str = "wav", bit_depth: str = "16",
+                      filename: str = DEFAULT_TEMPLATE, overwrite: bool = False,
+                      skip_existing: bool = False,
+                      progress: ProgressCallback | None = None) -> dict[str, Path]:
+        """Separate an audio file into ``out_dir`` (default names
+        ``<track>/vocals.<format>`` and ``<track>/karaoke.<format>``); returns
+        ``{source: path}``. Streams: memory does not depend on the file's length.
+
+        Outputs keep the input's sample rate and channel count (mp3 at a rate mp3 cannot
+        hold is written at 44.1 kHz). An existing output raises
+        :class:`~sonomorph.errors.OutputExistsError` before any work unless ``overwrite``;
+        with ``skip_existing`` a file whose outputs all exist is left alone (the paths are
+        returned and nothing is computed).
+        """
+        path = Path(path)
+        _check_format(format, str(bit_depth))
+        outputs = output_paths(path, out_dir, stems=stems, format=format, filename=filename)
+        if skip_existing and all(p.exists() for p in outputs.values()):
+            return outputs
+        for p in outputs.values():
+            check_output(p, overwrite=overwrite, inputs=[path])
+        meta = audio_io.info(path)
+        sr = meta.sample_rate
+        if meta.backend == "soundfile" and meta.frames < self._min_samples(sr):
+            raise InputTooShortError(
+                f"too short to separate: {meta.frames} samples ({meta.frames / sr:.4f} s); "
+                f"at least {self.min_seconds:.3f} s needed", path)
+        out_sr = sr
+        if format == "mp3" and sr not in _MP3_RATES:
+            out_sr = self.sample_rate
+            log.info("%s: mp3 cannot hold %d Hz; writing %d Hz", path, sr, out_sr)
+        # iter_blocks warns (naming the file) when it downmixes more than two channels.
+        blocks = audio_io.iter_blocks(path, int(_READ_BLOCK_S * sr), channels=None)
+        channels = min(meta.channels, 2)
+        self._write(path, blocks, sr, out_sr, channels, outputs, format, str(bit_depth),
+                    overwrite, progress, meta.frames)
+        return outputs
+
+    def _write(self, path: Path, blocks: Iterator[np.ndarray], sr: int, out_sr: int,
+               channels: int, outputs: dict[str, Path], fmt: str, bit_depth: str,
+               overwrite: bool, progress: ProgressCallback | None, total: int) -> None:
+        index = {"vocals": 0, "karaoke": 1}
+        back = None
+        if out_sr != sr:
+            back = soxr.ResampleStream(sr, out_sr, 2 * channels, dtype="float32", quality="HQ")
+        with contextlib.ExitStack() as stack:
+            writers: dict[str, _StreamWriter] = {}
+            try:
+                for source, target in outputs.items():
+                    tmp = stack.enter_context(atomic_path(target, overwrite=overwrite,
+                                                          inputs=[path]))
+                    writers[source] = _StreamWriter(tmp, fmt, out_sr, channels, bit_depth)
+            except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+                raise AudioSaveError(f"cannot write {fmt}: {exc}",
+                                     next(iter(outputs.values()))) from None
+            try:
+                pairs = self.stream(blocks, sr, progress=progress, total=total, name=path)
+                for last, (vocals, acc) in _mark_last(pairs):
+                    both = np.concatenate([vocals, acc], axis=0)
+                    if back is not None:
+                        both = np.ascontiguousarray(
+                            back.resample_chunk(np.ascontiguousarray(both.T), last=last).T)
+                    for source, writer in writers.items():
+                        i = index[source]
+                        writer.write(both[i * channels:(i + 1) * channels])
+            finally:
+                for w in writers.values():
+                    w.close()
+            for source, w in writers.items():
+                if w.clipped:
+                    log.warning("%s: %d samples clipped to [-1, 1]", outputs[source], w.clipped)
+
+
+def _mark_last(it: Iterable[tuple[np.ndarray, np.ndarray]]
+               ) -> Iterator[tuple[bool, tuple[np.ndarray, np.ndarray]]]:
+    """(is_last, item) pairs (the output resampler must be told which block ends it)."""
+    prev = None
+    for item in it:
+        if prev is not None:
+            yield False, prev
+        prev = item
+    if prev is not None:
+        yield True, prev
+
+
+def separate_files(separator: Separator, paths: Sequence[str | os.PathLike],
+                   out_dir: str | os.PathLike, **options) -> list[dict[str, Path]]:
+    """Convenience: :meth:`Separator.separate_file` for each path, in order."""
+    return [separator.separate_file(p, out_dir, **options) for p in paths]
