@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -337,15 +338,39 @@ def test_failed_save_leaves_nothing(tmp_path, tone, monkeypatch):
     with pytest.raises(AudioSaveError, match="cannot write .xyz"):
         io.save(tmp_path / "f.xyz", wav, SR)
 
-    def half_written(file, data, *args, **kwargs):
-        Path(file).write_bytes(b"RIFF partial")
-        raise RuntimeError("Error : disk on fire")
+    original = sf.SoundFile.write
+    calls = []
 
-    monkeypatch.setattr(io.sf, "write", half_written)
+    def fails_midway(self, data):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("Error : disk on fire")
+        return original(self, data)
+
+    monkeypatch.setattr(sf.SoundFile, "write", fails_midway)
     with pytest.raises(AudioSaveError, match="disk on fire") as err:
-        io.save(tmp_path / "crash.wav", wav, SR)
-    assert "crash.wav" in str(err.value)
+        io.save(tmp_path / "crash.wav", np.zeros((1, 100_000), np.float32), SR)
+    assert "crash.wav" in str(err.value) and len(calls) == 2  # failed after a first block
+
+    def interrupted(self, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sf.SoundFile, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        io.save(tmp_path / "ctrl-c.wav", wav, SR)
     assert list(tmp_path.iterdir()) == []  # no output, no temporary file
+
+
+def test_long_ogg_does_not_crash_libvorbis(tmp_path):
+    # One 3 M-frame write overflows libvorbis's stack (segfault); run it in a child
+    # process so that a regression fails this test instead of killing the suite.
+    code = ("import numpy as np, sys; from sonomorph.audio import io; "
+            "x = np.zeros((1, 3_000_000), np.float32); x[0, ::100] = 0.1; "
+            "io.save(sys.argv[1], x, 8000); print(io.info(sys.argv[1]).frames)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "long.ogg")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert int(done.stdout.split()[-1]) == 3_000_000
 
 
 def test_save_shapes_clipping_and_format_override(tmp_path, caplog):

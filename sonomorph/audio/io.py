@@ -67,6 +67,7 @@ WRITABLE_FORMATS = tuple(_WRITE_FORMATS)
 _PCM = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
 _MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 _ITU = 0.7071
+_WRITE_BLOCK = 1 << 15
 
 
 # -------------------------------------------------------------------------------- info
@@ -482,8 +483,7 @@ def save(path: str | os.PathLike, wav: np.ndarray, sr: int, *, bit_depth: str | 
             if sf_format == "ffmpeg":
                 _ff.encode(tmp, x, int(sr), ext="." + fmt)
             else:
-                sf.write(tmp, np.ascontiguousarray(x.T), int(sr), subtype=st, format=sf_format,
-                         **kwargs)
+                _write_chunked(tmp, x, int(sr), st, sf_format, kwargs)
     except SonomorphError:
         raise
     except Exception as exc:  # noqa: BLE001 - libsndfile/OS errors become one line
@@ -493,6 +493,16 @@ def save(path: str | os.PathLike, wav: np.ndarray, sr: int, *, bit_depth: str | 
             why = str(exc).split(": ")[-1][:160] or type(exc).__name__
         raise AudioSaveError(f"could not write {fmt} ({why})", path) from None
     return path
+
+
+def _write_chunked(path: Path, x: np.ndarray, sr: int, subtype: str, fmt: str,
+                   kwargs: dict) -> None:
+    """Write in blocks: one huge libsndfile write to Ogg Vorbis overflows libvorbis's stack
+    (an alloca sized by the frames buffered; python-soundfile issue #426, ~96 s of stereo)."""
+    frames = x.T
+    with sf.SoundFile(path, "w", sr, x.shape[0], subtype=subtype, format=fmt, **kwargs) as f:
+        for start in range(0, frames.shape[0], _WRITE_BLOCK):
+            f.write(np.ascontiguousarray(frames[start:start + _WRITE_BLOCK]))
 
 
 # ---------------------------------------------------------------------- public: files
