@@ -24,6 +24,7 @@ from sonomorph.audio.silence import (
     remove_silence,
 )
 from sonomorph.errors import AudioLoadError
+from sonomorph.utils.fs import check_output
 from sonomorph.utils.progress import ProgressCallback
 
 
@@ -81,7 +82,8 @@ class SilenceRemover:
         (digitally) silent, :class:`AudioSaveError`/:class:`OutputExistsError` for the output.
         """
         src, dst = Path(src), Path(dst)
-        fmt = io.output_format(dst)  # fail on an unwritable format before the work
+        fmt = io.output_format(dst)  # fail on an unwritable format or a taken name first
+        check_output(dst, overwrite=overwrite, inputs=(src,))
         steps = 3
         if progress:
             progress(0, steps)
