@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * args.verbose if not args.quiet else logging.ERROR
     logging.basicConfig(level=max(level, logging.DEBUG), format="sonomorph: %(message)s")
+    logging.captureWarnings(True)  # library warnings (e.g. a downmix) print as one "sonomorph:" line
     if not args.verbose:
         warnings.simplefilter("ignore", FutureWarning)
     if getattr(args, "func", None) is None:
