@@ -90,6 +90,10 @@ def _group_help(gp: argparse.ArgumentParser):
     return show
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return str(message).splitlines()[0] if str(message) else category.__name__
+
+
 def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: atomic writers clean up
     raise KeyboardInterrupt
 
@@ -100,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING - 10 * args.verbose if not args.quiet else logging.ERROR
     logging.basicConfig(level=max(level, logging.DEBUG), format="sonomorph: %(message)s")
     logging.captureWarnings(True)  # library warnings (e.g. a downmix) print as one "sonomorph:" line
+    warnings.formatwarning = _one_line_warning
     if not args.verbose:
         warnings.simplefilter("ignore", FutureWarning)
     if getattr(args, "func", None) is None:
