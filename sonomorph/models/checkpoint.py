@@ -246,10 +246,13 @@ def _load_plain_state_dict(path: Path) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        what = f" (it references {found.group(1)})" if found else ""
+        if found is None:  # not a pickle naming any object: garbage or damage
+            raise CheckpointError("not a readable PyTorch file (corrupt, or not written by "
+                                  "torch.save)", path) from None
         raise CheckpointError(
-            f"refused: this file holds pickled Python objects{what}, not just tensors, and "
-            f"loading it could run code; {hint}", path) from None
+            f"refused: this file holds pickled Python objects (it references "
+            f"{found.group(1)}), not just tensors, and loading it could run code; {hint}",
+            path) from None
     except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, ...
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"not a readable PyTorch file (truncated or corrupt?): {first}",

@@ -398,9 +398,10 @@ class Trainer:
     def _loader(self, dataset: Dataset, *, batch_sampler=None, batch_size: int = 1,
                 seed: int = 0) -> DataLoader:
         cfg = self.config
+        batching = {"batch_sampler": batch_sampler} if batch_sampler is not None else \
+            {"batch_size": batch_size, "shuffle": False}
         return DataLoader(
-            dataset, batch_sampler=batch_sampler,
-            batch_size=None if batch_sampler is not None else batch_size,
+            dataset, **batching,
             num_workers=cfg.num_workers, collate_fn=self.task.collate_fn,
             pin_memory=self.device.type == "cuda", worker_init_fn=D.seed_worker,
             # The workers' base seed is drawn from this generator, not the global one, so
