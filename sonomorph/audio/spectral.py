@@ -1,18 +1,11 @@
 """Spectral transforms as ``torch.nn.Module`` s: STFT, ISTFT, (mel) spectrograms and their inverses.
 
-Why modules: windows, DFT bases and mel filterbanks are registered buffers, so they are saved in
-``state_dict``, follow ``.to(device)`` / ``.to(dtype)`` and are never shared through a global cache.
-Every module works on tensors of any leading shape: a waveform is ``(..., time)``, a spectrogram is
-``(..., freq, frames)``. Nothing loops over frames in Python.
-
-Two backends compute spectrograms:
-
-- ``"torch"`` calls :func:`torch.stft` (fast, exact);
-- ``"conv"`` computes the same STFT as a strided ``conv1d`` with a windowed DFT basis, which
-  exports to ONNX (opset 17+, reflect padding included) and runs in onnxruntime.
-
-The mel filterbank is librosa's Slaney mel (``htk=False, norm="slaney"``), so
-``MelSpectrogram`` matches ``librosa.feature.melspectrogram`` given the same padding.
+Windows, DFT bases and mel filterbanks are registered buffers, so they are saved in ``state_dict``,
+follow ``.to(device)`` / ``.to(dtype)`` and are never shared through a global cache. Modules take
+any leading shape: a waveform is ``(..., time)``, a spectrogram ``(..., freq, frames)``; nothing
+loops over frames in Python. Spectrograms have two backends: ``"torch"`` (:func:`torch.stft`) and
+``"conv"`` (a strided ``conv1d`` with a windowed DFT basis, which exports to ONNX opset 17+ with
+reflect padding). The mel filterbank is librosa's Slaney mel (``htk=False, norm="slaney"``).
 """
 
 from __future__ import annotations
@@ -91,19 +84,6 @@ def _check_frame_params(n_fft: int, hop_length: int | None, win_length: int | No
     return n_fft, hop, win
 
 
-def _check_pad_mode(pad_mode: str) -> str:
-    if pad_mode not in _PAD_MODES:
-        raise ConfigError(f"unknown pad_mode {pad_mode!r}; choose one of {', '.join(_PAD_MODES)}")
-    return pad_mode
-
-
-def _padded_window(window: Tensor, n_fft: int) -> Tensor:
-    """Centre a window of ``win_length`` in ``n_fft`` samples with zeros (as torch.stft does)."""
-    win = window.shape[-1]
-    left = (n_fft - win) // 2
-    return F.pad(window, (left, n_fft - win - left))
-
-
 def _check_length(x: Tensor, n_fft: int, center: bool, pad_mode: str) -> None:
     """Raise InputTooShortError when the signal cannot be framed with these settings."""
     if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
@@ -141,7 +121,9 @@ class _Framed(nn.Module):
         self.n_fft, self.hop_length, self.win_length = _check_frame_params(
             n_fft, hop_length, win_length)
         self.center = bool(center)
-        self.pad_mode = _check_pad_mode(pad_mode)
+        if pad_mode not in _PAD_MODES:
+            raise ConfigError(f"unknown pad_mode {pad_mode!r}; choose one of {', '.join(_PAD_MODES)}")
+        self.pad_mode = pad_mode
         self.n_freqs = self.n_fft // 2 + 1
         self.register_buffer("window", make_window(window, self.win_length))
 
@@ -259,7 +241,8 @@ class Spectrogram(_Framed):
         k = torch.arange(self.n_freqs, dtype=torch.int64)
         phase = (k[:, None] * n[None, :]) % self.n_fft  # exact, avoids large-argument error
         angle = phase.to(torch.float64) * (2.0 * math.pi / self.n_fft)
-        w = _padded_window(window.to(torch.float64), self.n_fft)
+        left = (self.n_fft - self.win_length) // 2  # centre the window in n_fft, as torch.stft
+        w = F.pad(window.to(torch.float64), (left, self.n_fft - self.win_length - left))
         basis = torch.cat([torch.cos(angle) * w, -torch.sin(angle) * w], dim=0)
         return basis.unsqueeze(1).to(window.dtype)
 
@@ -388,10 +371,11 @@ class InverseMel(nn.Module):
 
     - ``method="pinv"``: pseudo-inverse of the filterbank, clamped at zero. One matmul.
     - ``method="nnls"``: non-negative least squares ``min ||B X - M||^2, X >= 0`` per frame,
-      started from the clamped pseudo-inverse and refined by ``n_iter`` projected-gradient steps
-      with a diagonal majorizer ``D = diag(B^T B 1)`` (``D - B^T B`` is diagonally dominant, so
-      each step can only lower the error; uncovered bins stay at zero). Its mel-domain error
-      is therefore never above the pseudo-inverse's.
+      started from the clamped pseudo-inverse and refined by ``n_iter`` accelerated projected
+      gradient steps (FISTA with per-frame gradient restart) scaled by the diagonal majorizer
+      ``D = diag(B^T B 1)`` (``D - B^T B`` is diagonally dominant, so a step of ``D^-1`` is safe;
+      bins no filter covers stay at zero). A frame whose final error is not below its starting
+      error keeps the start, so the mel-domain error is never above the pseudo-inverse's.
     """
 
     def __init__(
@@ -403,7 +387,7 @@ class InverseMel(nn.Module):
         fmax: float | None = None,
         method: Literal["nnls", "pinv"] = "nnls",
         power: float = 2.0,
-        n_iter: int = 200,
+        n_iter: int = 50,
     ) -> None:
         super().__init__()
         if method not in ("nnls", "pinv"):
@@ -433,16 +417,33 @@ class InverseMel(nn.Module):
         fb = self.mel_basis.to(dtype)
         x = torch.matmul(self.mel_pinv.to(dtype), mel).clamp_min(0.0)
         if self.method == "nnls" and self.n_iter > 0:
-            fb_t = fb.T
-            step = self.nnls_step.to(dtype)
-            for _ in range(self.n_iter):
-                grad = torch.matmul(fb_t, torch.matmul(fb, x) - mel)
-                x = (x - step * grad).clamp_min(0.0)
+            x = self._nnls(fb, mel, x)
         if self.power == 1.0:
             return x
         if self.power == 2.0:
             return torch.sqrt(x)
         return x.pow(1.0 / self.power)
+
+    def _nnls(self, fb: Tensor, mel: Tensor, start: Tensor) -> Tensor:
+        """Accelerated projected gradient for ``min ||fb x - mel||^2, x >= 0`` from ``start``."""
+        fb_t, step = fb.T, self.nnls_step.to(mel.dtype)
+        x, y = start, start
+        t = torch.ones_like(mel[..., :1, :])  # momentum counter, one per frame
+        for _ in range(self.n_iter):
+            grad = torch.matmul(fb_t, torch.matmul(fb, y) - mel)
+            x_new = (y - step * grad).clamp_min(0.0)
+            # Restart a frame's momentum when the step goes uphill (O'Donoghue & Candes 2015).
+            restart = (grad * (x_new - x)).sum(dim=-2, keepdim=True) > 0
+            t_new = 0.5 * (1.0 + torch.sqrt(1.0 + 4.0 * t * t))
+            beta = torch.where(restart, torch.zeros_like(t), (t - 1.0) / t_new)
+            t = torch.where(restart, torch.ones_like(t), t_new)
+            y = x_new + beta * (x_new - x)
+            x = x_new
+
+        def sq_err(v: Tensor) -> Tensor:
+            return (torch.matmul(fb, v) - mel).square().sum(dim=-2, keepdim=True)
+
+        return torch.where(sq_err(x) <= sq_err(start), x, start)
 
     def mel_error(self, magnitude: Tensor, mel: Tensor) -> Tensor:
         """Relative mel-domain error ``||B |X|^power - M|| / ||M||`` of a magnitude estimate,
@@ -557,7 +558,7 @@ class MelToAudio(nn.Module):
         center: bool = True,
         pad_mode: str = "reflect",
         method: Literal["nnls", "pinv"] = "nnls",
-        nnls_iter: int = 200,
+        nnls_iter: int = 50,
         n_iter: int = 32,
         momentum: float = 0.99,
         init: Literal["random", "zeros"] = "random",
