@@ -150,3 +150,66 @@ class MultiResolutionSTFTLoss(nn.Module):
             sc = torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t).clamp_min(self.eps)
             total = total + sc + F.l1_loss(torch.log(p), torch.log(t))
         return total / len(self.specs)
+
+
+# =============================================================================================
+# Style-transfer losses (added by the style/analysis engineer: GramLoss, FeatureContentLoss)
+# =============================================================================================
+
+__all__ += ["GramLoss", "FeatureContentLoss"]
+
+
+class GramLoss(nn.Module):
+    """Relative squared distance between the time-Gram of feature maps and a target Gram.
+
+    ``forward(features, target)``: ``features`` is ``(batch, channels, freq, frames)`` (the
+    output of a CNN layer), ``target`` a Gram ``(bands, channels, channels)`` as returned by
+    :meth:`gram` (its first item). Each item's Gram is
+    :func:`sonomorph.models.random_cnn.time_gram` (per-band channel Gram normalised by the
+    frame count, never a ``T x T`` matrix); the loss is the batch mean of
+    ``||G - target||^2 / ||target||^2``. Why relative: the value is 1 for a zero Gram
+    and does not depend on the layer's scale, so the style weight means the same for every
+    layer and network, and a 90 % drop reads directly. Why a Gram: it keeps the statistics
+    of the texture (which filters fire together) and forgets where in time they fire
+    (Gatys et al. 2016; Ulyanov & Lebedev 2016 for audio).
+    """
+
+    def __init__(self, bands: int = 1, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.bands, self.eps = int(bands), float(eps)
+
+    def gram(self, features: Tensor) -> Tensor:
+        """``(batch, bands, channels, channels)`` Grams of ``features``."""
+        from sonomorph.models.random_cnn import time_gram
+
+        return time_gram(features, self.bands)
+
+    def forward(self, features: Tensor, target: Tensor) -> Tensor:
+        g = self.gram(features)
+        target = target.to(g.dtype)
+        if g.shape[1:] != target.shape:
+            raise ValueError(f"Gram {tuple(g.shape[1:])} and target {tuple(target.shape)} differ")
+        num = (g - target).pow(2).sum(dim=(1, 2, 3))
+        return (num / target.pow(2).sum().clamp_min(self.eps)).mean()
+
+
+class FeatureContentLoss(nn.Module):
+    """Relative squared distance ``||a - b||^2 / ||b||^2`` between feature maps of the same
+    shape (``b``, the content's features, is detached), averaged over the batch.
+
+    Used as the content term of style transfer: it keeps *what happens when* (the words, the
+    notes) in the network's features while the Gram loss changes the texture. Relative for
+    the same reason as :class:`GramLoss`: weights then compare across layers and networks.
+    """
+
+    def __init__(self, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.eps = float(eps)
+
+    def forward(self, features: Tensor, target: Tensor) -> Tensor:
+        if features.shape != target.shape:
+            raise ValueError(f"shapes differ: {tuple(features.shape)} and {tuple(target.shape)}")
+        target = target.detach().to(features.dtype)
+        dims = tuple(range(1, features.ndim))
+        num = (features - target).pow(2).sum(dim=dims)
+        return (num / target.pow(2).sum(dim=dims).clamp_min(self.eps)).mean()
