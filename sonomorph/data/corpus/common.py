@@ -189,11 +189,18 @@ def run_tool(
 # ----------------------------------------------------------------------------- writers
 
 
-def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    """A 32-bit float WAV (format 3) of ``audio`` shaped (channels, samples).
+def _wav_header(channels: int, frames: int, sample_rate: int) -> bytes:
+    block = 4 * channels
+    fmt = struct.pack("<HHIIHHH", 3, channels, sample_rate, sample_rate * block, block, 32, 0)
+    fact = struct.pack("<I", frames)
+    data_size = frames * block
+    chunks = (b"fmt " + struct.pack("<I", len(fmt)) + fmt
+              + b"fact" + struct.pack("<I", len(fact)) + fact
+              + b"data" + struct.pack("<I", data_size))
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks) + data_size) + b"WAVE" + chunks
 
-    Written by hand because libsndfile adds a PEAK chunk holding the wall-clock time,
-    which would make two identical builds differ; this header has no timestamp."""
+
+def _checked_audio(audio: np.ndarray) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None, :]
@@ -201,26 +208,31 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
         raise ValueError(f"audio must be (channels, samples), got shape {audio.shape}")
     if not np.all(np.isfinite(audio)):
         raise ValueError("audio holds NaN or infinite samples")
-    channels, frames = audio.shape
+    return audio
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """A 32-bit float WAV (format 3) of ``audio`` shaped (channels, samples).
+
+    Written by hand because libsndfile adds a PEAK chunk holding the wall-clock time,
+    which would make two identical builds differ; this header has no timestamp."""
+    audio = _checked_audio(audio)
     data = np.ascontiguousarray(audio.T).astype("<f4").tobytes()
-    block = 4 * channels
-    fmt = struct.pack("<HHIIHHH", 3, channels, sample_rate, sample_rate * block, block, 32, 0)
-    fact = struct.pack("<I", frames)
-    body = (
-        b"WAVE"
-        + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        + b"fact" + struct.pack("<I", len(fact)) + fact
-        + b"data" + struct.pack("<I", len(data)) + data
-    )
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+    return _wav_header(audio.shape[0], audio.shape[1], sample_rate) + data
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
-    """Write ``audio`` (channels, samples) as float32 WAV atomically and deterministically.
+    """Write ``audio`` (channels, samples) as float32 WAV atomically and deterministically
+    (the bytes of :func:`wav_bytes`, streamed).
 
     Replaces a previous file of the same job (a job being rendered again owns its
     outputs)."""
-    return _write_bytes(path, wav_bytes(audio, sample_rate))
+    audio = _checked_audio(audio)
+    with atomic_path(path, overwrite=True) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(_wav_header(audio.shape[0], audio.shape[1], sample_rate))
+            np.ascontiguousarray(audio.T, dtype="<f4").tofile(f)
+    return Path(path)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
