@@ -234,7 +234,7 @@ def _ddp_main(out: Path) -> None:
 
     def fit(sub: str, steps: int) -> Trainer:
         cfg = ToyConfig(out_dir=str(out / sub), steps=steps, batch_size=4, n_train=28,
-                        checkpoint_every=steps, log_every=2, validate_every=4, sample_every=4,
+                        checkpoint_every=steps, log_every=2, validate_every=4,
                         device="cpu")
         trainer = Trainer(GanTask(cfg), cfg, quiet=True)
         trainer.fit()

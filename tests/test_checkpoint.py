@@ -75,6 +75,13 @@ def test_registry_refusals():
     with pytest.raises(TypeError, match="JSON"):
         Jsonless(thing=object())
 
+    @register_model("test_no_init")
+    class NoInit(nn.Module):  # nn.Module's own __init__: no arguments to record
+        pass
+
+    assert model_config(NoInit())["args"] == {}
+    assert isinstance(build_model("test_no_init"), NoInit)
+
     class Unregistered(toy.ToyRegressor):  # a subclass is not its parent
         pass
 

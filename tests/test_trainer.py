@@ -358,3 +358,21 @@ def test_subclass_config_adds_fields_and_checks():
     assert load_config(Mine, None, {"segment_s": 2}).segment_s == 2.0
     with pytest.raises(ConfigError, match="segment_s"):
         load_config(Mine, None, {"segment_s": -1})
+
+
+def test_cli_options_build_the_config(tmp_path):
+    import argparse
+
+    from sonomorph.train import add_config_arguments, config_from_args
+
+    path = tmp_path / "c.toml"
+    path.write_text("steps = 50\nlr = 0.5\n")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="auto")
+    add_config_arguments(parser)
+    args = parser.parse_args(["--config", str(path), "--out", "runs/z", "--steps", "7",
+                              "--set", "lr=0.25", "--set", "shape.hidden=3", "--no-resume",
+                              "-f", "--device", "cpu"])
+    cfg = config_from_args(toy.ToyConfig, args)
+    assert (cfg.steps, cfg.lr, cfg.out_dir, cfg.shape.hidden) == (7, 0.25, "runs/z", 3)
+    assert (cfg.resume, cfg.force, cfg.device) == (False, True, "cpu")

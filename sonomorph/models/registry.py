@@ -100,7 +100,8 @@ def register_model(name: str, *, kind: str | None = None) -> Callable[[M], M]:
             )
         init = cls.__init__
         sig = inspect.signature(init)
-        if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values()):
+        if init is not nn.Module.__init__ and any(
+                p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values()):
             raise TypeError(f"{cls.__qualname__}.__init__ takes *args; registered models "
                             "must take named arguments only")
 
@@ -116,6 +117,8 @@ def register_model(name: str, *, kind: str | None = None) -> Callable[[M], M]:
             bound.apply_defaults()
             arguments: dict[str, Any] = {}
             for pname, value in list(bound.arguments.items())[1:]:
+                if sig.parameters[pname].kind is inspect.Parameter.VAR_POSITIONAL:
+                    continue  # only nn.Module's own (empty) *args get here
                 if sig.parameters[pname].kind is inspect.Parameter.VAR_KEYWORD:
                     arguments.update(value)
                 else:
@@ -144,8 +147,8 @@ def _discover() -> None:
         modname = f"sonomorph.models.{info.name}"
         try:
             importlib.import_module(modname)
-        except ImportError as exc:  # an optional dependency of one model is missing
-            log.warning("could not import %s: %s", modname, exc)
+        except Exception as exc:  # noqa: BLE001 - one broken module must not hide the others
+            log.warning("could not import %s: %s: %s", modname, type(exc).__name__, exc)
 
 
 def import_model_module(module: str) -> None:

@@ -90,7 +90,8 @@ class TrainTask:
     """What to train: subclass it and implement the methods that raise NotImplementedError.
 
     ``self.config`` is the run's config (set by the Trainer if the task has none).
-    ``collate_fn`` (optional) is passed to the DataLoaders.
+    ``collate_fn`` (optional) is passed to the DataLoaders: assign a function in
+    ``__init__`` (``self.collate_fn = pad_batch``) or use ``staticmethod`` at class level.
     """
 
     collate_fn = None
@@ -402,7 +403,7 @@ class Trainer:
             {"batch_size": batch_size, "shuffle": False}
         return DataLoader(
             dataset, **batching,
-            num_workers=cfg.num_workers, collate_fn=self.task.collate_fn,
+            num_workers=cfg.num_workers, collate_fn=getattr(self.task, "collate_fn", None),
             pin_memory=self.device.type == "cuda", worker_init_fn=D.seed_worker,
             # The workers' base seed is drawn from this generator, not the global one, so
             # creating an iterator never shifts the training step's random stream.
