@@ -213,3 +213,52 @@ class FeatureContentLoss(nn.Module):
         dims = tuple(range(1, features.ndim))
         num = (features - target).pow(2).sum(dim=dims)
         return (num / target.pow(2).sum(dim=dims).clamp_min(self.eps)).mean()
+
+
+# =============================================================================================
+# pix2pix losses (added by the vocals-to-song engineer: BCEGANLoss, SpectrogramImageL1Loss)
+# =============================================================================================
+
+__all__ += ["BCEGANLoss", "SpectrogramImageL1Loss"]
+
+
+class BCEGANLoss(nn.Module):
+    """The original GAN loss on logits, as pix2pix uses it (Isola et al. 2017).
+
+    ``loss(fake)`` is the generator's non-saturating term ``BCE(D(fake), 1)``;
+    ``loss(fake, real)`` the discriminator's ``(BCE(D(real), 1) + BCE(D(fake), 0)) / 2``
+    (pix2pix halves it so that D learns more slowly than G). Arguments are logit tensors
+    of any shape (a PatchGAN's map: every patch is one real/fake decision).
+    """
+
+    def forward(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        bce = F.binary_cross_entropy_with_logits
+        if real is None:
+            return bce(fake, torch.ones_like(fake))
+        return 0.5 * (bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake)))
+
+
+class SpectrogramImageL1Loss(nn.Module):
+    """pix2pix's L1 term for spectrogram images ``(batch, 1 + 2k, bins, frames)`` whose
+    channel 0 is a log magnitude in [-1, 1] and the others cos/sin phase planes.
+
+    L1 on the log magnitude, plus ``phase_weight`` x L1 on the phase planes weighted by the
+    target's magnitude ((log magnitude + 1) / 2, in [0, 1]). Why weighted: the phase of a
+    bin at the noise floor is arbitrary and cannot be predicted; an unweighted L1 there
+    would pull every phase estimate toward zero. Returns ``{"loss", "magnitude", "phase"}``.
+    """
+
+    def __init__(self, phase_weight: float = 1.0) -> None:
+        super().__init__()
+        self.phase_weight = float(phase_weight)
+
+    def forward(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
+        if pred.shape != target.shape:
+            raise ValueError(f"shapes differ: {tuple(pred.shape)} and {tuple(target.shape)}")
+        magnitude = F.l1_loss(pred[:, :1], target[:, :1])
+        if pred.shape[1] == 1 or self.phase_weight == 0:
+            return {"loss": magnitude, "magnitude": magnitude, "phase": magnitude.new_zeros(())}
+        weight = ((target[:, :1] + 1.0) * 0.5).clamp(0.0, 1.0)
+        phase = (weight * (pred[:, 1:] - target[:, 1:]).abs()).mean()
+        return {"loss": magnitude + self.phase_weight * phase, "magnitude": magnitude,
+                "phase": phase}
