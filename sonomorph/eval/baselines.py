@@ -99,10 +99,10 @@ def repet_sim(mix: np.ndarray, sample_rate: int, *, n_fft: int = N_FFT, hop: int
     mag = spec.abs().mean(0).numpy().astype(np.float64)  # (F, T)
     frames = mag.shape[1]
     width = int(librosa.time_to_frames(width_s, sr=sample_rate, hop_length=hop))
-    if frames <= 2 * width + 1:  # too short for a 2-s exclusion zone: shrink it
-        width = max(1, frames // 4)
-    if frames < 3:
-        return mixture_baseline(mix)
+    if width >= (frames - 1) // 2:  # too short for a 2-s exclusion zone: shrink it
+        width = (frames - 1) // 2 - 1
+    if width < 1:  # a few frames: nothing can repeat, everything is "voice"
+        return _stems(mix, mix)
     # Fortran order: nn_filter gathers whole frames (columns), 2-3x faster this way.
     background = librosa.decompose.nn_filter(np.asfortranarray(mag), aggregate=np.median,
                                              metric="cosine",

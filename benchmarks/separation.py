@@ -1,0 +1,358 @@
+"""Separation benchmark: speed (x real time, 1 and 2 threads) and peak memory for 1, 10 and
+60 minutes of stereo 44.1 kHz audio; sonomorph beside Open-Unmix and HT-Demucs.
+
+Every (model, threads, length) setting runs in a fresh subprocess
+(:mod:`sonomorph.eval.bench`), so peak memory (``ru_maxrss``) is that one setting's.
+Open-Unmix and HT-Demucs are built with random weights from the ``openunmix`` and
+``demucs`` packages (speed does not depend on the weights), with the settings of their own
+command-line tools: UMX-HQ (one vocals model, hidden 512, 16 kHz bandwidth) with the
+residual as accompaniment and one Wiener EM iteration; HT-Demucs (default architecture,
+4 sources) through ``demucs.apply.apply_model`` (7.8-s segments, overlap 0.25, 1 shift).
+Both process a song as one array held in memory, as their tools do; sonomorph streams the
+file (``Separator.separate_file``). The speed rows time in-memory separation of a 30-s
+clip (sonomorph includes chunking, STFT and ISTFT).
+
+Run (takes about 20-30 minutes on 2 cores; HT-Demucs dominates)::
+
+    .venv/bin/python benchmarks/separation.py            # everything
+    .venv/bin/python benchmarks/separation.py --quick    # 1-min memory point only
+    .venv/bin/python benchmarks/separation.py --candidates   # architecture candidates
+
+Prints a markdown table and writes ``benchmarks/results/separation.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sonomorph.eval.bench import (  # noqa: E402
+    Measurement,
+    growth_mb_per_minute,
+    markdown_table,
+    memory_growth,
+    run_case,
+)
+
+SR = 44100
+THIS = str(Path(__file__).resolve())
+CACHE = Path(tempfile.gettempdir()) / "sonomorph-bench"
+RESULTS = ROOT / "benchmarks" / "results" / "separation.json"
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _signal(start: int, n: int) -> np.ndarray:
+    """A deterministic stereo test signal (a wandering tone over noise) of ``n`` samples
+    starting at sample ``start``; any block can be generated on its own."""
+    t = (np.arange(start, start + n, dtype=np.float64)) / SR
+    tone = 0.2 * np.sin(2 * np.pi * (220.0 + 40.0 * np.sin(2 * np.pi * 0.1 * t)) * t)
+    rng = np.random.default_rng(start)
+    noise = 0.05 * rng.standard_normal((2, n))
+    return (tone[None, :] + noise).astype(np.float32)
+
+
+def _array(seconds: float) -> np.ndarray:
+    return _signal(0, int(seconds * SR))
+
+
+def _wav(seconds: float) -> Path:
+    """A cached 16-bit stereo WAV of ``seconds``, written block by block."""
+    import soundfile as sf
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"input-{int(seconds)}s.wav"
+    if not path.exists():
+        tmp = path.with_suffix(".part.wav")
+        total, block = int(seconds * SR), 60 * SR
+        with sf.SoundFile(tmp, "w", SR, 2, subtype="PCM_16") as f:
+            for start in range(0, total, block):
+                f.write(_signal(start, min(block, total - start)).T)
+        tmp.replace(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- cases
+# Each factory does the untimed set-up and returns the timed work() callable.
+
+
+def _sonomorph_model(model: str, **arch):
+    from sonomorph.models.separator import MaskSeparator
+
+    if model == "random":
+        import torch
+
+        torch.manual_seed(0)
+        return MaskSeparator(**arch).eval()
+    return model  # "default" or a path: the Separator loads it
+
+
+def sonomorph_memory(seconds: float, model: str = "default", **arch):
+    """In-memory separation of an array (the speed figure)."""
+    from sonomorph.pipelines.separate import Separator
+
+    sep = Separator(_sonomorph_model(model, **arch))
+    x = _array(seconds)
+    return lambda: sep.separate(x, SR)
+
+
+def sonomorph_file(seconds: float, model: str = "default"):
+    """File-to-file streaming separation (the memory figure): 16-bit WAV in and out."""
+    from sonomorph.pipelines.separate import Separator
+
+    sep = Separator(_sonomorph_model(model))
+    src = _wav(seconds)
+    out = Path(tempfile.mkdtemp(prefix="sonomorph-bench-out-"))
+
+    def work():
+        sep.separate_file(src, out, overwrite=True)
+
+    return work
+
+
+def _stub_torchaudio() -> None:
+    """openunmix imports torchaudio at import time (for file I/O we do not use), and
+    torchaudio cannot be installed here: a placeholder module satisfies the import."""
+    if "torchaudio" not in sys.modules:
+        stub = types.ModuleType("torchaudio")
+        stub.__version__ = "0.0-stub"
+        sys.modules["torchaudio"] = stub
+
+
+def umx(seconds: float, niter: int = 1):
+    """Open-Unmix UMX-HQ vocals (random weights) + residual, whole song in memory."""
+    import torch
+
+    _stub_torchaudio()
+    from openunmix.model import OpenUnmix
+    from openunmix.model import Separator as UMXSeparator
+    from openunmix.utils import bandwidth_to_max_bin
+
+    torch.manual_seed(0)
+    max_bin = bandwidth_to_max_bin(rate=44100.0, n_fft=4096, bandwidth=16000)
+    vocals = OpenUnmix(nb_bins=4096 // 2 + 1, nb_channels=2, hidden_size=512, max_bin=max_bin)
+    sep = UMXSeparator({"vocals": vocals}, niter=niter, residual=True, n_fft=4096, n_hop=1024,
+                       nb_channels=2, sample_rate=44100.0, filterbank="torch").eval()
+    sep.freeze()
+    x = torch.from_numpy(_array(seconds))[None]
+
+    def work():
+        with torch.inference_mode():
+            sep(x)
+
+    return work
+
+
+def htdemucs(seconds: float):
+    """HT-Demucs (random weights, default architecture) via demucs.apply.apply_model."""
+    import torch
+    from demucs.apply import apply_model
+    from demucs.htdemucs import HTDemucs
+
+    torch.manual_seed(0)
+    model = HTDemucs(sources=["drums", "bass", "other", "vocals"]).eval()
+    x = torch.from_numpy(_array(seconds))[None]
+
+    def work():
+        with torch.inference_mode():
+            apply_model(model, x, shifts=1, split=True, overlap=0.25, progress=False,
+                        num_workers=0)
+
+    return work
+
+
+def param_count(name: str) -> float:
+    """Millions of parameters of each benchmarked network (built in this process)."""
+    import torch
+
+    if name == "sonomorph":
+        from sonomorph.models.separator import MaskSeparator
+
+        try:
+            from sonomorph.models import load_model, resolve_model
+
+            m, _ = load_model(resolve_model("default", "separator"), expect="separator")
+        except Exception:  # noqa: BLE001 - no shipped model yet: the default architecture
+            m = MaskSeparator()
+        return sum(p.numel() for p in m.parameters()) / 1e6
+    if name == "umx":
+        _stub_torchaudio()
+        from openunmix.model import OpenUnmix
+        from openunmix.utils import bandwidth_to_max_bin
+
+        m = OpenUnmix(nb_bins=2049, nb_channels=2, hidden_size=512,
+                      max_bin=bandwidth_to_max_bin(rate=44100.0, n_fft=4096, bandwidth=16000))
+        return sum(p.numel() for p in m.parameters()) / 1e6
+    from demucs.htdemucs import HTDemucs
+
+    torch.manual_seed(0)
+    m = HTDemucs(sources=["drums", "bass", "other", "vocals"])
+    return sum(p.numel() for p in m.parameters()) / 1e6
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def _fmt_mem(m: Measurement | None) -> str:
+    if m is None:
+        return "–"
+    if m.error:
+        return f"failed: {m.error}"
+    return f"{m.peak_rss_mb:.0f} MB"
+
+
+def _extrapolate(rows: list[Measurement], seconds: float) -> Measurement | None:
+    """Linear fit of peak memory and time over the measured lengths, at ``seconds``."""
+    pts = [m for m in rows if m.ok and m.peak_rss_mb is not None]
+    if len(pts) < 2:
+        return None
+    slope = growth_mb_per_minute(pts) or 0.0
+    x0 = pts[-1]
+    mem = x0.peak_rss_mb + slope * (seconds - x0.seconds) / 60.0
+    t = x0.median_s * seconds / x0.seconds
+    return Measurement(name=x0.name, seconds=seconds, threads=x0.threads, times=[t],
+                       peak_rss_mb=mem, note="extrapolated (linear in length)")
+
+
+def run_all(args) -> dict:
+    speed_clip = args.speed_seconds
+    lengths = [60.0] if args.quick else [60.0, 600.0, 3600.0]
+    cases = {
+        "sonomorph": {"speed": f"{THIS}:sonomorph_memory", "memory": f"{THIS}:sonomorph_file",
+                      "kwargs": {"model": args.model}},
+        "Open-Unmix (UMX-HQ vocals + residual, 1 EM iter)": {
+            "speed": f"{THIS}:umx", "memory": f"{THIS}:umx", "kwargs": {}},
+        "HT-Demucs": {"speed": f"{THIS}:htdemucs", "memory": f"{THIS}:htdemucs", "kwargs": {}},
+    }
+    only = set(args.only or [])
+    results: dict = {"machine": {"cpu": platform.processor() or platform.machine(),
+                                 "cores": os.cpu_count(), "python": platform.python_version()},
+                     "speed_clip_s": speed_clip, "cases": {}}
+    for name, case in cases.items():
+        key = name.split()[0].lower()
+        if only and key not in only:
+            continue
+        kw = case["kwargs"]
+        which = {"sonomorph": "sonomorph", "open-unmix": "umx", "ht-demucs": "htdemucs"}[key]
+        entry: dict = {"params_m": param_count(which), "speed": {}, "memory": {}}
+        for threads in (1, 2):
+            repeats = 1 if key == "ht-demucs" else 3
+            m = run_case(case["speed"], seconds=speed_clip, threads=threads, repeats=repeats,
+                         warmup=1, kwargs=kw, name=name, timeout=3600)
+            entry["speed"][threads] = m.to_dict()
+            print(f"{name}: {threads} thread(s): "
+                  f"{m.x_realtime and round(m.x_realtime, 1)}x real time {m.error or ''}",
+                  flush=True)
+        mem_rows: list[Measurement] = []
+        for seconds in lengths:
+            if key == "ht-demucs" and seconds > 600:
+                ext = _extrapolate(mem_rows, seconds)
+                if ext is not None:
+                    ext.name = name
+                    mem_rows.append(ext)
+                    entry["memory"][int(seconds)] = ext.to_dict()
+                continue
+            m = memory_growth(case["memory"], [seconds], threads=1, kwargs=kw, name=name,
+                              timeout=7200, memory_limit_mb=args.memory_cap_mb)[0]
+            mem_rows.append(m)
+            entry["memory"][int(seconds)] = m.to_dict()
+            print(f"{name}: {seconds / 60:g} min: {_fmt_mem(m)} "
+                  f"({m.median_s and round(m.median_s, 1)} s)", flush=True)
+        entry["growth_mb_per_min"] = growth_mb_per_minute(
+            [m for m in mem_rows if m.ok and not m.note])
+        results["cases"][name] = entry
+    return results
+
+
+def _xrt_cell(entry: dict, threads: int) -> object:
+    d = entry["speed"].get(threads) or entry["speed"].get(str(threads))
+    if not d:
+        return None
+    return round(d["x_realtime"], 1) if d.get("x_realtime") else f"failed: {d['error']}"
+
+
+def _mem_cell(entry: dict, seconds: int) -> object:
+    d = entry["memory"].get(seconds) or entry["memory"].get(str(seconds))
+    if not d:
+        return None
+    if d.get("error"):
+        return f"failed ({d['error']})"
+    return f"{d['peak_rss_mb']:.0f} MB" + (" (extrapolated)" if d.get("note") else "")
+
+
+def table(results: dict) -> str:
+    header = ["model", "params", "x RT 1 thread", "x RT 2 threads", "peak mem 1 min",
+              "peak mem 10 min", "peak mem 60 min", "growth MB/min"]
+    rows = []
+    for name, e in results["cases"].items():
+        g = e.get("growth_mb_per_min")
+        rows.append([name, f"{e['params_m']:.2f}M" if e.get("params_m") else None,
+                     _xrt_cell(e, 1), _xrt_cell(e, 2), _mem_cell(e, 60), _mem_cell(e, 600),
+                     _mem_cell(e, 3600), None if g is None else round(g, 1)])
+    return markdown_table(header, rows)
+
+
+def candidates(args) -> None:
+    """Speed of architecture candidates (random weights, in-memory, 30-s clip)."""
+    variants = {
+        "tcn h256 x6 (n_fft 4096)": {},
+        "tcn h192 x8 (n_fft 4096)": {"hidden": 192, "layers": 8},
+        "tcn h320 x6 (n_fft 4096)": {"hidden": 320},
+        "bilstm h256 x2 (n_fft 4096)": {"core": "lstm", "layers": 2},
+        "tcn h256 x6 (n_fft 2048, hop 512)": {"n_fft": 2048, "hop": 512},
+    }
+    rows = []
+    for name, arch in variants.items():
+        res = []
+        for threads in (1, 2):
+            m = run_case(f"{THIS}:sonomorph_memory", seconds=args.speed_seconds, threads=threads,
+                         repeats=3, warmup=1, kwargs={"model": "random", **arch}, name=name)
+            res.append(None if m.x_realtime is None else round(m.x_realtime, 1))
+        rows.append([name, *res])
+        print(rows[-1], flush=True)
+    print(markdown_table(["candidate", "x RT 1 thread", "x RT 2 threads"], rows))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="1-minute memory point only")
+    p.add_argument("--only", nargs="*", choices=["sonomorph", "open-unmix", "ht-demucs"])
+    p.add_argument("--model", default="default", help="sonomorph model (default, random, path)")
+    p.add_argument("--speed-seconds", type=float, default=30.0)
+    p.add_argument("--memory-cap-mb", type=int, default=12000,
+                   help="address-space cap per subprocess (protects a shared machine)")
+    p.add_argument("--candidates", action="store_true", help="time architecture candidates")
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    if args.candidates:
+        candidates(args)
+        return 0
+    t0 = time.time()
+    results = run_all(args)
+    results["wall_s"] = round(time.time() - t0, 1)
+    text = table(results)
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results["table"] = text
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

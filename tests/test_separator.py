@@ -1,0 +1,239 @@
+"""The separator network and the streaming Separator pipeline (a tiny random model on short
+synthetic signals: these tests check behaviour, not quality)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sonomorph.errors import ConfigError, InputTooShortError
+from sonomorph.models.separator import MaskSeparator, wiener_refine
+from sonomorph.pipelines.separate import ChunkEngine, Separator
+
+SR = 44100
+
+
+def tiny_model(seed: int = 0, **overrides) -> MaskSeparator:
+    torch.manual_seed(seed)
+    args = dict(n_fft=1024, hop=256, hidden=16, layers=2)
+    args.update(overrides)
+    model = MaskSeparator(**args)
+    with torch.no_grad():  # a mask far from 0.5 everywhere would hide bugs: spread it
+        model.dec_bias.normal_(0.0, 2.0)
+    return model.eval()
+
+
+def song(seconds: float = 2.0, sr: int = SR, channels: int = 2, seed: int = 0) -> np.ndarray:
+    """A harmonic 'voice' over noise, different on each channel."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    voice = sum(np.sin(2 * np.pi * 220 * h * t) / h for h in range(1, 5)) * 0.2
+    x = np.stack([voice + 0.05 * rng.standard_normal(t.size) * (c + 1) for c in range(channels)])
+    return x.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def test_forward_shapes_and_exact_residual():
+    model = tiny_model()
+    mix = torch.from_numpy(song(0.5))[None]
+    with torch.no_grad():
+        stems = model(mix)
+    assert stems.shape == (1, 2, 2, mix.shape[-1])
+    assert torch.allclose(stems.sum(dim=1), mix, atol=1e-4)
+    # A real separation: neither stem is the whole mixture or silence.
+    v = stems[0, 0].pow(2).mean().item()
+    assert 0.01 * mix.pow(2).mean().item() < v < mix.pow(2).mean().item()
+
+
+def test_mask_is_bounded_and_training_outputs_match():
+    model = tiny_model()
+    mix = torch.from_numpy(song(0.3))[None]
+    with torch.no_grad():
+        stems, mask, spec = model(mix, return_mask=True)
+        plain = model(mix)
+    assert mask.shape == spec.shape and spec.is_complex()
+    assert mask.min() >= 0 and mask.max() <= 1
+    assert torch.allclose(stems, plain, atol=1e-6)
+
+
+def test_silence_gives_silence_never_nan():
+    model = tiny_model()
+    with torch.no_grad():
+        stems = model(torch.zeros(1, 2, 8000))
+    assert torch.isfinite(stems).all()
+    assert stems.abs().max() == 0
+
+
+def test_wiener_refinement_keeps_the_mixture_and_shapes():
+    model = tiny_model()
+    mix = torch.from_numpy(song(0.5))[None]
+    with torch.no_grad():
+        refined = model(mix, wiener_iterations=2)
+        plain = model(mix)
+    assert refined.shape == plain.shape
+    assert torch.isfinite(refined).all()
+    assert torch.allclose(refined.sum(dim=1), mix, atol=1e-4)
+    assert not torch.allclose(refined, plain, atol=1e-3)  # it does change the estimate
+    # A mask of ones makes the vocals (almost) the whole mixture, whatever the covariances.
+    spec = model.spectrogram(mix)
+    ones = wiener_refine(spec, torch.ones(spec.shape), 1)
+    assert torch.allclose(ones, spec, atol=1e-3 * spec.abs().max().item())
+
+
+def test_checkpoint_round_trip(tmp_path):
+    from sonomorph.models import load_model, save_model
+
+    model = tiny_model()
+    path = save_model(tmp_path / "sep.safetensors", model, meta={"sample_rate": SR})
+    loaded, meta = load_model(path, expect="separator")
+    mix = torch.from_numpy(song(0.3))[None]
+    with torch.no_grad():
+        assert torch.allclose(loaded(mix), model(mix), atol=1e-6)
+    assert meta["args"]["hidden"] == 16 and meta["kind"] == "separator"
+
+
+def test_bad_config_is_a_config_error():
+    with pytest.raises(ConfigError):
+        MaskSeparator(core="transformer")
+    with pytest.raises(ConfigError):
+        MaskSeparator(kernel=4)
+
+
+# ----------------------------------------------------------------------------- chunking
+
+
+def test_chunk_engine_identity_is_exact_for_any_block_sizes():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 10_007)).astype(np.float32)
+    seen = []
+
+    def fn(chunk):
+        seen.append(chunk.shape[-1])
+        return chunk.copy()
+
+    engine = ChunkEngine(fn, chunk=1000, overlap=250)
+    out, pos = [], 0
+    while pos < x.shape[1]:
+        n = int(rng.integers(1, 3000))
+        out += engine.push(x[:, pos:pos + n])
+        pos += n
+    out += engine.finish()
+    y = np.concatenate(out, axis=1)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y, x, atol=1e-6)  # complementary fades sum to one
+    assert max(seen) <= 1000  # never more than one chunk at once
+
+
+def test_chunked_output_matches_long_chunks_without_seams():
+    model = tiny_model()
+    x = song(4.0)
+    long = Separator(model, chunk_seconds=30.0).separate(x, SR)["vocals"]
+    short = Separator(model, chunk_seconds=1.0, overlap=0.25).separate(x, SR)["vocals"]
+    err = short - long
+    rms = np.sqrt(np.mean(long**2))
+    # Chunk edges only change the output over the model's receptive field (about 40 ms
+    # here), inside the cross-fades, where the fading chunk has almost no weight.
+    assert np.sqrt(np.mean(err**2)) < 0.02 * rms
+    assert np.abs(err).max() < 0.2 * np.abs(long).max()
+    # No step at the chunk boundaries: the largest sample-to-sample jump is not larger
+    # than in the one-chunk output.
+    assert np.abs(np.diff(short, axis=1)).max() < 1.1 * np.abs(np.diff(long, axis=1)).max()
+
+
+def test_memory_is_bounded_by_the_chunk_not_the_input():
+    model = tiny_model()
+    sizes = []
+    forward = model.forward
+
+    def spy(x, *args, **kwargs):
+        sizes.append(x.shape[-1])
+        return forward(x, *args, **kwargs)
+
+    model.forward = spy  # type: ignore[method-assign]
+    sep = Separator(model, chunk_seconds=0.5, overlap=0.1)
+    out = sep.separate(song(6.0), SR)
+    assert out["vocals"].shape[1] == 6 * SR
+    assert max(sizes) <= sep.chunk
+    assert len(sizes) >= 6 / 0.45 - 1  # processed piece by piece
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_separate_keeps_shape_and_sums_to_input(channels):
+    x = song(1.5, channels=channels)
+    out = Separator(tiny_model(), chunk_seconds=1.0).separate(x, SR)
+    assert set(out) == {"vocals", "accompaniment"}
+    for stem in out.values():
+        assert stem.shape == x.shape and stem.dtype == np.float32
+    np.testing.assert_allclose(out["vocals"] + out["accompaniment"], x, atol=1e-4)
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 96000, 192000])
+def test_any_sample_rate_comes_back_at_its_rate(rate):
+    x = song(1.0, sr=rate, channels=1)
+    out = Separator(tiny_model()).separate(x, rate)
+    assert out["vocals"].shape == x.shape
+    np.testing.assert_allclose(out["vocals"] + out["accompaniment"], x, atol=1e-4)
+    assert np.sqrt(np.mean(out["vocals"] ** 2)) > 1e-4  # the model did see the audio
+
+
+def test_six_channels_are_downmixed_with_a_warning():
+    x = np.concatenate([song(0.5), song(0.5, seed=1), song(0.5, seed=2)])
+    with pytest.warns(UserWarning, match="6 channels"):
+        out = Separator(tiny_model()).separate(x, SR)
+    assert out["vocals"].shape == (2, x.shape[1])
+
+
+def test_silence_and_clipping():
+    sep = Separator(tiny_model())
+    silent = sep.separate(np.zeros((2, SR), np.float32), SR)
+    assert all(np.isfinite(v).all() and np.abs(v).max() == 0 for v in silent.values())
+    clipped = np.clip(song(1.0) * 20, -1, 1)  # a square-ish, fully clipped signal
+    out = sep.separate(clipped, SR)
+    assert all(np.isfinite(v).all() for v in out.values())
+    np.testing.assert_allclose(out["vocals"] + out["accompaniment"], clipped, atol=1e-4)
+
+
+def test_shorter_than_a_chunk_and_too_short():
+    sep = Separator(tiny_model(), chunk_seconds=30.0)
+    short = song(0.1)  # much shorter than a chunk, longer than one STFT window
+    assert sep.separate(short, SR)["vocals"].shape == short.shape
+    with pytest.raises(InputTooShortError, match="too short"):
+        sep.separate(np.zeros((2, 1), np.float32), SR)
+
+
+def test_progress_callback_reaches_the_total():
+    calls = []
+    x = song(3.0)
+    Separator(tiny_model(), chunk_seconds=1.0).separate(
+        x, SR, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] == x.shape[1]
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_bad_options_are_config_errors():
+    with pytest.raises(ConfigError):
+        Separator(tiny_model(), overlap=1.0)
+    with pytest.raises(ConfigError):
+        Separator(tiny_model(), chunk_seconds=0)
+
+
+def test_separate_file_streams_to_wav_and_keeps_rate(tmp_path, write_audio):
+    import soundfile as sf
+
+    src = write_audio("in/song.flac", song(1.2, sr=48000), 48000)
+    paths = Separator(tiny_model()).separate_file(src, tmp_path / "out", format="flac",
+                                                  bit_depth="24")
+    assert set(paths) == {"vocals", "karaoke"}
+    assert paths["vocals"] == tmp_path / "out" / "song" / "vocals.flac"
+    v, sr = sf.read(paths["vocals"], always_2d=True)
+    k, _ = sf.read(paths["karaoke"], always_2d=True)
+    x, _ = sf.read(src, always_2d=True)
+    assert sr == 48000 and v.shape == x.shape == k.shape
+    assert sf.info(paths["vocals"]).subtype == "PCM_24"
+    np.testing.assert_allclose(v + k, x, atol=1e-3)
