@@ -98,6 +98,7 @@ class VocalPhrase:
     text: str = ""
     language: str = "en"
     grid: float = 0.25  # seconds between rapped words' slots (an eighth note)
+    gain_db: float = 0.0  # phrase-to-phrase dynamics
 
 
 @dataclass
@@ -138,7 +139,8 @@ class Arrangement:
             "programs": {k: {str(c): list(bp) for c, bp in v.items()} for k, v in self.programs.items()},
             "singer": self.singer, "speaker": self.speaker, "mix": self.mix,
             "vocal_events": [{"mode": p.mode, "start": round(p.start, 4), "end": round(p.end, 4),
-                              "text": p.text} for p in self.vocals],
+                              "text": p.text, "gain_db": round(p.gain_db, 2)}
+                             for p in self.vocals],
             "sung_notes": sung,
         }
 
@@ -252,13 +254,15 @@ def arrange(chorale: Chorale, rng: np.random.Generator, *, drum_probability: flo
     vocals: list[VocalPhrase] = []
     lead_notes: list[tuple[Segment, Note, float]] = []  # (segment, note, velocity scale)
     for seg, ph, mode in plan:
+        gain_db = float(np.clip(rng.normal(0.0, 1.5), -4.0, 4.0))
         start = seg.time(ph[0].start)
         end = seg.time(ph[-1].end)
         if start >= length - 0.5:
             continue
         if mode == "sung":
             vocals.append(VocalPhrase("sung", start, end, _syllables(seg, ph, transpose, vocalise,
-                                                                  chorale.has_lyrics)))
+                                                                  chorale.has_lyrics),
+                                      gain_db=gain_db))
             if doubling:
                 lead_notes += [(seg, n, 0.45) for n in ph]
         elif mode == "speech":
@@ -266,7 +270,7 @@ def arrange(chorale: Chorale, rng: np.random.Generator, *, drum_probability: flo
             text = " ".join(words) if words else _choice(rng, SPOKEN_LINES)
             vocals.append(VocalPhrase("rap" if rap else "spoken", start, end, text=text,
                                       language="de" if words else "en",
-                                      grid=seg.spq * beat_q / 2))
+                                      grid=seg.spq * beat_q / 2, gain_db=gain_db))
             if rng.random() < 0.5:
                 lead_notes += [(seg, n, 1.0) for n in ph]
         else:

@@ -154,8 +154,8 @@ def render_vocals(arr, n: int) -> np.ndarray:
         audio = sing_phrases([p.syllables for p in sung], arr.singer["voice"],
                              formant_shift=arr.singer["formant_shift"])
         for p, x in zip(sung, audio):
-            _place(out, x, p.start)
             levels.append(active_rms(x[None]))
+            _place(out, x * np.float32(10 ** (p.gain_db / 20)), p.start)
     level = float(np.median(levels)) if levels else 0.1
     spk = arr.speaker
     for p in arr.vocals:
@@ -183,8 +183,9 @@ def render_vocals(arr, n: int) -> np.ndarray:
                 if t > p.end + 2 * p.grid:
                     break
         rms = np.median([active_rms(x[None]) for _, x in pieces]) if pieces else 0.0
+        gain = (level / rms if rms > 0 else 1.0) * 10 ** (p.gain_db / 20)
         for t, x in pieces:
-            _place(out, x * np.float32(level / rms if rms > 0 else 1.0), t)
+            _place(out, x * np.float32(gain), t)
     return out
 
 
