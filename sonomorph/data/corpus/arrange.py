@@ -277,6 +277,7 @@ def arrange(chorale: Chorale, rng: np.random.Generator, *, drum_probability: flo
             lead_notes += [(seg, n, 1.0) for n in ph]
 
     # Instrument notes.
+    downbeats = {round(b[0] * 48) for b in chorale.bars}
     def place(seg: Segment, n: Note, part: str, channel: int, shift: int, vscale: float = 1.0,
               comp_style: str = "sustain") -> list[NoteEvent]:
         q_end = min(n.end, seg.q1)
@@ -293,7 +294,7 @@ def arrange(chorale: Chorale, rng: np.random.Generator, *, drum_probability: flo
             t0 = seg.time(qs) + float(rng.normal(0, 0.006))
             t1 = seg.time(qe)
             dur = max(0.05, (t1 - t0) * legato[part])
-            accent = 8 if abs(qs - round(qs / (beat_q * beats)) * beat_q * beats) < 1e-6 else 0
+            accent = 8 if round(qs * 48) in downbeats else 0
             vel = (base_vel[part] + accent + rng.normal(0, 7)) * vscale
             events.append(NoteEvent(max(0.0, t0), max(0.0, t0) + dur, channel,
                                     int(n.pitch + transpose + shift), int(np.clip(vel, 15, 127))))
