@@ -43,7 +43,8 @@ from sonomorph.utils.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Screamer", "ScreamReport", "load_backend", "PRESETS", "MODEL_RATE", "MIN_SAMPLES"]
+__all__ = ["Screamer", "ScreamReport", "load_backend", "export_scream_onnx", "PRESETS",
+           "MODEL_RATE", "MIN_SAMPLES"]
 
 MODEL_RATE = 22050
 MIN_SAMPLES = 1024  # at the model rate (46 ms): shorter input is refused
@@ -64,6 +65,43 @@ def load_backend(model: str | os.PathLike | None = None, *, device: str = "cpu",
     path = resolve_model(model, "scream")
     net, meta = load_model(path, expect="scream", map_location=device)
     return TorchBackend(net, device=device, name=str(meta.get("model", path.stem)))
+
+
+def export_scream_onnx(path: str | os.PathLike, model: str | os.PathLike | None = None, *,
+                       overwrite: bool = False, atol: float = 1e-3) -> tuple[Path, float]:
+    """Export a scream generator (front end, gain and gate included) to ONNX.
+
+    Inputs ``audio`` (batch, 1, samples) float32 at 22.05 kHz and ``gain`` (batch,) (<= 0:
+    peak normalisation with the silence guard inside the model); output ``scream`` (batch, 1,
+    samples). The file's metadata holds sample_rate, hop_length, past, future (receptive
+    field in samples) and peak_guard, which :class:`OnnxBackend` and the streaming engine
+    read. onnxruntime is checked against torch within ``atol``. Returns (path, difference).
+    """
+    import torch
+
+    from sonomorph.models import load_model, resolve_model
+    from sonomorph.models.melgan import fold_weight_norm
+    from sonomorph.models.onnx_export import export_onnx
+
+    src = resolve_model(model, "scream")
+    net, meta = load_model(src, expect="scream")
+    fold_weight_norm(net)
+    past, future = net.receptive_field()
+    gen = torch.Generator().manual_seed(0)
+    t = torch.arange(int(1.5 * MODEL_RATE)) / MODEL_RATE
+    x = (0.3 * torch.sin(2 * torch.pi * 220 * t) * (1 + torch.sin(2 * torch.pi * 3 * t))
+         + 0.05 * torch.randn(t.shape, generator=gen)).view(1, 1, -1)
+    out, diff = export_onnx(
+        net, path, (x, torch.zeros(1)), input_names=["audio", "gain"], output_names=["scream"],
+        dynamic_axes={"audio": {0: "batch", 2: "samples"}, "gain": {0: "batch"},
+                      "scream": {0: "batch", 2: "samples"}},
+        metadata={"sample_rate": net.sample_rate, "hop_length": net.hop_length, "past": past,
+                  "future": future, "peak_guard": net.front.peak_guard,
+                  "model": meta.get("model", ""), "source": Path(src).name,
+                  "inputs": "audio (batch,1,samples) float32 at sample_rate; gain (batch,) "
+                            "float32, <= 0 for peak normalisation"},
+        atol=atol, overwrite=overwrite)
+    return out, float(diff or 0.0)
 
 
 @dataclass
@@ -192,12 +230,24 @@ class Screamer:
         return x[0]
 
     # ------------------------------------------------------------------ files
+    def check_input(self, src: str | os.PathLike) -> float:
+        """Raise the error a file would cause (unreadable, too short) before any work;
+        returns its duration in seconds."""
+        meta = io.info(src)
+        if meta.frames * self.sample_rate / meta.sample_rate < MIN_SAMPLES:
+            raise InputTooShortError(
+                f"too short: {meta.frames} samples at {meta.sample_rate} Hz "
+                f"({meta.duration * 1000:.1f} ms); at least "
+                f"{MIN_SAMPLES / self.sample_rate * 1000:.0f} ms needed", src)
+        return meta.duration
+
     def process_file(self, src: str | os.PathLike, dst: str | os.PathLike, *,
                      format: str | None = None, bit_depth: str = "16",
                      overwrite: bool = False) -> ScreamReport:
         """Scream ``src`` into ``dst`` (written atomically; never replaces ``src``, nor an
         existing ``dst`` unless ``overwrite``)."""
         src, dst = Path(src), Path(dst)
+        self.check_input(src)
         meta = io.info(src)
         io.output_format(dst, format)  # refuse an unwritable format before the work
         notes: list[str] = []

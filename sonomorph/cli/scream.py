@@ -1,0 +1,256 @@
+"""``sonomorph scream``: turn voices into screams; ``train scream``, ``eval scream``, ``export scream``.
+
+    sonomorph scream take1.wav takes/ -o screamed/ --style-strength 0.8
+    sonomorph scream --preset growl voice.flac          # DSP effect, no model
+    sonomorph scream --live --block 256                   # microphone -> speakers
+    sonomorph train scream --voices corpora/screams/voices --screams corpora/screams/screams
+    sonomorph eval scream --voices DIR --screams DIR
+    sonomorph export scream --onnx scream.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sonomorph.cli.common import add_jobs_option, add_output_options, expand_inputs, run_batch
+from sonomorph.errors import ConfigError
+from sonomorph.utils.progress import console, progress_bar
+
+STRENGTH_HELP = ("0 = the dry input, 1 = the model's output alone (default), in between a blend "
+                 "of the two at equal loudness")
+
+
+def _strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
+    return value
+
+
+def _block(text: str) -> int:
+    from sonomorph.pipelines.streaming import MAX_BLOCK, MIN_BLOCK
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not MIN_BLOCK <= value <= MAX_BLOCK:
+        raise argparse.ArgumentTypeError(f"must be between {MIN_BLOCK} and {MAX_BLOCK}: {text}")
+    return value
+
+
+def _device(args) -> str:
+    import torch
+
+    device = getattr(args, "device", "auto")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but CUDA is not available")
+    return device
+
+
+def register(sub, groups) -> None:
+    p = sub.add_parser(
+        "scream", help="turn voices (sung, spoken, whispered) into screams, keeping the words",
+        description="Turn voices into screams or growls while keeping the words. Input of any "
+        "length, rate and channel count (downmixed to mono and resampled to 22.05 kHz for the "
+        "model, with a note); overlapping chunks with crossfade and one loudness "
+        "normalisation per file. Output: <stem>_scream.<ext>, mono, at the input's rate.")
+    p.add_argument("inputs", nargs="*", metavar="IN", help="audio files or folders")
+    add_output_options(p, default_format=None, out_help="output folder (default: beside each input)")
+    p.add_argument("--model", metavar="M", default=None,
+                   help="'default' (shipped), a .safetensors checkpoint or an exported .onnx")
+    p.add_argument("--preset", choices=["growl"], default=None,
+                   help="growl: the DSP growl effect instead of a model")
+    p.add_argument("--style-strength", type=_strength, default=1.0, metavar="S", help=STRENGTH_HELP)
+    p.add_argument("--live", action="store_true",
+                   help="real time from the microphone to the speakers (sounddevice)")
+    p.add_argument("--block", type=_block, default=256, metavar="N",
+                   help="live block size in samples at 22.05 kHz, 256-2048 (default: 256)")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="live: stop after S seconds (default: until Ctrl-C)")
+    add_jobs_option(p)
+    p.set_defaults(func=_run_scream)
+
+    t = groups["train"].add_parser(
+        "scream", help="train the voice-to-scream GAN on unpaired voices and screams",
+        description="Train the voice-to-scream generator: random 1-s crops of silence-trimmed "
+        "voices (generator input) and screams (discriminator's real data), hinge GAN + mel "
+        "correlation loss (weight 150), Adam lr 1e-4 betas 0.5/0.9. TensorBoard logs and "
+        "samples in OUT/logs; resumes from OUT. See sonomorph.train.recipes.scream for keys.")
+    from sonomorph.train.config import add_config_arguments
+
+    add_config_arguments(t)
+    t.add_argument("--voices", metavar="DIR", help="folder of clean voices")
+    t.add_argument("--screams", metavar="DIR", help="folder of screams")
+    t.add_argument("--val-voices", metavar="DIR", help="held-out voices for validation")
+    t.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA)")
+    t.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: torch's choice)")
+    t.set_defaults(func=_run_train)
+
+    e = groups["eval"].add_parser(
+        "scream", help="evaluate content kept and style reached, beside the input and the DSP preset",
+        description="Mel correlation with the input and word error rate (pocketsphinx) for "
+        "content; a scream-vs-voice classifier trained on separate files and the Fréchet "
+        "distance of embedding statistics to real screams for style. Systems: the input "
+        "itself, the growl preset, the model.")
+    e.add_argument("--voices", required=True, metavar="DIR", help="held-out voices")
+    e.add_argument("--screams", required=True, metavar="DIR", help="real screams")
+    e.add_argument("--model", metavar="M", default=None, help="model to evaluate (default: shipped)")
+    e.add_argument("--limit", type=int, default=40, metavar="N", help="voices evaluated (default: 40)")
+    e.add_argument("--no-wer", action="store_true", help="skip the word error rate (slow)")
+    e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    e.set_defaults(func=_run_eval)
+
+    x = groups["export"].add_parser(
+        "scream", help="export the scream model (front end included) to ONNX",
+        description="Export the whole waveform-to-waveform model, mel front end included, to "
+        "ONNX: inputs audio (batch, 1, samples) at 22.05 kHz and gain (batch,) (<= 0: peak "
+        "normalisation inside the model); output scream. Checked against torch (1e-3).")
+    x.add_argument("--onnx", required=True, metavar="OUT", help="output .onnx file")
+    x.add_argument("--model", metavar="M", default=None, help="model to export (default: shipped)")
+    x.add_argument("-f", "--force", action="store_true", help="replace an existing file")
+    x.set_defaults(func=_run_export)
+
+
+# --------------------------------------------------------------------------- scream
+
+
+def _run_scream(args) -> int:
+    from sonomorph.audio import io
+    from sonomorph.pipelines.scream import Screamer
+
+    if args.live:
+        if args.inputs:
+            raise ConfigError("--live takes no input files")
+        return _run_live(args)
+    if not args.inputs:
+        raise ConfigError("give input files or folders (or --live)")
+    screamer = Screamer(args.model, preset=args.preset, style_strength=args.style_strength,
+                        device=_device(args))
+    pairs: list[tuple[Path, Path]] = []
+    for raw in args.inputs:
+        root = Path(raw)
+        for src in expand_inputs([root]):
+            out_dir = Path(args.out) if args.out else src.parent
+            ext = args.format or io.writable_suffix(src)
+            dst = io.output_path_for(src, out_dir, "{stem}_scream", ext,
+                                     root=root if root.is_dir() else None)
+            pairs.append((src, dst))
+    targets = dict(pairs)
+    quiet = args.quiet
+
+    def one(src: Path) -> None:
+        dst = targets[src]
+        seconds = screamer.check_input(src)  # errors come before any progress bar
+        if len(pairs) == 1 and not quiet and seconds > 20:
+            with progress_bar(f"scream {src.name}", None, quiet=quiet) as update:
+                screamer.progress = update
+                report = screamer.process_file(src, dst, format=args.format,
+                                               bit_depth=args.bit_depth, overwrite=args.force)
+        else:
+            report = screamer.process_file(src, dst, format=args.format, bit_depth=args.bit_depth,
+                                           overwrite=args.force)
+        if not quiet:
+            for note in report.notes:
+                console.print(f"note: {src.name}: {note}")
+
+    result = run_batch([s for s, _ in pairs], one, description="scream", jobs=args.jobs,
+                       quiet=quiet)
+    if not quiet and result.done:
+        console.print(f"wrote {len(result.done)} file(s)")
+    return result.exit_code
+
+
+def _run_live(args) -> int:
+    from sonomorph.pipelines.scream import load_backend
+    from sonomorph.pipelines.streaming import StreamingEngine, run_live
+
+    if args.preset:
+        raise ConfigError("--live needs a model (the growl preset is offline only)")
+    backend = load_backend(args.model, device="cpu")
+    engine = StreamingEngine(backend, args.block)
+    if not args.quiet:
+        console.print(f"live: {backend.name}, block {engine.block_size} samples, algorithmic "
+                      f"latency {engine.latency_ms:.1f} ms (look-ahead {engine.delay} + block); "
+                      "Ctrl-C stops")
+    run_live(engine, duration=args.duration,
+             on_status=None if args.quiet else (lambda s: console.print(f"audio: {s}")))
+    return 0
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _run_train(args) -> int:
+    import torch
+
+    from sonomorph.train import Trainer
+    from sonomorph.train.config import config_from_args
+    from sonomorph.train.recipes.scream import ScreamConfig, ScreamTask
+
+    for name, key in (("voices", "voices"), ("screams", "screams"), ("val_voices", "val_voices")):
+        value = getattr(args, name, None)
+        if value:
+            args.overrides = [*args.overrides, f"{key}={json.dumps(str(value))}"]
+    if args.precision:
+        args.overrides = [*args.overrides, f'precision="{args.precision}"']
+    if args.threads:
+        torch.set_num_threads(max(1, args.threads))
+    cfg = config_from_args(ScreamConfig, args)
+    result = Trainer(ScreamTask(cfg), cfg, quiet=args.quiet).fit()
+    if not args.quiet:
+        console.print(f"trained {result.step} steps: {result.last}"
+                      + (f" (validation {result.metrics})" if result.metrics else ""))
+    return 0
+
+
+# --------------------------------------------------------------------------- eval
+
+
+def _run_eval(args) -> int:
+    from sonomorph.eval.scream import evaluate_scream
+    from sonomorph.pipelines.scream import Screamer
+    from sonomorph.utils.fs import atomic_write_text
+
+    model = Screamer(args.model, device=_device(args))
+    growl = Screamer(preset="growl")
+    systems = {
+        "input": lambda x: x,
+        "growl": lambda x: growl.mix(growl.wet(x), x),
+        "model": lambda x: model.mix(model.wet(x), x),
+    }
+    if args.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    with progress_bar("eval scream", None, quiet=args.quiet) as update:
+        report = evaluate_scream(args.voices, args.screams, systems=systems, limit=args.limit,
+                                 wer=not args.no_wer, progress=update)
+    print(report.markdown())
+    print(f"classifier accuracy on held-out real audio: {report.classifier_accuracy:.3f}; "
+          f"WER reference: {report.wer_reference}; {report.n_eval_voices} voices")
+    for note in report.notes:
+        console.print(f"note: {note}")
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2, default=float),
+                          overwrite=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _run_export(args) -> int:
+    from sonomorph.pipelines.scream import export_scream_onnx
+
+    path, diff = export_scream_onnx(args.onnx, args.model, overwrite=args.force)
+    if not args.quiet:
+        console.print(f"wrote {path} (onnxruntime vs torch: max difference {diff:.1e})")
+    return 0

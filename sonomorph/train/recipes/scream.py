@@ -1,0 +1,296 @@
+"""Training recipe for voice-to-scream: unpaired voices and screams, a GAN with a content loss.
+
+The generator gets 1-s crops of voices; the multi-scale discriminator sees crops of real
+screams against generated ones (both peak-normalised, so it judges timbre, not level); the
+mel-correlation loss (weight 150, as in the original) ties each output to its input's
+content. Options, each ablated in the model card: feature matching (batch-mean form, since
+the data are unpaired), a multi-resolution STFT loss toward the input (a content prior),
+weight norm, and the generator architecture (``istft`` fast one or the original ``melgan``).
+
+    sonomorph train scream --voices corpora/screams/voices --screams corpora/screams/screams
+
+Adam (lr 1e-4, betas 0.5/0.9) for both networks; TensorBoard gets losses, validation mel
+correlation and audio samples; training resumes from ``out_dir`` (see :mod:`sonomorph.train`).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from sonomorph.errors import ConfigError
+from sonomorph.train.config import TrainConfig
+from sonomorph.train.losses import (
+    FeatureMatchingLoss,
+    HingeGANLoss,
+    MelCorrelationLoss,
+    MultiResolutionSTFTLoss,
+)
+from sonomorph.train.trainer import StepContext, TrainTask
+
+__all__ = ["GeneratorArgs", "DiscriminatorArgs", "ScreamConfig", "ScreamTask", "VoiceScreamPairs",
+           "build_generator"]
+
+SAMPLE_RATE = 22050
+
+
+@dataclass
+class GeneratorArgs:
+    """Generator architecture (see :mod:`sonomorph.models.melgan`)."""
+
+    arch: Literal["istft", "melgan"] = "istft"
+    dim: int = 128  #: istft: channels of the frame-rate network
+    hidden: int = 384  #: istft: MLP width of each block
+    n_blocks: int = 6  #: istft: causal ConvNeXt blocks
+    kernel_size: int = 7  #: istft: causal conv kernel (frames)
+    lookahead: int = 0  #: istft: future mel frames the first conv sees (+11.6 ms each)
+    ngf: int = 32  #: melgan: width (32 = the original 4.3M parameters)
+    weight_norm: bool = False
+
+
+@dataclass
+class DiscriminatorArgs:
+    """MelGAN multi-scale discriminator. The CPU-friendly default caps channels at 256 (the
+    original: 1024, 17M parameters)."""
+
+    n_scales: int = 3
+    ndf: int = 16
+    n_layers: int = 4
+    downsample: int = 4
+    max_channels: int = 256
+    weight_norm: bool = True
+
+
+@dataclass
+class ScreamConfig(TrainConfig):
+    """``sonomorph train scream`` settings (every TrainConfig key, plus these)."""
+
+    out_dir: str = "runs/scream"
+    steps: int = 6000
+    batch_size: int = 4
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    voices: str = ""  #: folder of clean voices (generator input)
+    screams: str = ""  #: folder of screams (discriminator's real data)
+    val_voices: str = ""  #: held-out voices for validation and samples ("" : none)
+    segment_s: float = 1.0
+    disc_crop: int = 8192  #: samples of each segment the discriminator sees (0: all; MelGAN: 8192)
+    gain_db: tuple[float, float] = (-6.0, 0.0)  #: random gain of each crop
+    correlation_weight: float = 150.0
+    feature_matching_weight: float = 0.0  #: batch-mean feature matching (0: off)
+    stft_weight: float = 0.0  #: multi-resolution STFT loss toward the input (0: off)
+    adversarial_weight: float = 1.0
+    warmup_steps: int = 0  #: generator trained on the content losses only for this many steps
+    checkpoint_every: int = 250
+    validate_every: int = 500
+    sample_every: int = 500
+    log_every: int = 25
+    val_batch_size: int = 4
+    generator: GeneratorArgs = field(default_factory=GeneratorArgs)
+    discriminator: DiscriminatorArgs = field(default_factory=DiscriminatorArgs)
+
+    def validate(self) -> None:
+        super().validate()
+        for key in ("voices", "screams"):
+            folder = getattr(self, key)
+            if not folder:
+                raise ConfigError(f"'{key}' must name a folder of audio files (--{key} DIR)")
+            if not Path(folder).is_dir():
+                raise ConfigError(f"'{key}' is not a folder: {folder}")
+        if self.val_voices and not Path(self.val_voices).is_dir():
+            raise ConfigError(f"'val_voices' is not a folder: {self.val_voices}")
+        if not 0.1 <= self.segment_s <= 10:
+            raise ConfigError(f"'segment_s' must be between 0.1 and 10, got {self.segment_s}")
+        for key in ("correlation_weight", "feature_matching_weight", "stft_weight",
+                    "adversarial_weight", "warmup_steps"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"'{key}' must not be negative")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"'betas' must be in [0, 1), got {self.betas}")
+
+
+def build_generator(args: GeneratorArgs) -> nn.Module:
+    """The generator an args table describes."""
+    from sonomorph.models.melgan import ISTFTGenerator, MelGANGenerator
+
+    if args.arch == "melgan":
+        return MelGANGenerator(ngf=args.ngf, weight_norm=args.weight_norm)
+    return ISTFTGenerator(dim=args.dim, hidden=args.hidden, n_blocks=args.n_blocks,
+                          kernel_size=args.kernel_size, lookahead=args.lookahead,
+                          weight_norm=args.weight_norm)
+
+
+class VoiceScreamPairs(Dataset):
+    """Unpaired items ``{"voice", "scream"}``: crop ``index`` of the voices and an
+    independent crop of the screams (random 1-s crops of silence-trimmed files with a random
+    gain, :class:`~sonomorph.data.datasets.FolderSegments`)."""
+
+    def __init__(self, voices: str, screams: str, *, segment_s: float, gain_db: tuple[float, float],
+                 seed: int) -> None:
+        from sonomorph.data.datasets import FolderSegments
+
+        self.voices = FolderSegments(voices, segment_s, SAMPLE_RATE, gain_db=gain_db, seed=seed)
+        self.screams = FolderSegments(screams, segment_s, SAMPLE_RATE, gain_db=gain_db,
+                                      seed=seed + 7919)
+
+    def __len__(self) -> int:
+        return max(len(self.voices), len(self.screams))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.voices.set_epoch(epoch)
+        self.screams.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return {"voice": self.voices[index % len(self.voices)]["audio"],
+                "scream": self.screams[index % len(self.screams)]["audio"]}
+
+
+class _ValVoices(Dataset):
+    """Deterministic crops of held-out voices (no random gain), for validation."""
+
+    def __init__(self, folder: str, segment_s: float, count: int = 32) -> None:
+        from sonomorph.data.datasets import FolderSegments
+
+        self.data = FolderSegments(folder, segment_s, SAMPLE_RATE, gain_db=(0.0, 0.0), seed=1,
+                                   samples_per_epoch=count)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return {"voice": self.data[index]["audio"]}
+
+
+def _peak_normalise(x: Tensor, guard: float = 0.01) -> Tensor:
+    return x / x.abs().amax(dim=(1, 2), keepdim=True).clamp_min(guard)
+
+
+def _crop(x: Tensor, length: int) -> Tensor:
+    """A random ``length``-sample window of a batch (the same for every item); all of it
+    when ``length`` is 0 or not shorter. Uses the global torch RNG (saved on checkpoints)."""
+    if length <= 0 or x.shape[-1] <= length:
+        return x
+    start = int(torch.randint(0, x.shape[-1] - length + 1, ()).item())
+    return x[..., start: start + length]
+
+
+class ScreamTask(TrainTask):
+    """The voice-to-scream GAN (see the module docstring)."""
+
+    def __init__(self, config: ScreamConfig) -> None:
+        super().__init__(config)
+        self.hinge = HingeGANLoss()
+        self.corr = MelCorrelationLoss()
+        self.fm = FeatureMatchingLoss(mode="mean")
+        self.stft = MultiResolutionSTFTLoss()
+
+    def build_models(self) -> dict[str, nn.Module]:
+        from sonomorph.models.melgan import MultiScaleDiscriminator
+
+        d = self.config.discriminator
+        return {"generator": build_generator(self.config.generator),
+                "discriminator": MultiScaleDiscriminator(d.n_scales, d.ndf, d.n_layers,
+                                                         d.downsample, d.max_channels,
+                                                         d.weight_norm)}
+
+    def build_optimizers(self, models):
+        cfg = self.config
+        betas = tuple(cfg.betas)
+        return {"g": torch.optim.Adam(models["generator"].parameters(), cfg.lr, betas=betas),
+                "d": torch.optim.Adam(models["discriminator"].parameters(), cfg.lr, betas=betas)}
+
+    def train_dataset(self) -> Dataset:
+        cfg = self.config
+        return VoiceScreamPairs(cfg.voices, cfg.screams, segment_s=cfg.segment_s,
+                                gain_db=tuple(cfg.gain_db), seed=cfg.seed)
+
+    def val_dataset(self) -> Dataset | None:
+        return _ValVoices(self.config.val_voices, self.config.segment_s) \
+            if self.config.val_voices else None
+
+    def training_step(self, models, batch, ctx: StepContext) -> dict[str, Any]:
+        cfg = self.config
+        gen, disc = models["generator"], models["discriminator"]
+        front = ctx.unwrap(gen).front
+        voice, scream = batch["voice"], batch["scream"]
+        fake = gen(voice)
+        out: dict[str, Any] = {}
+        adversarial = ctx.global_step >= cfg.warmup_steps and cfg.adversarial_weight > 0
+        real_feats = None
+        fake_crop = _crop(fake, cfg.disc_crop)
+        if adversarial:
+            real_feats = disc(_peak_normalise(_crop(scream, cfg.disc_crop)))
+            fake_feats = disc(_peak_normalise(fake_crop.detach()))
+            loss_d = self.hinge(fake_feats, real_feats)
+            ctx.backward(loss_d, "d")
+            ctx.step("d")
+            out["d"] = loss_d
+        with ctx.fp32():
+            mel_in = front(voice.float() * front.gain(voice.float()))
+            mel_out = front.mel(fake.float().squeeze(1))
+            loss_corr = self.corr(mel_in, mel_out)
+        loss_g = cfg.correlation_weight * loss_corr
+        out["corr"] = loss_corr
+        if adversarial:
+            fake_feats = disc(_peak_normalise(fake_crop))
+            loss_adv = self.hinge(fake_feats)
+            loss_g = loss_g + cfg.adversarial_weight * loss_adv
+            out["adv"] = loss_adv
+            if cfg.feature_matching_weight > 0:
+                loss_fm = self.fm(fake_feats, real_feats)
+                loss_g = loss_g + cfg.feature_matching_weight * loss_fm
+                out["fm"] = loss_fm
+        if cfg.stft_weight > 0:
+            with ctx.fp32():
+                loss_stft = self.stft(_peak_normalise(fake.float()), _peak_normalise(voice.float()))
+            loss_g = loss_g + cfg.stft_weight * loss_stft
+            out["stft"] = loss_stft
+        ctx.backward(loss_g, "g")
+        ctx.step("g")
+        out["g"] = loss_g
+        return out
+
+    def validate(self, models, loader) -> dict[str, float]:
+        gen = models["generator"]
+        front = gen.front
+        corrs = []
+        for batch in loader:
+            voice = batch["voice"]
+            fake = gen(voice)
+            mel_in = front(voice * front.gain(voice))
+            corrs.append(1.0 - 2.0 * MelCorrelationLoss(reduction="none")(mel_in, front.mel(
+                fake.squeeze(1))))
+        return {"mel_corr": float(torch.cat(corrs).mean())} if corrs else {}
+
+    def log_samples(self, models, logger, step: int) -> None:
+        folder = self.config.val_voices or self.config.voices
+        from sonomorph.audio.io import find_audio_files, load
+
+        gen = models["generator"]
+        device = next(gen.parameters()).device
+        for i, path in enumerate(find_audio_files(folder)[:3]):
+            wav, _ = load(path, sr=SAMPLE_RATE, channels=1, duration=4.0)
+            x = torch.from_numpy(wav).to(device)[None]
+            y = gen(x)[0]
+            y = y / y.abs().max().clamp_min(1e-3) * 0.9
+            logger.audio(f"samples/{i}_scream", y, step, SAMPLE_RATE)
+            logger.spectrogram(f"spectrograms/{i}_scream", y, step)
+            if step <= self.config.sample_every:
+                logger.audio(f"samples/{i}_voice", np.asarray(wav), step, SAMPLE_RATE)
+
+    def export(self, models) -> tuple[nn.Module, dict[str, Any]]:
+        from sonomorph.models.melgan import fold_weight_norm
+
+        gen = fold_weight_norm(copy.deepcopy(models["generator"]).cpu())
+        past, future = gen.receptive_field()
+        return gen, {"sample_rate": SAMPLE_RATE,
+                     "features": {"n_fft": gen.n_fft, "hop_length": gen.hop_length,
+                                  "n_mels": gen.front.mel.n_mels, "log": "log10, floor 1e-5"},
+                     "receptive_field": {"past": past, "future": future}}
