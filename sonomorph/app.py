@@ -1,0 +1,459 @@
+"""The web UI (``sonomorph app``): every capability in the browser, built with Gradio.
+
+One tab per capability (Karaoke, Scream, Vocals to song, Style transfer, Genre, Speaker ID,
+Silence removal). Each takes an upload or a microphone recording, runs the capability's
+runner (:func:`sonomorph.demo.run`, the same calls the demo makes) with a progress bar, and
+shows audio players, a spectrogram image and download links. A tab whose pipeline is not in
+this build, or whose shipped model is missing, shows a note saying so instead of its form.
+
+Safety, because a web server takes files from a browser:
+
+* it listens on 127.0.0.1 (this computer only) unless ``host`` says otherwise, and never
+  opens a public share link; Gradio's analytics are off, so nothing calls out;
+* uploads larger than ``max_upload_mb`` are refused (by Gradio at upload, and again here);
+* uploads and results live in a private temporary folder (``GRADIO_TEMP_DIR`` points
+  into it) that is removed when the app exits; each request writes into its own job folder;
+* output names are built from a sanitised stem of the uploaded name (no folders, no
+  ``..``), and error messages name the uploaded file, not the server's temporary path.
+
+Gradio is imported only when the UI is built, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sonomorph.demo import CAPABILITIES, EXAMPLES_DIR, capability, run, unavailable
+from sonomorph.demo_report import Outcome
+from sonomorph.errors import CheckpointError, SonomorphError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_MAX_UPLOAD_MB", "AppSettings",
+           "build_app", "launch", "prepare_environment"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_MAX_UPLOAD_MB = 200.0
+JOB_MAX_AGE_S = 6 * 3600  # job folders older than this are removed when a new job starts
+
+
+class AppSettings:
+    """What the UI needs to know: model overrides (kind -> file), the device, the private
+    work folder and the upload limit."""
+
+    def __init__(self, workdir: str | os.PathLike, *, models: Mapping[str, str] | None = None,
+                 device: str = "cpu", max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> None:
+        self.workdir = Path(workdir)
+        self.models = dict(models or {})
+        self.device = device
+        self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
+        self.max_upload_mb = float(max_upload_mb)
+
+    def new_job(self, key: str) -> Path:
+        """A fresh folder for one request's outputs (old ones are cleared away)."""
+        jobs = self.workdir / "jobs"
+        jobs.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        for old in jobs.iterdir():
+            with contextlib.suppress(OSError):
+                if now - old.stat().st_mtime > JOB_MAX_AGE_S:
+                    shutil.rmtree(old, ignore_errors=True)
+        job = jobs / f"{key}-{uuid.uuid4().hex[:12]}"
+        job.mkdir()
+        return job
+
+
+def prepare_environment(root: str | os.PathLike) -> Path:
+    """Point Gradio at a private temporary folder under ``root`` and switch its analytics
+    off. Must run before Gradio is imported for the first time in the process."""
+    uploads = Path(root) / "gradio"
+    uploads.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(uploads)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    return uploads
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def _check_upload(path: str | None, settings: AppSettings, what: str) -> Path:
+    import gradio as gr
+
+    if not path:
+        raise gr.Error(f"Upload or record the {what} first.")
+    p = Path(path)
+    if not p.is_file():
+        raise gr.Error(f"The {what} upload is missing; upload it again.")
+    if p.stat().st_size > settings.max_upload_bytes:
+        raise gr.Error(f"{p.name}: larger than the upload limit of {settings.max_upload_mb:g} MB")
+    return p
+
+
+def _progress_callback(progress: Any, title: str):
+    def update(done: float, total: float | None = None) -> None:
+        if total:
+            progress(min(float(done) / float(total), 1.0), desc=title)
+        else:
+            progress(None, desc=title)
+
+    return update
+
+
+def _friendly(exc: SonomorphError, uploads: Mapping[str, Path]) -> str:
+    """The one-line message, naming uploaded files by their own names rather than the
+    server's temporary paths."""
+    text = str(exc)
+    for p in uploads.values():
+        text = text.replace(str(p), p.name)
+    return text
+
+
+def call(key: str, uploads: Mapping[str, Path], settings: AppSettings, progress: Any = None,
+         **options: Any) -> Outcome:
+    """Run capability ``key`` for the UI: a new job folder, progress into Gradio's bar, and
+    errors as ``gr.Error`` with one line (a SonomorphError) or a note that it is a bug."""
+    import gradio as gr
+
+    title = capability(key).title
+    job = settings.new_job(key)
+    callback = _progress_callback(progress, title) if progress is not None else None
+    if callback is not None:
+        callback(0, 1)
+    try:
+        return run(key, uploads, job, models=settings.models, progress=callback,
+                   device=settings.device, **options)
+    except SonomorphError as exc:
+        raise gr.Error(_friendly(exc, uploads)) from None
+    except Exception as exc:
+        log.exception("%s failed", key)
+        raise gr.Error(f"unexpected error (a bug, please report it): {type(exc).__name__}: "
+                       f"{exc}") from None
+
+
+def _files(o: Outcome) -> list[str]:
+    return [str(p) for _, p in o.audio] + [str(p) for _, p in o.images]
+
+
+def _image(o: Outcome) -> str | None:
+    return str(o.images[0][1]) if o.images else None
+
+
+def _metrics_md(o: Outcome) -> str:
+    rows = [f"| {k} | {v} |" for k, v in o.metrics]
+    table = "| metric | value |\n|---|---|\n" + "\n".join(rows) if rows else ""
+    notes = "\n".join(f"- {n}" for n in o.notes)
+    return "\n\n".join(x for x in (table, notes) if x)
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def _audio_in(gr, label: str, elem_id: str):
+    return gr.Audio(sources=["upload", "microphone"], type="filepath", label=label,
+                    elem_id=elem_id, buttons=["download"])
+
+
+def _audio_out(gr, label: str, elem_id: str, visible: bool = True):
+    return gr.Audio(type="filepath", label=label, interactive=False, elem_id=elem_id,
+                    buttons=["download"], visible=visible)
+
+
+def _results(gr, key: str):
+    image = gr.Image(type="filepath", label="Spectrograms", interactive=False,
+                     elem_id=f"{key}-spectrogram", buttons=["download"])
+    files = gr.File(label="Download", file_count="multiple", interactive=False,
+                    elem_id=f"{key}-files")
+    return image, files
+
+
+def _example(gr, component, name: str) -> None:
+    path = EXAMPLES_DIR / name
+    if path.is_file():
+        gr.Examples(examples=[[str(path)]], inputs=[component], label="Example input")
+
+
+def _karaoke_tab(gr, s: AppSettings) -> None:
+    song = _audio_in(gr, "Song", "karaoke-input")
+    _example(gr, song, "song.ogg")
+    go = gr.Button("Separate", variant="primary", elem_id="karaoke-run")
+    with gr.Row():
+        vocals = _audio_out(gr, "Vocals", "karaoke-vocals")
+        karaoke = _audio_out(gr, "Karaoke (accompaniment)", "karaoke-karaoke")
+    image, files = _results(gr, "karaoke")
+
+    def separate(path, progress=gr.Progress()):
+        o = call("karaoke", {"song": _check_upload(path, s, "song")}, s, progress)
+        return str(o.audio[0][1]), str(o.audio[1][1]), _image(o), _files(o)
+
+    go.click(separate, [song], [vocals, karaoke, image, files], api_name="karaoke")
+
+
+def _scream_tab(gr, s: AppSettings, model_missing: bool) -> None:
+    if model_missing:
+        gr.Markdown("No shipped scream model in this build yet: the DSP growl preset is "
+                    "used (start the app with `--model scream=FILE` to use a trained model).",
+                    elem_id="scream-note")
+    voice = _audio_in(gr, "Voice (sung, spoken or whispered)", "scream-input")
+    _example(gr, voice, "sung_voice.ogg")
+    with gr.Row():
+        choices = ["growl"] if model_missing else ["model", "growl", "both"]
+        preset = gr.Radio(choices, value=choices[0], label="Effect",
+                          info="model: the MelGAN scream model; growl: the DSP effect")
+        strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Style strength",
+                             info="0 = the dry voice, 1 = the effect alone")
+    go = gr.Button("Scream", variant="primary", elem_id="scream-run")
+    with gr.Row():
+        first = _audio_out(gr, "Scream (model)", "scream-result", visible=not model_missing)
+        second = _audio_out(gr, "Growl (DSP preset)", "scream-growl")
+    image, files = _results(gr, "scream")
+    metrics = gr.Markdown()
+
+    def scream(path, effect, amount, progress=gr.Progress()):
+        o = call("scream", {"voice": _check_upload(path, s, "voice")}, s, progress,
+                 strength=float(amount), preset=effect)
+        model = next((str(p) for label, p in o.audio if label.startswith("scream")), None)
+        dsp = next((str(p) for label, p in o.audio if label.startswith("growl")), None)
+        return model, dsp, _image(o), _files(o), _metrics_md(o)
+
+    go.click(scream, [voice, preset, strength], [first, second, image, files, metrics],
+             api_name="scream")
+
+
+def _accompany_tab(gr, s: AppSettings) -> None:
+    vocals = _audio_in(gr, "Vocal line", "accompany-input")
+    _example(gr, vocals, "song_vocals.ogg")
+    go = gr.Button("Make a song", variant="primary", elem_id="accompany-run")
+    with gr.Row():
+        song = _audio_out(gr, "Song (voice + accompaniment)", "accompany-song")
+        acc = _audio_out(gr, "Accompaniment", "accompany-accompaniment")
+    image, files = _results(gr, "accompany")
+
+    def accompany(path, progress=gr.Progress()):
+        o = call("accompany", {"vocals": _check_upload(path, s, "vocal line")}, s, progress)
+        return str(o.audio[0][1]), str(o.audio[1][1]), _image(o), _files(o)
+
+    go.click(accompany, [vocals], [song, acc, image, files], api_name="accompany")
+
+
+def _style_tab(gr, s: AppSettings) -> None:
+    with gr.Row():
+        content = _audio_in(gr, "Content (what is said or played)", "style-content")
+        style = _audio_in(gr, "Style (the texture to take on)", "style-style")
+    if (EXAMPLES_DIR / "spoken_voice.ogg").is_file() and (EXAMPLES_DIR / "sung_voice.ogg").is_file():
+        gr.Examples(examples=[[str(EXAMPLES_DIR / "spoken_voice.ogg"),
+                               str(EXAMPLES_DIR / "sung_voice.ogg")]],
+                    inputs=[content, style], label="Example inputs")
+    with gr.Row():
+        methods = ["random"] + (["classifier"] if unavailable(capability("genre"), s.models)
+                                is None else [])
+        method = gr.Radio(methods, value="random", label="Method",
+                          info="random: a seeded random CNN (no data); classifier: the genre CNN")
+        steps = gr.Slider(10, 500, value=150, step=10, label="Optimisation steps")
+    go = gr.Button("Transfer", variant="primary", elem_id="style-run")
+    result = _audio_out(gr, "Result", "style-result")
+    image, files = _results(gr, "style")
+    metrics = gr.Markdown()
+
+    def transfer(c, st, how, n, progress=gr.Progress()):
+        uploads = {"content": _check_upload(c, s, "content"), "style": _check_upload(st, s, "style")}
+        o = call("style", uploads, s, progress, method=how, steps=int(n))
+        return str(o.audio[0][1]), _image(o), _files(o), _metrics_md(o)
+
+    go.click(transfer, [content, style, method, steps], [result, image, files, metrics],
+             api_name="style")
+
+
+def _genre_tab(gr, s: AppSettings) -> None:
+    clip = _audio_in(gr, "Music clip (5 s or more is best)", "genre-input")
+    _example(gr, clip, "genre_clip.ogg")
+    go = gr.Button("Classify", variant="primary", elem_id="genre-run")
+    label = gr.Label(num_top_classes=3, label="Genre", elem_id="genre-label")
+    image, _ = _results(gr, "genre")
+
+    def classify(path, progress=gr.Progress()):
+        o = call("genre", {"clip": _check_upload(path, s, "clip")}, s, progress)
+        return o.probabilities, _image(o)
+
+    go.click(classify, [clip], [label, image], api_name="genre")
+
+
+def _speakers_tab(gr, s: AppSettings) -> None:
+    from sonomorph.pipelines.speakers import SpeakerDatabase, make_extractor
+
+    gr.Markdown("Enrol each speaker with one or more recordings, then identify a new one. "
+                "The enrolment lasts for this browser session.")
+    db_state = gr.State(None)
+    with gr.Row():
+        with gr.Column():
+            name = gr.Textbox(label="Speaker name", max_length=60, elem_id="speakers-name")
+            voice = _audio_in(gr, "A recording of this speaker", "speakers-enrol-input")
+            with gr.Row():
+                enrol = gr.Button("Enrol", elem_id="speakers-enrol")
+                examples = gr.Button("Enrol the example speakers", elem_id="speakers-examples",
+                                     visible=(EXAMPLES_DIR / "speakers").is_dir())
+            enrolled = gr.Markdown("Nobody enrolled yet.", elem_id="speakers-enrolled")
+        with gr.Column():
+            query = _audio_in(gr, "Who is speaking?", "speakers-query")
+            _example(gr, query, "spoken_voice.ogg")
+            go = gr.Button("Identify", variant="primary", elem_id="speakers-run")
+            answer = gr.Markdown(elem_id="speakers-answer")
+
+    def listing(db) -> str:
+        counts = {spk: db.labels.count(spk) for spk in db.speakers}
+        return "Enrolled: " + ", ".join(f"{k} ({v})" for k, v in counts.items())
+
+    def add(db, who, path):
+        import re
+
+        from sonomorph.pipelines.speakers import load_voice
+
+        p = _check_upload(path, s, "recording")
+        who = re.sub(r"[^\w .'-]+", "", who or "", flags=re.UNICODE).strip()[:60]
+        if not who:
+            raise gr.Error("Give the speaker a name (letters, digits, - and _).")
+        ext = make_extractor("gram", device=s.device)
+        db = db or SpeakerDatabase(ext.name, dict(ext.settings))
+        try:
+            db.add(ext(load_voice(p, ext.sample_rate), p)[None], [who], [p.name])
+        except SonomorphError as exc:
+            raise gr.Error(_friendly(exc, {"r": p})) from None
+        return db, listing(db), None
+
+    def add_examples(db):
+        from sonomorph.pipelines.speakers import enroll_folder
+
+        try:
+            db = enroll_folder(EXAMPLES_DIR / "speakers", db, device=s.device)
+        except SonomorphError as exc:
+            raise gr.Error(str(exc)) from None
+        return db, listing(db)
+
+    def identify(db, path, progress=gr.Progress()):
+        p = _check_upload(path, s, "recording")
+        if db is None or not db.labels:
+            raise gr.Error("Enrol at least one speaker first.")
+        o = call("speakers", {"query": p}, s, progress, database=db)
+        return o.text.replace("\n", "  \n")
+
+    enrol.click(add, [db_state, name, voice], [db_state, enrolled, voice], api_name=False)
+    examples.click(add_examples, [db_state], [db_state, enrolled], api_name=False)
+    go.click(identify, [db_state, query], [answer], api_name="speakers")
+
+
+def _silence_tab(gr, s: AppSettings) -> None:
+    from sonomorph.audio.silence import DEFAULT_MIN_GAP, DEFAULT_PADDING, DEFAULT_TOP_DB
+
+    audio = _audio_in(gr, "Recording", "silence-input")
+    _example(gr, audio, "sung_voice.ogg")
+    with gr.Row():
+        top_db = gr.Slider(10, 80, value=DEFAULT_TOP_DB, step=1, label="Silence threshold (dB "
+                           "below the peak)")
+        min_gap = gr.Slider(0.0, 2.0, value=DEFAULT_MIN_GAP, step=0.05,
+                            label="Shortest pause removed (s)")
+        padding = gr.Slider(0.0, 0.5, value=DEFAULT_PADDING, step=0.01,
+                            label="Kept around each sound (s)")
+    go = gr.Button("Remove silences", variant="primary", elem_id="silence-run")
+    result = _audio_out(gr, "Without silences", "silence-result")
+    image, files = _results(gr, "silence")
+    metrics = gr.Markdown()
+
+    def cut(path, db, gap, pad, progress=gr.Progress()):
+        o = call("silence", {"audio": _check_upload(path, s, "recording")}, s, progress,
+                 top_db=float(db), min_gap=float(gap), padding=float(pad))
+        return str(o.audio[0][1]), _image(o), _files(o), _metrics_md(o)
+
+    go.click(cut, [audio, top_db, min_gap, padding], [result, image, files, metrics],
+             api_name="silence")
+
+
+_TABS = {"karaoke": _karaoke_tab, "accompany": _accompany_tab, "style": _style_tab,
+         "genre": _genre_tab, "speakers": _speakers_tab, "silence": _silence_tab}
+
+
+def build_app(settings: AppSettings):
+    """The Gradio Blocks of the UI (not launched)."""
+    import gradio as gr
+
+    with gr.Blocks(title="sonomorph", analytics_enabled=False) as ui:
+        gr.Markdown("# sonomorph\nTransform audio with neural networks. Upload a file or "
+                    f"record one (up to {settings.max_upload_mb:g} MB); the results can be "
+                    "played here and downloaded.")
+        for cap in CAPABILITIES:
+            with gr.Tab(cap.title, id=cap.key, elem_id=f"tab-{cap.key}"):
+                gr.Markdown(cap.blurb)
+                reason = unavailable(cap, settings.models)
+                if reason is not None:
+                    gr.Markdown(f"**Not available:** {reason}.", elem_id=f"{cap.key}-unavailable")
+                    continue
+                if cap.key == "scream":
+                    missing = not settings.models.get("scream") and not _has_model("scream")
+                    _scream_tab(gr, settings, missing)
+                else:
+                    _TABS[cap.key](gr, settings)
+    ui.queue(default_concurrency_limit=1, max_size=16)
+    return ui
+
+
+def _has_model(kind: str) -> bool:
+    from sonomorph import pretrained
+
+    return kind in pretrained.available()
+
+
+def _theme(gr):
+    """The default look with the system's fonts: the stock theme would ask Google Fonts."""
+    return gr.themes.Default(font=["system-ui", "Segoe UI", "Roboto", "sans-serif"],
+                             font_mono=["ui-monospace", "Consolas", "monospace"])
+
+
+def launch(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+           max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, models: Mapping[str, str] | None = None,
+           device: str = "cpu", open_browser: bool = False, quiet: bool = False,
+           block: bool = True):
+    """Start the UI on ``host:port`` (``port`` 0: a free one) and serve until interrupted
+    (or return the running Blocks with ``block=False``). The private temporary folder is
+    removed when the process exits."""
+    root = Path(tempfile.mkdtemp(prefix="sonomorph-app-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    prepare_environment(root)
+    for kind, path in (models or {}).items():
+        if not Path(path).is_file():
+            raise CheckpointError(f"no such {kind} model file", path)
+    settings = AppSettings(root / "work", models=models, device=device,
+                           max_upload_mb=max_upload_mb)
+    ui = build_app(settings)
+    if port == 0:
+        port = _free_port(host)
+    allowed = [str(settings.workdir)] + ([str(EXAMPLES_DIR)] if EXAMPLES_DIR.is_dir() else [])
+    import gradio as gr
+
+    try:
+        ui.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser,
+                  max_file_size=settings.max_upload_bytes, allowed_paths=allowed, quiet=quiet,
+                  show_error=True, ssr_mode=False, footer_links=["api", "settings"],
+                  theme=_theme(gr), prevent_thread_lock=not block, mcp_server=False)
+    finally:
+        if block:
+            shutil.rmtree(root, ignore_errors=True)
+    return ui
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
