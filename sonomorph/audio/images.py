@@ -373,7 +373,9 @@ def _load_png(path: Path) -> SpectrogramImage:
                 data = np.array(picture)
     except SpectrogramImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+    except UnidentifiedImageError:
+        raise SpectrogramImageError("not a PNG image (unrecognised data)", path) from None
+    except (OSError, SyntaxError, ValueError, EOFError,
             Image.DecompressionBombError) as exc:
         why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise SpectrogramImageError(f"not a readable PNG (corrupt or truncated: {why})",

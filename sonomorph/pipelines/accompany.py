@@ -1,0 +1,332 @@
+"""Vocals to song: generate an accompaniment that fits a vocal line (pix2pix on spectrograms).
+
+``Accompanist(model="default")`` loads the shipped generator (or a ``.safetensors`` file, or
+takes a :class:`~sonomorph.models.pix2pix.UNetGenerator`). :meth:`Accompanist.generate` works
+on an array of any sample rate, channel count and length; :meth:`Accompanist.accompany_file`
+writes ``song.<ext>`` (voice plus accompaniment) and ``accompaniment.<ext>`` into a folder,
+and with ``plot=True`` a PNG of the input's and the output's spectrograms.
+
+How a file of any length becomes a song:
+
+1. The voice is averaged to mono and resampled to the model's rate (22.05 kHz for the
+   shipped model), and its level is set to the training level: a gain from its *active*
+   RMS (frames within 50 dB of the loudest). The accompaniment is scaled back by the
+   inverse gain, so it follows the voice's level. A silent input gives a silent
+   accompaniment (no gain can be measured; nothing is generated).
+2. The spectrogram image (log magnitude, cos and sin of the phase) is cut into tiles of
+   ``tile_frames`` frames (256, 3 s) overlapping by ``overlap`` of a tile; an input shorter
+   than a tile is padded with silence. Each tile goes through the U-Net; overlapping
+   outputs are cross-faded with raised-cosine weights that sum to one.
+3. The phase comes from the model (``phase="model"``) or from Griffin-Lim on the generated
+   magnitude (``phase="griffinlim"``, the default: see the model card for why).
+4. The accompaniment is resampled back to the input's rate; ``song = voice +
+   accompaniment`` in every channel of the input. A model trained on whole mixtures
+   (``target="mixture"``, the original's choice) gives the song directly; its
+   accompaniment is then the song's magnitude minus the voice's, with the song's phase.
+   When the song would clip, both outputs are scaled to peak at 0.99.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sonomorph.audio import io as audio_io
+from sonomorph.audio.spectral import GriffinLim
+from sonomorph.data.corpus.render import active_rms
+from sonomorph.errors import CheckpointError, ConfigError
+from sonomorph.models.pix2pix import UNetGenerator
+from sonomorph.utils.fs import atomic_path, check_output
+from sonomorph.utils.progress import ProgressCallback
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Accompanist", "Accompaniment", "REFERENCE_RMS", "PHASES", "input_gain",
+           "output_paths", "plot_spectrograms", "tile_starts", "crossfade_weights"]
+
+#: Active RMS the voice is brought to before the model (the training recipe does the same).
+REFERENCE_RMS = 0.05
+PHASES = ("griffinlim", "model")
+SILENT_RMS = 1e-6  # below this (-120 dBFS) the input counts as silence
+OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")
+
+
+def input_gain(mono: np.ndarray, reference: float = REFERENCE_RMS) -> float:
+    """The gain that brings a voice's active RMS to ``reference``; 0.0 for silence."""
+    rms = active_rms(np.asarray(mono, dtype=np.float32)[None])
+    return 0.0 if not rms > SILENT_RMS else float(reference / rms)
+
+
+def tile_starts(frames: int, tile: int, overlap: int) -> list[int]:
+    """Start frames of tiles of ``tile`` frames covering ``frames`` (padded when shorter),
+    consecutive ones overlapping by ``overlap`` frames; the last one ends at the end."""
+    if frames <= tile:
+        return [0]
+    step = max(1, tile - overlap)
+    starts = list(range(0, frames - tile, step))
+    starts.append(frames - tile)
+    return starts
+
+
+def crossfade_weights(tile: int, overlap: int) -> np.ndarray:
+    """Per-frame weights of one tile: raised-cosine ramps over ``overlap`` frames at both
+    ends, 1 in between (always positive). Overlap-added with the same weights and divided
+    by their sum, consecutive tiles cross-fade smoothly."""
+    w = np.ones(tile, dtype=np.float32)
+    if overlap > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap) + 0.5) / overlap)
+        w[:overlap] = ramp
+        w[tile - overlap:] = np.minimum(w[tile - overlap:], ramp[::-1])
+    return np.maximum(w, 1e-3)
+
+
+class _PhaseSeededGriffinLim(GriffinLim):
+    """Griffin-Lim started from a given phase (the model's estimate) instead of random
+    phases: it converges in fewer iterations to a magnitude-consistent signal."""
+
+    def __init__(self, n_fft: int, hop: int, start: torch.Tensor, n_iter: int) -> None:
+        super().__init__(n_fft, hop, n_iter=n_iter)
+        self.start = start
+
+    def initial_phase(self, magnitude: torch.Tensor) -> torch.Tensor:
+        return self.start.to(magnitude.device)
+
+
+@dataclass
+class Accompaniment:
+    """What :meth:`Accompanist.generate` returns: float32 ``(channels, samples)`` arrays at
+    ``sample_rate`` (the input's), and the model-rate images for plotting."""
+
+    song: np.ndarray
+    accompaniment: np.ndarray
+    sample_rate: int
+    input_image: np.ndarray | None = None  #: normalised log magnitude (bins, frames)
+    output_image: np.ndarray | None = None  #: normalised log magnitude (bins, frames)
+    model_rate: int = 0
+    hop: int = 0
+
+
+class Accompanist:
+    """Generate an accompaniment for a vocal line.
+
+    ``model``: "default" (the shipped model), a path or shipped name, or a
+    :class:`UNetGenerator`. ``phase``: "griffinlim" (default) or "model". ``overlap``: the
+    fraction of a tile shared by consecutive tiles. ``gl_iters``: Griffin-Lim iterations.
+    """
+
+    def __init__(self, model: str | os.PathLike | nn.Module = "default", *, device: str = "cpu",
+                 phase: str = "griffinlim", overlap: float = 0.25, tile_frames: int | None = None,
+                 gl_iters: int = 16, reference_rms: float | None = None) -> None:
+        if phase not in PHASES:
+            raise ConfigError(f"phase must be one of {', '.join(PHASES)}, not {phase!r}")
+        if not 0.0 <= overlap < 1.0:
+            raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
+        if gl_iters < 0:
+            raise ConfigError(f"gl_iters must not be negative, got {gl_iters}")
+        meta: dict = {}
+        if isinstance(model, nn.Module):
+            net = model
+        else:
+            from sonomorph.models.checkpoint import load_model, resolve_model
+
+            path = resolve_model(model, "accompany")
+            net, meta = load_model(path, expect="accompany", map_location=device)
+        if not isinstance(net, UNetGenerator):
+            raise CheckpointError(f"not an accompaniment generator ({type(net).__name__})")
+        self.model = net.to(device).eval()
+        self.device = torch.device(device)
+        self.meta = meta
+        self.phase, self.overlap, self.gl_iters = phase, float(overlap), int(gl_iters)
+        tile = int(tile_frames or meta.get("tile_frames") or 256)
+        if tile % net.multiple:
+            raise ConfigError(f"tile_frames must be a multiple of {net.multiple}, got {tile}")
+        self.tile = tile
+        self.reference_rms = float(reference_rms or meta.get("reference_rms") or REFERENCE_RMS)
+        self.sample_rate = net.sample_rate
+
+    # ------------------------------------------------------------------ arrays
+
+    def _overlap_frames(self) -> int:
+        return int(round(self.overlap * self.tile))
+
+    @torch.no_grad()
+    def _generate_image(self, image: torch.Tensor, progress: ProgressCallback | None,
+                        total: float) -> torch.Tensor:
+        """Run the U-Net over overlapping tiles of an image ``(1, C, bins, frames)``."""
+        frames = image.shape[-1]
+        overlap = self._overlap_frames()
+        starts = tile_starts(frames, self.tile, overlap)
+        weights = torch.from_numpy(crossfade_weights(self.tile, overlap))
+        span = max(frames, self.tile)
+        out = torch.zeros(1, self.model.out_channels, image.shape[-2], span)
+        norm = torch.zeros(span)
+        floor = torch.tensor([-1.0, 1.0, 0.0])[: image.shape[1]].view(1, -1, 1, 1)
+        for k, start in enumerate(starts):
+            tile = image[..., start:start + self.tile]
+            if tile.shape[-1] < self.tile:  # shorter than a tile: pad with silence
+                pad = floor.expand(1, -1, image.shape[-2], self.tile - tile.shape[-1])
+                tile = torch.cat([tile, pad], dim=-1)
+            y = self.model(tile.to(self.device)).float().cpu()
+            out[..., start:start + self.tile] += y * weights
+            norm[start:start + self.tile] += weights
+            if progress is not None:
+                progress(k + 1, total)
+        return (out / norm)[..., :frames]
+
+    def _waveform(self, magnitude: torch.Tensor, phase: torch.Tensor, length: int) -> np.ndarray:
+        net = self.model
+        if self.phase == "model" or self.gl_iters == 0:
+            from sonomorph.audio.spectral import ISTFT
+
+            wav = ISTFT(net.n_fft, net.hop)(magnitude * phase, length=length)
+        else:
+            wav = _PhaseSeededGriffinLim(net.n_fft, net.hop, phase, n_iter=self.gl_iters)(
+                magnitude, length=length)
+        return wav[0].numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def generate(self, vocals: np.ndarray, sample_rate: int, *,
+                 progress: ProgressCallback | None = None) -> Accompaniment:
+        """Song and accompaniment for float32 ``vocals`` ``(channels, samples)`` (or
+        ``(samples,)``) at ``sample_rate``; outputs have the input's shape and rate."""
+        wav = np.asarray(vocals, dtype=np.float32)
+        if wav.ndim == 1:
+            wav = wav[None]
+        if wav.ndim != 2 or wav.shape[1] == 0:
+            raise ConfigError(f"expected audio shaped (channels, samples), got {wav.shape}")
+        if not np.isfinite(wav).all():
+            raise ConfigError("the voice holds NaN or infinite samples")
+        net = self.model
+        n = wav.shape[1]
+        mono = audio_io.resample(wav.mean(axis=0), int(sample_rate), net.sample_rate)
+        length = len(mono)
+        gain = input_gain(mono, self.reference_rms)
+        if gain == 0.0:  # silence in, silence out
+            log.info("the voice is silent: the accompaniment is silence")
+            return Accompaniment(wav.copy(), np.zeros_like(wav), int(sample_rate))
+        padded = np.zeros(max(length, net.n_fft), dtype=np.float32)
+        padded[:length] = mono * np.float32(gain)
+        x = torch.from_numpy(padded)[None]
+        image = net.image(x.to(self.device)).cpu()
+        tiles = len(tile_starts(image.shape[-1], self.tile, self._overlap_frames()))
+        total = float(tiles + 1)
+        out = self._generate_image(image, progress, total)
+        magnitude, phase = net.spectrogram(out)
+        acc = self._waveform(magnitude, phase, len(padded))
+        song_model = None
+        if net.target == "mixture":  # the model made the song; the accompaniment is the rest
+            song_model, acc = acc, self._rest(x, magnitude, acc)
+        if progress is not None:
+            progress(total, total)
+        acc = self._to_input_rate(acc[:length] / np.float32(gain), net.sample_rate,
+                                  int(sample_rate), n)
+        accompaniment = np.repeat(acc[None], wav.shape[0], axis=0)
+        if song_model is not None:
+            song = self._to_input_rate(song_model[:length] / np.float32(gain), net.sample_rate,
+                                       int(sample_rate), n)
+            song = np.repeat(song[None], wav.shape[0], axis=0)
+        else:
+            song = wav + accompaniment
+        peak = float(np.abs(song).max())
+        if peak > 0.99:
+            scale = np.float32(0.99 / peak)
+            song, accompaniment = song * scale, accompaniment * scale
+        return Accompaniment(
+            np.nan_to_num(song).astype(np.float32), np.nan_to_num(accompaniment).astype(np.float32),
+            int(sample_rate), image[0, 0, :, : out.shape[-1]].numpy(), out[0, 0].numpy(),
+            net.sample_rate, net.hop)
+
+    def _rest(self, voice: torch.Tensor, magnitude: torch.Tensor, song: np.ndarray) -> np.ndarray:
+        """The generated song's magnitude minus the voice's, with the song's phase."""
+        from sonomorph.audio.spectral import ISTFT, STFT
+
+        net = self.model
+        stft, istft = STFT(net.n_fft, net.hop), ISTFT(net.n_fft, net.hop)
+        voice_mag = stft(voice.cpu()).abs()
+        spec = stft(torch.from_numpy(np.ascontiguousarray(song))[None])
+        unit = spec / spec.abs().clamp_min(1e-12)
+        rest = (magnitude - voice_mag).clamp_min(0.0)
+        return istft(rest * unit, length=voice.shape[-1])[0].numpy().astype(np.float32)
+
+    @staticmethod
+    def _to_input_rate(x: np.ndarray, rate: int, target: int, n: int) -> np.ndarray:
+        y = audio_io.resample(np.ascontiguousarray(x, dtype=np.float32), rate, target)
+        if len(y) < n:
+            y = np.pad(y, (0, n - len(y)))
+        return y[:n].astype(np.float32)
+
+    # ------------------------------------------------------------------ files
+
+    def accompany_file(self, path: str | os.PathLike, out_dir: str | os.PathLike, *,
+                       format: str = "wav", bit_depth: str = "16", overwrite: bool = False,
+                       plot: bool = False, progress: ProgressCallback | None = None
+                       ) -> dict[str, Path]:
+        """Write ``out_dir/song.<format>``, ``out_dir/accompaniment.<format>`` (and
+        ``out_dir/spectrograms.png`` with ``plot``) for the voice in ``path``. Outputs are
+        checked before any work and written atomically; returns them by name."""
+        outputs = output_paths(out_dir, format=format, plot=plot)
+        for p in outputs.values():
+            check_output(p, overwrite=overwrite, inputs=[path])
+        wav, sr = audio_io.load(path)
+        result = self.generate(wav, sr, progress=progress)
+        rate = result.sample_rate
+        if format == "mp3" and rate not in (8000, 11025, 12000, 16000, 22050, 24000, 32000,
+                                            44100, 48000):
+            rate = 44100
+        for name in ("song", "accompaniment"):
+            data = getattr(result, name)
+            if rate != result.sample_rate:
+                data = audio_io.resample(data, result.sample_rate, rate)
+            audio_io.save(outputs[name], data, rate, bit_depth=bit_depth, format=format,
+                          overwrite=overwrite, inputs=[path])
+        if plot:
+            plot_spectrograms(outputs["plot"], result, title=Path(path).name, overwrite=overwrite)
+        return outputs
+
+
+def output_paths(out_dir: str | os.PathLike, *, format: str = "wav",
+                 plot: bool = False) -> dict[str, Path]:
+    """The files :meth:`Accompanist.accompany_file` writes into ``out_dir``."""
+    if format not in OUTPUT_FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, not {format!r}")
+    out = Path(out_dir)
+    paths = {"song": out / f"song.{format}", "accompaniment": out / f"accompaniment.{format}"}
+    if plot:
+        paths["plot"] = out / "spectrograms.png"
+    return paths
+
+
+def plot_spectrograms(path: str | os.PathLike, result: Accompaniment, *, title: str = "",
+                      overwrite: bool = False, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """A PNG with the input voice's and the generated output's log spectrograms (the
+    model's images), one above the other, on the same colour scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 6), dpi=100, layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    images = [("input voice", result.input_image), ("generated output", result.output_image)]
+    for ax, (label, img) in zip(axes, images):
+        if img is None:
+            img = np.full((2, 2), -1.0, dtype=np.float32)
+        rate, hop = result.model_rate or 1, result.hop or 1
+        extent = (0.0, img.shape[1] * hop / rate, 0.0, rate / 2.0 / 1000.0)
+        shown = ax.imshow(img, origin="lower", aspect="auto", extent=extent, vmin=-1.0, vmax=1.0,
+                          cmap="magma", interpolation="nearest")
+        ax.set_ylabel("kHz")
+        ax.set_title(f"{title}: {label}" if title else label)
+    axes[-1].set_xlabel("seconds")
+    fig.colorbar(shown, ax=list(axes), label="log magnitude (normalised)")
+    path = Path(path)
+    with atomic_path(path, overwrite=overwrite, inputs=inputs) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
