@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -57,7 +58,10 @@ def chroma(wav: np.ndarray, sr: int = EVAL_RATE) -> np.ndarray:
     y = _mono(wav)
     if len(y) < HOP:
         y = np.pad(y, (0, HOP - len(y)))
-    return librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP, tuning=0.0).astype(np.float32)
+    with warnings.catch_warnings():  # short clips: "n_fft too large" in the lowest octaves
+        warnings.filterwarnings("ignore", message="n_fft=", category=UserWarning)
+        c = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP, tuning=0.0)
+    return c.astype(np.float32)
 
 
 def _frame_energy(y: np.ndarray, frames: int) -> np.ndarray:

@@ -1,0 +1,220 @@
+"""Vocals to song: tiling of any length, levels, silence, files, the evaluation metrics and
+the accompany / train accompany / eval accompany commands (with tiny models)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sonomorph.audio.images import snr_db
+from sonomorph.cli import main
+from sonomorph.errors import OutputExistsError
+from sonomorph.models.checkpoint import load_model, save_model
+from sonomorph.models.pix2pix import UNetGenerator
+from sonomorph.pipelines.accompany import Accompanist, crossfade_weights, tile_starts
+
+torch.set_num_threads(1)
+TINY = dict(ngf=4, max_channels=8, depth=4, n_fft=64, hop=16, sample_rate=8000)
+
+
+def tiny(**kw) -> UNetGenerator:
+    torch.manual_seed(0)
+    return UNetGenerator(**{**TINY, **kw}).eval()
+
+
+class Identity(UNetGenerator):
+    """Returns its input image: the accompaniment must then be the voice itself."""
+
+    def forward(self, x):
+        return x.clone()
+
+
+def voice(seconds: float, sr: int, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(round(seconds * sr))) / sr
+    x = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.1 * np.sin(2 * np.pi * 660 * t + 1)
+    x = x * (0.6 + 0.4 * np.sin(2 * np.pi * 1.5 * t))
+    return np.stack([x * (1 - 0.2 * c) for c in range(channels)]).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- tiling
+
+
+@pytest.mark.parametrize("frames", [1, 31, 32, 33, 100, 257])
+def test_tiles_cover_every_frame_and_end_at_the_end(frames):
+    tile, overlap = 32, 8
+    starts = tile_starts(frames, tile, overlap)
+    covered = np.zeros(max(frames, tile), bool)
+    for s in starts:
+        covered[s:s + tile] = True
+    assert covered[:frames].all()
+    assert starts[-1] == max(0, frames - tile)
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+    w = crossfade_weights(tile, overlap)
+    assert (w > 0).all() and w[tile // 2] == 1.0 and w[0] < 0.1
+
+
+@pytest.mark.parametrize("seconds", [0.03, 0.2, 1.37])
+@pytest.mark.parametrize("phase", ["model", "griffinlim"])
+def test_identity_model_gives_back_the_voice_at_any_length(seconds, phase):
+    """Overlapping tiles cross-faded: an identity network must reproduce the voice (the
+    accompaniment equals the voice; the song is twice the voice)."""
+    acc = Accompanist(Identity(**TINY).eval(), phase=phase, tile_frames=32, overlap=0.25)
+    x = voice(seconds, 8000)
+    out = acc.generate(x, 8000)
+    assert out.accompaniment.shape == x.shape and out.song.shape == x.shape
+    inner = slice(64, -64) if x.shape[1] > 400 else slice(None)
+    assert snr_db(x[:, inner], out.accompaniment[:, inner]) > 25.0
+    np.testing.assert_allclose(out.song, x + out.accompaniment, atol=1e-6)
+
+
+@pytest.mark.parametrize("sr,channels,samples", [(44100, 2, 44100), (48000, 3, 1000),
+                                                 (16000, 1, 1), (22050, 2, 37)])
+def test_any_rate_channels_and_length_keep_the_input_shape(sr, channels, samples):
+    x = (0.1 * np.random.default_rng(0).standard_normal((channels, samples))).astype(np.float32)
+    out = Accompanist(tiny(), tile_frames=32).generate(x, sr)
+    assert out.song.shape == x.shape == out.accompaniment.shape
+    assert out.sample_rate == sr
+    assert np.isfinite(out.song).all() and np.abs(out.song).max() <= 0.99 + 1e-6
+    if channels > 1 and samples > 100:  # one accompaniment in every channel
+        np.testing.assert_allclose(out.accompaniment[0], out.accompaniment[-1])
+
+
+def test_silence_gives_silence_and_quiet_input_a_quiet_output():
+    acc = Accompanist(tiny(), tile_frames=32)
+    silent = acc.generate(np.zeros((2, 8000), np.float32), 8000)
+    assert np.all(silent.accompaniment == 0) and np.all(silent.song == 0)
+    hiss = (1e-5 * np.random.default_rng(1).standard_normal((1, 8000))).astype(np.float32)
+    quiet = acc.generate(hiss, 8000)
+    assert np.isfinite(quiet.accompaniment).all()
+    assert np.abs(quiet.accompaniment).max() < 1e-2
+
+
+def test_level_follows_the_voice():
+    acc = Accompanist(tiny(), tile_frames=32, phase="model")
+    x = 0.2 * voice(0.5, 8000)  # quiet enough that the song never needs scaling down
+    loud, soft = acc.generate(x, 8000), acc.generate(0.1 * x, 8000)
+    assert np.abs(loud.song).max() < 0.99
+    assert snr_db(0.1 * loud.accompaniment, soft.accompaniment) > 40.0
+
+
+def test_mixture_target_makes_the_song_and_leaves_the_rest_as_accompaniment():
+    out = Accompanist(Identity(**{**TINY, "target": "mixture"}).eval(), tile_frames=32,
+                      phase="model").generate(voice(0.5, 8000), 8000)
+    assert np.abs(out.accompaniment).max() < 0.1 * np.abs(out.song).max()  # song = voice
+
+
+def test_accompany_file_writes_song_accompaniment_and_plot(tmp_path):
+    src = tmp_path / "voice.wav"
+    sf.write(src, voice(0.6, 44100, 2).T, 44100)
+    acc = Accompanist(tiny(), tile_frames=32)
+    outputs = acc.accompany_file(src, tmp_path / "out", plot=True)
+    assert set(outputs) == {"song", "accompaniment", "plot"}
+    for name in ("song", "accompaniment"):
+        data, sr = sf.read(outputs[name], always_2d=True)
+        assert sr == 44100 and data.shape == (int(0.6 * 44100), 2)
+    assert outputs["plot"].read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(OutputExistsError):
+        acc.accompany_file(src, tmp_path / "out")
+    acc.accompany_file(src, tmp_path / "out", overwrite=True, format="flac")
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_metrics_on_known_cases():
+    from sonomorph.eval.accompany import chroma_similarity, log_spectral_distance, onset_f1
+
+    sr = 22050
+    t = np.arange(2 * sr) / sr
+    notes = np.zeros_like(t)
+    for k, f in enumerate((262, 330, 392, 523)):
+        a, b = int(k * 0.5 * sr), int((k + 1) * 0.5 * sr)
+        notes[a:b] = np.sin(2 * np.pi * f * t[: b - a]) * np.exp(-4 * t[: b - a])
+    notes = notes.astype(np.float32)
+    assert chroma_similarity(notes, notes, sr) == pytest.approx(1.0, abs=1e-4)
+    assert chroma_similarity(np.zeros_like(notes), notes, sr) == 0.0
+    assert onset_f1(notes, notes, sr) == 1.0
+    late = np.roll(notes, int(0.2 * sr))
+    assert onset_f1(late, notes, sr) < 0.5
+    assert log_spectral_distance(notes, notes, sr) == 0.0
+    noise = np.random.default_rng(0).standard_normal(sr).astype(np.float32)
+    assert log_spectral_distance(0.5 * noise, noise, sr) == pytest.approx(6.02, abs=0.05)
+    assert log_spectral_distance(np.zeros_like(noise), noise, sr) > 50.0
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def songs(tmp_path) -> Path:
+    """A tiny MUSDB18-HQ-layout folder: 4 training songs and 1 test song, 3 s at 16 kHz."""
+    sr = 16000
+    root = tmp_path / "songs"
+    t = np.arange(3 * sr) / sr
+    for split, names in (("train", ["a", "b", "c", "d"]), ("test", ["e"])):
+        for i, name in enumerate(names):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            f0 = 220 * 2 ** (i / 12)
+            melody = 0.3 * np.sin(2 * np.pi * f0 * 2 * t * (1 + (t > 1.5) * 0.12))
+            stems = {"vocals": melody, "bass": 0.2 * np.sin(2 * np.pi * f0 / 2 * t),
+                     "drums": 0.05 * np.sign(np.sin(2 * np.pi * 2 * t)) * np.exp(-8 * (t % 0.5)),
+                     "other": 0.1 * np.sin(2 * np.pi * f0 * 1.5 * t)}
+            for stem, x in stems.items():
+                sf.write(folder / f"{stem}.wav", np.stack([x, x], 1).astype(np.float32), sr)
+    return root
+
+
+def test_cli_accompany_and_its_errors(tmp_path, capsys):
+    model = save_model(tmp_path / "tiny.safetensors", tiny(), meta={"tile_frames": 32})
+    sf.write(tmp_path / "v.wav", voice(0.5, 22050).T, 22050)
+    assert main(["-q", "accompany", str(tmp_path / "v.wav"), "-o", str(tmp_path / "out"),
+                 "--model", str(model), "--plot"]) == 0
+    for name in ("song.wav", "accompaniment.wav", "spectrograms.png"):
+        assert (tmp_path / "out" / "v" / name).is_file()
+    (tmp_path / "bad.wav").write_bytes(b"RIFF garbage")
+    (tmp_path / "bad.safetensors").write_bytes(b"nonsense")
+    capsys.readouterr()
+    for argv in (["accompany", str(tmp_path / "missing.wav")],
+                 ["accompany", str(tmp_path / "bad.wav"), "--model", str(model)],
+                 ["accompany", str(tmp_path / "v.wav"), "--model", str(tmp_path / "bad.safetensors")],
+                 ["accompany", str(tmp_path / "v.wav"), "-o", str(tmp_path / "out"),
+                  "--model", str(model)]):
+        assert main(["-q", *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("sonomorph: error:")
+    with pytest.raises(SystemExit) as bad_option:
+        main(["accompany", str(tmp_path / "v.wav"), "--overlap", "1.5"])
+    assert bad_option.value.code == 2
+
+
+def test_cli_train_resumes_and_eval_prints_baselines(songs, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["-q", "train", "accompany", "--data", str(songs), "--out", str(out),
+              "--set", "model.ngf=4", "--set", "model.max_channels=8", "--set", "model.depth=4",
+              "--set", "model.ndf=4", "--set", "n_fft=64", "--set", "hop=16",
+              "--set", "sample_rate=8000", "--set", "inference_tile_frames=32",
+              "--tile-frames", "32", "--set", "batch_size=2", "--set", "val_items=2",
+              "--set", "validate_every=1", "--set", "checkpoint_every=1", "--set", "log_every=1"]
+    assert main([*common, "--steps", "2"]) == 0
+    assert main([*common, "--steps", "3"]) == 0  # resumes from step 2
+    model, meta = load_model(out / "best.safetensors", expect="accompany")
+    assert isinstance(model, UNetGenerator) and meta["tile_frames"] == 32
+    assert load_model(out / "last.safetensors")[1]["step"] == 3
+    assert main([*common, "--steps", "4", "--no-resume"]) == 2  # an earlier run is there
+    capsys.readouterr()
+    scores = tmp_path / "scores.json"
+    assert main(["-q", "eval", "accompany", "--data", str(songs), "--model",
+                 str(out / "last.safetensors"), "--seconds", "2", "--json", str(scores)]) == 0
+    table = capsys.readouterr().out
+    assert "retrieval" in table and "silence" in table
+    methods = json.loads(scores.read_text())["methods"]
+    assert methods["true accompaniment (ceiling)"]["chroma"] == pytest.approx(1.0, abs=1e-4)
+    assert methods["true accompaniment (ceiling)"]["lsd"] == 0.0
+    assert methods["silence"]["chroma"] == 0.0
+    assert main(["train", "accompany", "--data", str(tmp_path / "nowhere")]) == 2
