@@ -90,7 +90,7 @@ class RandomCNN(nn.Module):
     spectrogram); output ``(batch, channels, freq - kf + 1, frames - kt + 1)`` (valid
     convolution, so no padding invents texture at the edges). The weights are drawn from
     ``N(0, 2 / fan_in)`` (He initialisation, which keeps the response scale independent of
-    the kernel size) with a generator seeded by ``seed``, the biases are zero, and nothing
+    the kernel size) with a generator seeded by ``seed``, there are no biases, and nothing
     requires a gradient: the network is a fixed feature extractor.
     """
 
@@ -101,13 +101,12 @@ class RandomCNN(nn.Module):
             raise ConfigError(f"channels must be an integer in 1..4096, not {channels}")
         self.kernel = parse_kernel(kernel)
         self.channels, self.seed, self.negative_slope = int(channels), int(seed), negative_slope
-        self.conv = nn.Conv2d(1, self.channels, self.kernel, bias=True)
+        self.conv = nn.Conv2d(1, self.channels, self.kernel, bias=False)
         gen = torch.Generator().manual_seed(self.seed)
         fan_in = self.kernel[0] * self.kernel[1]
         with torch.no_grad():
             self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=gen)
                                    * math.sqrt(2.0 / fan_in))
-            self.conv.bias.zero_()
         self.requires_grad_(False)
 
     @property
@@ -121,10 +120,21 @@ class RandomCNN(nn.Module):
         if spec.ndim != 4 or spec.shape[1] != 1:
             raise ValueError(f"RandomCNN expects (batch, freq, frames), got {tuple(spec.shape)}")
         kf, kt = self.kernel
-        if spec.shape[-2] < kf or spec.shape[-1] < kt:
+        f, t = spec.shape[-2:]
+        if f < kf or t < kt:
             raise ValueError(f"spectrogram {tuple(spec.shape[-2:])} is smaller than the "
                              f"kernel {kf}x{kt}")
-        return F.leaky_relu(self.conv(spec), self.negative_slope)
+        # The same valid convolution as self.conv, written as shifted views times a (C, K)
+        # matrix, computed in (batch, freq, channels, frames) memory order and returned as a
+        # (batch, channels, freq, frames) view: with one input channel and a tiny kernel this
+        # is about twice as fast as conv2d on the CPU, and time_gram's per-bin products then
+        # read contiguous rows (no copy). This is the transfer's inner loop.
+        fo, to = f - kf + 1, t - kt + 1
+        shifted = torch.stack([spec[:, 0, i:i + fo, j:j + to]
+                               for i in range(kf) for j in range(kt)], dim=2)  # (b, fo, K, to)
+        weight = self.conv.weight.reshape(self.channels, kf * kt).to(spec.dtype)
+        out = torch.matmul(weight, shifted)  # (b, fo, C, to)
+        return F.leaky_relu(out.permute(0, 2, 1, 3), self.negative_slope)
 
     def extra_repr(self) -> str:
         return f"seed={self.seed}, frozen"

@@ -1,0 +1,166 @@
+"""``sonomorph style CONTENT STYLE -o OUT``: give a clip the texture of another.
+
+The work is done by :mod:`sonomorph.pipelines.style`; this module only parses arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+
+from sonomorph.cli.common import BIT_DEPTHS, positive_int
+from sonomorph.utils.progress import console, progress_bar
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def _layers(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give layer names separated by commas, e.g. conv1,conv2")
+    return names
+
+
+def register(sub, groups) -> None:
+    from sonomorph.models.random_cnn import KERNELS
+
+    p = sub.add_parser(
+        "style",
+        help="style transfer: give CONTENT the texture of STYLE (voice or music)",
+        description="Optimise the spectrogram of CONTENT so that the time-Gram statistics of "
+        "a network's features match those of STYLE while the features themselves stay close "
+        "to CONTENT's, then turn it into sound with Griffin-Lim. --method random uses a "
+        "frozen, seeded random CNN over a log spectrogram (no data needed; good for voices); "
+        "--method classifier uses the layers of a genre classifier over its mel features "
+        "(ambience to music). Inputs of any format, rate and channel count; the output is "
+        "mono at CONTENT's sample rate.",
+    )
+    p.add_argument("content", metavar="CONTENT", help="the clip whose content is kept")
+    p.add_argument("style", metavar="STYLE", help="the clip whose texture is taken")
+    p.add_argument("-o", "--out", metavar="OUT", required=True, help="output audio file")
+    p.add_argument("--method", choices=("random", "classifier"), default="random",
+                   help="feature network (default: random)")
+    p.add_argument("--steps", type=positive_int, default=None, metavar="N",
+                   help="most optimisation steps; it stops earlier on a plateau "
+                   "(default: 150 random, 100 classifier)")
+    p.add_argument("--content-weight", type=_non_negative_float, default=1.0, metavar="W",
+                   help="weight of the content term (default: 1)")
+    p.add_argument("--style-weight", type=_non_negative_float, default=3.0, metavar="W",
+                   help="weight of the style term; both terms are relative distances, so "
+                   "larger means more style (default: 3)")
+    p.add_argument("--lr", type=_positive_float, default=None, metavar="LR",
+                   help="learning rate of the optimiser (default: 0.05 for Adam, 1 for L-BFGS)")
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam",
+                   help="optimiser; the spectrogram is projected to be non-negative and "
+                   "bounded after every step either way (default: adam)")
+    p.add_argument("--init", choices=("content", "noise"), default="content",
+                   help="start from the content plus a little noise, or from noise "
+                   "(default: content)")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed of the random filters, the initial noise and Griffin-Lim "
+                   "(default: 0)")
+    g = p.add_argument_group("random method")
+    g.add_argument("--kernel", choices=KERNELS, default="3x1",
+                   help="random filter size, frequency x time (default: 3x1)")
+    g.add_argument("--channels", type=positive_int, default=None, metavar="C",
+                   help="random filters (default: 8)")
+    g.add_argument("--bands", type=positive_int, default=None, metavar="B",
+                   help="frequency bands with a Gram of their own (default: 16)")
+    g.add_argument("--n-fft", type=positive_int, default=512, metavar="N",
+                   help="STFT size (default: 512)")
+    c = p.add_argument_group("classifier method")
+    c.add_argument("--model", metavar="PATH", default="default",
+                   help="genre classifier .safetensors (default: the shipped model)")
+    c.add_argument("--content-layers", type=_layers, default=None, metavar="L1,L2",
+                   help="content layers (default: conv5 of the original CNN)")
+    c.add_argument("--style-layers", type=_layers, default=None, metavar="L1,L2",
+                   help="style layers (default: conv1,conv2,conv3,conv4)")
+    p.add_argument("--plot", nargs="?", const="", default=None, metavar="PNG",
+                   help="also write the content, style and result spectrograms side by side "
+                   "(default file: OUT with .png)")
+    p.add_argument("--bit-depth", choices=BIT_DEPTHS, default="16",
+                   help="wav/flac sample format (default: 16)")
+    p.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=run)
+
+
+def _device(args) -> str:
+    import torch
+
+    spec = getattr(args, "device", "auto")
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return spec
+
+
+def options_from_args(args) -> dict:
+    """Pipeline keyword arguments from the parsed command line."""
+    opts: dict = {"content_weight": args.content_weight, "style_weight": args.style_weight,
+                  "optimizer": args.optimizer, "init": args.init, "seed": args.seed,
+                  "device": _device(args)}
+    if args.steps is not None:
+        opts["steps"] = args.steps
+    if args.lr is not None:
+        opts["lr"] = args.lr
+    elif args.optimizer == "lbfgs":
+        opts["lr"] = 1.0
+    if args.method == "random":
+        opts.update(kernel=args.kernel, n_fft=args.n_fft)
+        if args.channels is not None:
+            opts["channels"] = args.channels
+        if args.bands is not None:
+            opts["bands"] = args.bands
+    else:
+        opts.update(model=args.model, content_layers=args.content_layers,
+                    style_layers=args.style_layers)
+        if args.bands is not None:
+            opts["bands"] = args.bands
+    return opts
+
+
+def run(args) -> int:
+    from sonomorph.pipelines.style import stylise_file
+
+    out = Path(args.out)
+    plot = None
+    if args.plot is not None:
+        plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    with contextlib.ExitStack() as stack:
+        bar: list = []
+
+        def update(done: float, total: float | None = None) -> None:
+            # The bar appears with the first step, after the inputs were read and checked,
+            # so that an error about them is the only thing printed.
+            if not bar:
+                bar.append(stack.enter_context(progress_bar(
+                    f"style transfer ({args.method})", total, quiet=args.quiet)))
+            bar[0](done, total)
+
+        result = stylise_file(args.content, args.style, out, method=args.method, plot=plot,
+                              overwrite=args.force, progress=update, bit_depth=args.bit_depth,
+                              **options_from_args(args))
+    if not args.quiet:
+        m = result.metrics
+        drop = 1.0 - m["style_end"] / m["style_start"] if m["style_start"] > 0 else 0.0
+        console.print(
+            f"wrote {out}{f' and {plot}' if plot else ''}: style distance -{drop:.0%} "
+            f"({m['style_start']:.3g} -> {m['style_end']:.3g}), content distance "
+            f"{m['content_start']:.3g} -> {m['content_end']:.3g}, {int(m['steps'])} steps in "
+            f"{m['seconds']:.1f} s", highlight=False)
+    return 0

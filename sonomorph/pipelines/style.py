@@ -1,0 +1,495 @@
+"""Style transfer: give a content clip the texture of a style clip.
+
+Two methods share one optimiser (:func:`optimise`) and one file front end
+(:func:`stylise_file`):
+
+``random`` (:class:`RandomStyleTransfer`, no data at all)
+    The variable is the content's log1p-magnitude STFT (``n_fft`` 512). A frozen, seeded
+    random ``Conv2d`` (3x1 by default, 3x3 as an option) with LeakyReLU maps it to features;
+    the loss is ``content_weight`` x the relative feature distance to the content plus
+    ``style_weight`` x the relative distance between per-band time-Grams (normalised by the
+    frame count, never a ``T x T`` matrix) and the style's. Griffin-Lim with momentum turns
+    the result into sound.
+
+``classifier`` (:class:`ClassifierStyleTransfer`)
+    The same idea through the layers of a trained genre CNN (:mod:`sonomorph.models.classifier`):
+    the variable is the *scaled* mel (``scale_mel``, the function used in training), cut into
+    overlapping 431-frame windows that share the variable, so neighbouring segments are
+    stitched by construction; content and style layers are selectable. The mel is inverted
+    by non-negative least squares and Griffin-Lim.
+
+Why the optimiser cannot diverge (the original climbed to 1e31): the variable is projected
+after every step onto a box ``[0, upper]`` (non-negative spectrogram, at most ``e`` times
+louder than the loudest input bin), the loss only ever sees the projected variable, the best
+iterate is kept, a non-finite loss stops the run and returns the best one, and a plateau
+ends it early. Adam is the default; L-BFGS is offered but its line search fits a box poorly.
+
+The content is initialised from itself plus a little Gaussian noise (``init_noise``, 0.1 in
+log1p units by default) or from noise only (``init="noise"``); the result's metrics
+(``content_start``/``content_end``, ``style_start``/``style_end``: the relative content and
+Gram distances) are measured from that initialisation, so ``content_start`` is the distance
+the initial noise makes, and the content ratio depends on ``init_noise``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sonomorph.errors import AudioLoadError, ConfigError, InputTooShortError
+from sonomorph.utils.progress import ProgressCallback
+
+log = logging.getLogger(__name__)
+
+__all__ = ["METHODS", "StyleResult", "RandomStyleTransfer", "ClassifierStyleTransfer",
+           "optimise", "check_signal", "stylise_file", "plot_spectrograms"]
+
+METHODS = ("random", "classifier")
+OPTIMIZERS = ("adam", "lbfgs")
+SILENCE_RMS = 1e-4  # about -80 dBFS: quieter than this over the whole clip is silence
+LossFn = Callable[[Tensor], tuple[Tensor, dict[str, float]]]
+
+
+@dataclass
+class StyleResult:
+    """The output of a transfer: mono ``audio`` ``(1, samples)`` at ``sample_rate``, the
+    content, style and result spectrograms in the optimised domain (for plots), the loss
+    ``history`` (one dict per step) and summary ``metrics``."""
+
+    audio: np.ndarray
+    sample_rate: int
+    content: np.ndarray
+    style: np.ndarray
+    result: np.ndarray
+    history: list[dict[str, float]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_signal(wav: np.ndarray, sr: int, min_samples: int, *, role: str,
+                 path: str | os.PathLike | None = None) -> None:
+    """Refuse a silent clip (RMS below -80 dBFS) or one shorter than ``min_samples`` (the
+    method's receptive field) with a one-line error naming ``path`` and its ``role``."""
+    n = wav.shape[-1]
+    if n < min_samples:
+        raise InputTooShortError(
+            f"the {role} clip is {n / sr * 1000:.0f} ms long, shorter than the "
+            f"{min_samples / sr * 1000:.0f} ms the transfer's receptive field needs", path)
+    rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64))))
+    if not rms > SILENCE_RMS:
+        raise AudioLoadError(f"the {role} clip is silent (RMS {20 * math.log10(max(rms, 1e-12)):.0f}"
+                             " dBFS); it has no texture to transfer", path)
+
+
+def _mono(wav: np.ndarray) -> np.ndarray:
+    wav = np.asarray(wav, dtype=np.float32)
+    if wav.ndim == 1:
+        return wav
+    return wav.mean(axis=0)
+
+
+def _prepare(wav: np.ndarray, sr: int, target_sr: int, min_samples: int, role: str,
+             path: str | os.PathLike | None) -> np.ndarray:
+    """Mono at ``target_sr`` (resampled), checked for silence and length."""
+    from sonomorph.audio.io import resample
+
+    x = _mono(wav)
+    if int(sr) != int(target_sr):
+        x = resample(x, int(sr), int(target_sr))
+    check_signal(x, target_sr, min_samples, role=role, path=path)
+    return x
+
+
+# ----------------------------------------------------------------------------- optimiser
+
+
+def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: str = "adam",
+             upper: float = math.inf, patience: int = 25, tol: float = 1e-3,
+             progress: ProgressCallback | None = None) -> tuple[Tensor, list[dict[str, float]]]:
+    """Minimise ``loss_fn(x)`` over ``x >= 0`` (and ``<= upper``), starting from ``x0``.
+
+    ``loss_fn`` returns the scalar loss and the named terms to record; the loss carries a
+    graph, or none when ``loss_fn`` has already backpropagated (in pieces, to bound memory).
+    Adam (default) or L-BFGS (strong Wolfe line search) steps are each followed by a
+    projection onto ``[0, upper]``. The best iterate seen is returned, with one history
+    entry per step. The run stops early when the best loss improved by less than ``tol``
+    (relative) over ``patience`` steps, or at once if the loss is not finite.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
+    if steps < 1 or not lr > 0:
+        raise ConfigError(f"need steps >= 1 and lr > 0 (got {steps}, {lr})")
+    # Contiguous: L-BFGS flattens gradients with view(), and a gradient takes its leaf's layout.
+    x = x0.detach().contiguous().clone().clamp_(0.0, upper).requires_grad_(True)
+    if optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam([x], lr=lr)
+    else:
+        opt = torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=20,
+                                line_search_fn="strong_wolfe")
+    best = {"loss": math.inf, "x": x.detach().clone()}
+    history: list[dict[str, float]] = []
+    last_terms: dict[str, float] = {}
+
+    def closure() -> Tensor:
+        opt.zero_grad(set_to_none=True)
+        # L-BFGS's line search tries points outside the box: the loss only ever sees the
+        # projected (non-negative, bounded) variable.
+        projected = x.clamp(0.0, upper)
+        loss, terms = loss_fn(projected)
+        value = float(loss.detach())
+        if math.isfinite(value):
+            if loss.requires_grad:  # else loss_fn accumulated the gradients itself
+                loss.backward()
+            if value < best["loss"]:
+                best["loss"], best["x"] = value, projected.detach().clone()
+        last_terms.clear()
+        last_terms.update(terms, loss=value)
+        return loss
+
+    mark = (math.inf, 0)  # (best loss at the last improvement check, its step)
+    for step in range(steps):
+        opt.step(closure)
+        history.append(dict(last_terms))
+        if not math.isfinite(last_terms.get("loss", math.nan)):
+            log.warning("style transfer: the loss became %s at step %d; keeping the best "
+                        "iterate", last_terms.get("loss"), step)
+            break
+        with torch.no_grad():
+            x.clamp_(0.0, upper)
+        if progress is not None:
+            progress(step + 1, steps)
+        if best["loss"] < mark[0] * (1.0 - tol):
+            mark = (best["loss"], step)
+        elif step - mark[1] >= patience:
+            break
+    with torch.no_grad():  # the final iterate was never scored: it may be the best
+        last = x.detach().clamp(0.0, upper)
+        final, _ = loss_fn(last)
+    if math.isfinite(float(final)) and float(final) < best["loss"]:
+        best["x"] = last
+    if progress is not None:
+        progress(steps, steps)
+    return best["x"], history
+
+
+def _initial(content: Tensor, init: str, noise: float, seed: int) -> Tensor:
+    """``content + N(0, noise^2)`` or (``init="noise"``) uniform noise at the content's mean
+    level, from a generator seeded by ``seed``; clamped at 0 by the optimiser."""
+    gen = torch.Generator().manual_seed(int(seed))
+    if init == "content":
+        return content + noise * torch.randn(content.shape, generator=gen).to(content)
+    if init == "noise":
+        return torch.rand(content.shape, generator=gen).to(content) * (2.0 * content.mean())
+    raise ConfigError(f"init must be 'content' or 'noise', not {init!r}")
+
+
+def _peak_safe(y: np.ndarray, peak: float = 0.99) -> np.ndarray:
+    top = float(np.max(np.abs(y))) if y.size else 0.0
+    return y * (peak / top) if top > peak else y
+
+
+# ----------------------------------------------------------------------------- random CNN
+
+
+class RandomStyleTransfer:
+    """Random-CNN style transfer (see the module docstring). All settings are keywords;
+    ``transfer(content, content_sr, style, style_sr)`` works on arrays."""
+
+    def __init__(self, *, sample_rate: int = 22050, n_fft: int = 512,
+                 hop_length: int | None = None, kernel: str = "3x1", channels: int = 8,
+                 bands: int = 16, seed: int = 0, content_weight: float = 1.0,
+                 style_weight: float = 3.0, steps: int = 150, lr: float = 0.05,
+                 optimizer: str = "adam", init: str = "content", init_noise: float = 0.1,
+                 griffin_lim_iters: int = 64, device: str = "cpu") -> None:
+        from sonomorph.audio.spectral import GriffinLim, Spectrogram
+        from sonomorph.models.random_cnn import RandomCNN
+        from sonomorph.train.losses import FeatureContentLoss, GramLoss
+
+        if optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if content_weight < 0 or style_weight < 0 or content_weight + style_weight == 0:
+            raise ConfigError("content and style weights must be >= 0 and not both 0")
+        self.sample_rate, self.n_fft = int(sample_rate), int(n_fft)
+        self.hop_length = int(hop_length or n_fft // 4)
+        self.content_weight, self.style_weight = float(content_weight), float(style_weight)
+        self.steps, self.lr, self.optimizer = int(steps), float(lr), optimizer
+        self.init, self.init_noise, self.seed = init, float(init_noise), int(seed)
+        self.device = torch.device(device)
+        self.spec = Spectrogram(self.n_fft, self.hop_length, power=1.0).to(self.device)
+        self.net = RandomCNN(channels=channels, kernel=kernel, seed=seed).to(self.device)
+        self.gram_loss = GramLoss(bands)
+        self.content_loss = FeatureContentLoss()
+        self.griffin_lim = GriffinLim(self.n_fft, self.hop_length, n_iter=griffin_lim_iters,
+                                      momentum=0.99, seed=seed).to(self.device)
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest clip the transfer accepts: one kernel's worth of frames."""
+        return self.n_fft + (self.net.kernel[1] - 1) * self.hop_length + 1
+
+    def log_spectrogram(self, wav: np.ndarray) -> Tensor:
+        """``log1p |STFT|`` ``(1, freq, frames)`` of a mono waveform."""
+        with torch.no_grad():
+            return torch.log1p(self.spec(torch.from_numpy(wav).to(self.device)[None]))
+
+    def transfer(self, content: np.ndarray, content_sr: int, style: np.ndarray, style_sr: int,
+                 *, progress: ProgressCallback | None = None,
+                 paths: Sequence[str | os.PathLike | None] = (None, None)) -> StyleResult:
+        """Give ``content`` the texture of ``style`` (any rates and channel counts)."""
+        c = _prepare(content, content_sr, self.sample_rate, self.min_samples, "content", paths[0])
+        s = _prepare(style, style_sr, self.sample_rate, self.min_samples, "style", paths[1])
+        cs, ss = self.log_spectrogram(c), self.log_spectrogram(s)
+        with torch.no_grad():
+            content_feats = self.net(cs)
+            style_gram = self.gram_loss.gram(self.net(ss))[0]
+        cw, sw = self.content_weight, self.style_weight
+
+        def loss_fn(x: Tensor) -> tuple[Tensor, dict[str, float]]:
+            feats = self.net(x)
+            lc = self.content_loss(feats, content_feats)
+            ls = self.gram_loss(feats, style_gram)
+            return cw * lc + sw * ls, {"content": float(lc.detach()), "style": float(ls.detach())}
+
+        x0 = _initial(cs, self.init, self.init_noise, self.seed)
+        upper = float(max(cs.max(), ss.max())) + 1.0
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            _, start = loss_fn(x0.clamp(0.0, upper))
+        x, history = optimise(x0, loss_fn, steps=self.steps, lr=self.lr,
+                              optimizer=self.optimizer, upper=upper, progress=progress)
+        with torch.no_grad():
+            _, end = loss_fn(x)
+            audio = self.griffin_lim(torch.expm1(x), length=c.shape[-1])
+        y = _peak_safe(audio.cpu().numpy().astype(np.float32))
+        metrics = {"content_start": start["content"], "content_end": end["content"],
+                   "style_start": start["style"], "style_end": end["style"],
+                   "steps": float(len(history)), "seconds": time.perf_counter() - t0}
+        return StyleResult(y, self.sample_rate, cs[0].cpu().numpy(), ss[0].cpu().numpy(),
+                           x[0].detach().cpu().numpy(), history, metrics)
+
+
+# ----------------------------------------------------------------------------- classifier
+
+
+def _window_starts(frames: int, window: int, hop: int) -> list[int]:
+    """Starts of windows of ``window`` frames, ``hop`` apart, the last one flush with the end
+    (one window when the clip is shorter)."""
+    if frames <= window:
+        return [0]
+    starts = list(range(0, frames - window + 1, hop))
+    if starts[-1] != frames - window:
+        starts.append(frames - window)
+    return starts
+
+
+class ClassifierStyleTransfer:
+    """Style transfer through a trained genre classifier (see the module docstring).
+
+    ``model`` is a genre ``.safetensors`` file (or None / "default" for the shipped one);
+    a model of another kind or shape raises :class:`CheckpointError`. Layers default to
+    the first four blocks for style and the fifth for content.
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, *,
+                 content_layers: Sequence[str] | None = None,
+                 style_layers: Sequence[str] | None = None, bands: int = 1,
+                 content_weight: float = 1.0, style_weight: float = 3.0, steps: int = 100,
+                 lr: float = 0.05, optimizer: str = "adam", init: str = "content",
+                 init_noise: float = 0.1, seed: int = 0, batch_windows: int = 4,
+                 griffin_lim_iters: int = 64, device: str = "cpu") -> None:
+        from sonomorph.audio.spectral import MelToAudio
+        from sonomorph.models.checkpoint import load_model, resolve_model
+        from sonomorph.models.classifier import SEGMENT_FRAMES, genre_mel
+        from sonomorph.train.losses import FeatureContentLoss, GramLoss
+
+        self.device = torch.device(device)
+        path = resolve_model(model, "genre")
+        self.model, meta = load_model(path, expect="genre", map_location=self.device)
+        self.model.requires_grad_(False)
+        feats = dict(meta.get("features") or {})
+        if int(feats.get("n_mels", self.model.n_mels)) != self.model.n_mels:
+            from sonomorph.errors import CheckpointError
+
+            raise CheckpointError("its features metadata disagrees with its input layer", path)
+        self.sample_rate = int(feats.get("sample_rate", 22050))
+        n_fft, hop = int(feats.get("n_fft", 1024)), int(feats.get("hop_length", 256))
+        self.mel = genre_mel(self.sample_rate, n_fft, hop, self.model.n_mels).to(self.device)
+        with warnings.catch_warnings():  # empty low mel bands: harmless (see genre_mel)
+            warnings.filterwarnings("ignore", message=".*[Ee]mpty filters.*")
+            self.inverse = MelToAudio.from_mel_spectrogram(
+                self.mel, n_iter=griffin_lim_iters, momentum=0.99, seed=seed).to(self.device)
+        names = self.model.layer_names
+        self.style_layers = list(style_layers or names[:4])
+        self.content_layers = list(content_layers or names[min(4, len(names) - 1):][:1])
+        self.model.features(torch.zeros(1, self.model.n_mels, 16, device=self.device),
+                            self.style_layers + self.content_layers)  # unknown names raise
+        self.window = int(meta.get("segment_frames", SEGMENT_FRAMES))
+        self.gram_loss, self.content_loss = GramLoss(bands), FeatureContentLoss()
+        self.content_weight, self.style_weight = float(content_weight), float(style_weight)
+        self.steps, self.lr, self.optimizer = int(steps), float(lr), optimizer
+        self.init, self.init_noise, self.seed = init, float(init_noise), int(seed)
+        self.batch_windows = max(1, int(batch_windows))
+        self.hop_length = hop
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest clip accepted: the model's minimum number of frames."""
+        return self.model.min_frames * self.hop_length + 1
+
+    def scaled_mel(self, wav: np.ndarray) -> Tensor:
+        """``scale_mel`` of the magnitude mel ``(n_mels, frames)`` of a mono waveform."""
+        from sonomorph.models.classifier import scale_mel
+
+        with torch.no_grad():
+            return scale_mel(self.mel(torch.from_numpy(wav).to(self.device)))
+
+    def _windows(self, x: Tensor, starts: list[int]) -> Tensor:
+        w = min(self.window, x.shape[-1])
+        return torch.stack([x[..., a:a + w] for a in starts])
+
+    def transfer(self, content: np.ndarray, content_sr: int, style: np.ndarray, style_sr: int,
+                 *, progress: ProgressCallback | None = None,
+                 paths: Sequence[str | os.PathLike | None] = (None, None)) -> StyleResult:
+        """Give ``content`` the texture of ``style`` through the classifier's layers."""
+        from sonomorph.models.classifier import unscale_mel
+
+        c = _prepare(content, content_sr, self.sample_rate, self.min_samples, "content", paths[0])
+        s = _prepare(style, style_sr, self.sample_rate, self.min_samples, "style", paths[1])
+        cm, sm = self.scaled_mel(c), self.scaled_mel(s)
+        c_starts = _window_starts(cm.shape[-1], self.window, self.window // 2)
+        s_starts = _window_starts(sm.shape[-1], self.window, self.window // 2)
+        layers = self.style_layers + self.content_layers
+        with torch.no_grad():
+            style_grams = {name: [] for name in self.style_layers}
+            for i in range(0, len(s_starts), self.batch_windows):
+                f = self.model.features(self._windows(sm, s_starts[i:i + self.batch_windows]),
+                                        self.style_layers)
+                for name in self.style_layers:
+                    style_grams[name].append(self.gram_loss.gram(f[name]))
+            targets = {n: torch.cat(g).mean(dim=0) for n, g in style_grams.items()}
+            content_feats = []
+            for i in range(0, len(c_starts), self.batch_windows):
+                f = self.model.features(self._windows(cm, c_starts[i:i + self.batch_windows]),
+                                        self.content_layers)
+                content_feats.append({n: f[n] for n in self.content_layers})
+        cw, sw, n_win = self.content_weight, self.style_weight, len(c_starts)
+
+        def loss_fn(x: Tensor) -> tuple[Tensor, dict[str, float]]:
+            # Windows are processed in groups and their gradients accumulated (memory bounded
+            # by the group); the returned loss carries no graph.
+            total_c = total_s = 0.0
+            for g, i in enumerate(range(0, n_win, self.batch_windows)):
+                starts = c_starts[i:i + self.batch_windows]
+                f = self.model.features(self._windows(x, starts), layers)
+                lc = sum(self.content_loss(f[n], content_feats[g][n])
+                         for n in self.content_layers) / len(self.content_layers)
+                ls = sum(self.gram_loss(f[n], targets[n])
+                         for n in self.style_layers) / len(self.style_layers)
+                part = (cw * lc + sw * ls) * (len(starts) / n_win)
+                if x.requires_grad and torch.is_grad_enabled():
+                    part.backward()
+                total_c += float(lc.detach()) * len(starts) / n_win
+                total_s += float(ls.detach()) * len(starts) / n_win
+            total = torch.tensor(cw * total_c + sw * total_s)
+            return total, {"content": total_c, "style": total_s}
+
+        x0 = _initial(cm, self.init, self.init_noise, self.seed)
+        upper = float(max(cm.max(), sm.max())) + 1.0
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            _, start = loss_fn(x0.clamp(0.0, upper))
+        x, history = optimise(x0, loss_fn, steps=self.steps, lr=self.lr,
+                              optimizer=self.optimizer, upper=upper, progress=progress)
+        with torch.no_grad():
+            _, end = loss_fn(x)
+            audio = self.inverse(unscale_mel(x), length=c.shape[-1])
+        y = _peak_safe(audio.cpu().numpy().astype(np.float32))[None]
+        metrics = {"content_start": start["content"], "content_end": end["content"],
+                   "style_start": start["style"], "style_end": end["style"],
+                   "steps": float(len(history)), "seconds": time.perf_counter() - t0}
+        return StyleResult(y, self.sample_rate, cm.cpu().numpy(), sm.cpu().numpy(),
+                           x.detach().cpu().numpy(), history, metrics)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def build_transfer(method: str = "random", **options) -> RandomStyleTransfer | ClassifierStyleTransfer:
+    """The transfer object for ``method`` (``random`` or ``classifier``) with ``options``."""
+    if method == "random":
+        return RandomStyleTransfer(**options)
+    if method == "classifier":
+        return ClassifierStyleTransfer(**options)
+    raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+
+
+def stylise_file(content: str | os.PathLike, style: str | os.PathLike, out: str | os.PathLike,
+                 *, method: str = "random", plot: str | os.PathLike | None = None,
+                 overwrite: bool = False, progress: ProgressCallback | None = None,
+                 transfer: RandomStyleTransfer | ClassifierStyleTransfer | None = None,
+                 bit_depth: str = "16", **options) -> StyleResult:
+    """Read ``content`` and ``style`` (any format, rate and channels), transfer, and write
+    ``out`` (mono, at the content file's sample rate) atomically; with ``plot``, also a PNG
+    of the content, style and result spectrograms side by side. Outputs never replace an
+    input, nor an existing file unless ``overwrite``; both are checked before the work."""
+    from sonomorph.audio.io import load, output_format, resample, save
+    from sonomorph.utils.fs import check_output
+
+    inputs = [content, style]
+    output_format(out)
+    check_output(out, overwrite=overwrite, inputs=inputs)
+    if plot is not None:
+        check_output(plot, overwrite=overwrite, inputs=[*inputs, out])
+        if Path(out).resolve() == Path(plot).resolve():
+            raise ConfigError("the plot and the audio output are the same file", plot)
+    runner = transfer or build_transfer(method, **options)
+    c, c_sr = load(content)
+    s, s_sr = load(style)
+    result = runner.transfer(c, c_sr, s, s_sr, progress=progress, paths=(content, style))
+    audio = result.audio
+    if c_sr != result.sample_rate:
+        audio = _peak_safe(resample(audio, result.sample_rate, c_sr))
+    save(out, audio, int(c_sr), overwrite=overwrite, inputs=inputs, bit_depth=bit_depth)
+    if plot is not None:
+        plot_spectrograms(result, plot, overwrite=overwrite,
+                          titles=(Path(content).name, Path(style).name, Path(out).name))
+    return result
+
+
+def plot_spectrograms(result: StyleResult, path: str | os.PathLike, *, overwrite: bool = False,
+                      titles: Sequence[str] = ("content", "style", "result")) -> Path:
+    """Write the content, style and result spectrograms side by side as a PNG (atomically),
+    on one colour scale so that levels compare."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sonomorph.utils.fs import atomic_path
+
+    panels = (result.content, result.style, result.result)
+    top = max(float(np.max(p)) for p in panels)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    for ax, panel, title in zip(axes, panels, titles):
+        image = ax.imshow(panel, origin="lower", aspect="auto", cmap="magma", vmin=0.0, vmax=top,
+                          interpolation="nearest")
+        ax.set_title(title)
+        ax.set_xlabel("frame")
+    axes[0].set_ylabel("frequency bin")
+    fig.colorbar(image, ax=axes, shrink=0.9, label="log1p magnitude")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return Path(path)
