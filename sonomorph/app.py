@@ -426,12 +426,12 @@ def launch(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     """Start the UI on ``host:port`` (``port`` 0: a free one) and serve until interrupted
     (or return the running Blocks with ``block=False``). The private temporary folder is
     removed when the process exits."""
-    root = Path(tempfile.mkdtemp(prefix="sonomorph-app-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    prepare_environment(root)
     for kind, path in (models or {}).items():
         if not Path(path).is_file():
             raise CheckpointError(f"no such {kind} model file", path)
+    root = Path(tempfile.mkdtemp(prefix="sonomorph-app-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    prepare_environment(root)
     settings = AppSettings(root / "work", models=models, device=device,
                            max_upload_mb=max_upload_mb)
     ui = build_app(settings)

@@ -24,7 +24,7 @@ from sonomorph.utils.fs import atomic_path, atomic_write_text
 
 __all__ = ["Outcome", "Section", "spectrogram_png", "mel_db", "write_report", "render_html"]
 
-MAX_FRAMES = 2400  # columns drawn per panel: the hop grows for long files
+MAX_FRAMES = 1000  # columns per panel (about the picture's width): the hop grows for long files
 TOP_DB = 80.0  # dynamic range shown below each panel's loudest bin
 
 

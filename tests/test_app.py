@@ -1,0 +1,173 @@
+"""The web UI without a browser: the command's safe defaults, what launch() asks Gradio
+for, the tabs (and the note a missing capability shows), and the request handler: job
+folders, sanitised output names, upload limits and one-line errors that do not leak the
+server's temporary paths. The browser test (tests/test_browser.py) drives the real page."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sonomorph import app, demo
+from sonomorph.cli import build_parser
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _tiny_models import make_tiny_models  # noqa: E402
+
+gr = pytest.importorskip("gradio")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, str]:
+    return make_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def settings(tmp_path, models) -> app.AppSettings:
+    return app.AppSettings(tmp_path / "work", models=models, max_upload_mb=1.0)
+
+
+@pytest.fixture
+def song(tmp_path, tone) -> Path:
+    """Two seconds of a stereo 'song' (two tones) under an awkward name."""
+    wav = tone(220.0, 2.0, 22050, 2) + tone(660.0, 2.0, 22050, 2)[::-1]
+    path = tmp_path / "uploads" / "my song (live) #1.wav"
+    path.parent.mkdir()
+    sf.write(path, wav.T, 22050)
+    return path
+
+
+def _find(ui, elem_id: str):
+    return next((b for b in ui.blocks.values() if getattr(b, "elem_id", None) == elem_id), None)
+
+
+def test_app_command_defaults_are_safe() -> None:
+    args = build_parser().parse_args(["app"])
+    assert args.host == "127.0.0.1"
+    assert args.max_upload_mb == app.DEFAULT_MAX_UPLOAD_MB
+    assert args.model == [] and args.func.__name__ == "run_app"
+    args = build_parser().parse_args(["app", "--host", "0.0.0.0", "--port", "0",
+                                      "--max-upload-mb", "5", "--model", "separator=x"])
+    assert (args.host, args.port, args.max_upload_mb) == ("0.0.0.0", 0, 5.0)
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["app", "--port", "70000"])
+    assert exit_.value.code == 2
+
+
+def test_launch_asks_gradio_for_loopback_limits_and_a_private_folder(monkeypatch, tmp_path,
+                                                                     models) -> None:
+    monkeypatch.setenv("GRADIO_TEMP_DIR", "unset")
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "True")
+    monkeypatch.setattr(app.tempfile, "tempdir", str(tmp_path))
+    seen: dict = {}
+
+    def fake_launch(self, **kwargs):
+        seen.update(kwargs)
+        seen["temp"] = os.environ["GRADIO_TEMP_DIR"]
+        seen["analytics"] = os.environ["GRADIO_ANALYTICS_ENABLED"]
+        seen["existed"] = Path(seen["temp"]).is_dir()
+
+    monkeypatch.setattr(gr.Blocks, "launch", fake_launch)
+    app.launch(port=0, max_upload_mb=3, models=models, quiet=True)
+    assert seen["server_name"] == "127.0.0.1" and seen["share"] is False
+    assert seen["max_file_size"] == 3 * 1024 * 1024
+    assert seen["analytics"] == "False" and seen["ssr_mode"] is False
+    assert seen["existed"] and Path(seen["temp"]).is_relative_to(tmp_path)
+    assert Path(seen["temp"]).parent.name.startswith("sonomorph-app-")
+    assert all(Path(p).is_relative_to(tmp_path) or Path(p) == demo.EXAMPLES_DIR
+               for p in seen["allowed_paths"])
+    assert 0 < seen["server_port"] < 65536
+    # The private folder is removed once the server stops.
+    assert not Path(seen["temp"]).parent.exists()
+
+
+def test_launch_refuses_a_missing_model_file(tmp_path) -> None:
+    from sonomorph.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="no such separator model file"):
+        app.launch(models={"separator": str(tmp_path / "nope.safetensors")}, block=False)
+
+
+def test_every_capability_has_a_tab(settings) -> None:
+    ui = app.build_app(settings)
+    titles = [b.label for b in ui.blocks.values() if isinstance(b, gr.Tab)]
+    assert titles == ["Karaoke", "Scream", "Vocals to song", "Style transfer", "Genre",
+                      "Speaker ID", "Silence removal"]
+    for cap in demo.CAPABILITIES:
+        note = _find(ui, f"{cap.key}-unavailable")
+        if demo.unavailable(cap, settings.models) is None:
+            assert note is None, cap.key
+            assert _find(ui, f"{cap.key}-run") is not None, cap.key
+        else:
+            assert "Not available" in note.value
+    song_in = _find(ui, "karaoke-input")
+    assert song_in.type == "filepath" and set(song_in.sources) == {"upload", "microphone"}
+
+
+def test_a_missing_pipeline_shows_a_note_instead_of_its_form(settings, monkeypatch) -> None:
+    ghost = demo.Capability("ghost", "Ghost", "nothing", "sonomorph.pipelines.ghost", ("X",))
+    monkeypatch.setattr(app, "CAPABILITIES", (ghost, demo.capability("silence")))
+    ui = app.build_app(settings)
+    note = _find(ui, "ghost-unavailable")
+    assert note is not None and "not available in this build" in note.value
+    assert _find(ui, "ghost-run") is None and _find(ui, "silence-run") is not None
+
+
+def test_karaoke_request_writes_sanitised_names_in_its_own_job_folder(settings, song) -> None:
+    if demo.unavailable(demo.capability("karaoke"), settings.models) is not None:
+        pytest.skip("no separation pipeline in this build")
+    first = app.call("karaoke", {"song": song}, settings)
+    second = app.call("karaoke", {"song": song}, settings)
+    jobs = settings.workdir / "jobs"
+    for o in (first, second):
+        names = sorted(p.name for _, p in o.audio)
+        assert names == ["my_song_live_1_karaoke.wav", "my_song_live_1_vocals.wav"]
+        assert all(p.parent.parent == jobs for _, p in o.audio + o.images)
+    assert first.audio[0][1].parent != second.audio[0][1].parent
+    vocals = sf.read(first.audio[0][1], dtype="float32")[0]
+    karaoke = sf.read(first.audio[1][1], dtype="float32")[0]
+    original = sf.read(song, dtype="float32")[0]
+    np.testing.assert_allclose(vocals + karaoke, original, atol=2e-3)
+    assert first.images[0][1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_errors_are_one_line_and_name_the_upload_not_the_server_path(settings, tmp_path) -> None:
+    bad = tmp_path / "uploads" / "deep" / "broken.wav"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"this is not audio" * 64)
+    with pytest.raises(gr.Error) as err:
+        app.call("silence", {"audio": bad}, settings)
+    message = err.value.message
+    assert "broken.wav" in message and str(bad.parent) not in message and "\n" not in message
+
+
+def test_uploads_are_checked(settings, tmp_path) -> None:
+    with pytest.raises(gr.Error, match="Upload or record the song first"):
+        app._check_upload(None, settings, "song")
+    big = tmp_path / "big.wav"
+    big.write_bytes(b"\0" * (settings.max_upload_bytes + 1))
+    with pytest.raises(gr.Error, match="larger than the upload limit of 1 MB"):
+        app._check_upload(str(big), settings, "song")
+    with pytest.raises(gr.Error, match="missing"):
+        app._check_upload(str(tmp_path / "gone.wav"), settings, "song")
+
+
+def test_old_job_folders_are_cleared(settings) -> None:
+    old = settings.new_job("karaoke")
+    stamp = old.stat().st_mtime - app.JOB_MAX_AGE_S - 10
+    os.utime(old, (stamp, stamp))
+    new = settings.new_job("karaoke")
+    assert new.is_dir() and not old.exists()
+
+
+def test_prepare_environment(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("GRADIO_TEMP_DIR", "x")
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "True")
+    uploads = app.prepare_environment(tmp_path)
+    assert os.environ["GRADIO_TEMP_DIR"] == str(uploads) and uploads.is_dir()
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
