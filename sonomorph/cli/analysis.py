@@ -1,0 +1,167 @@
+"""``sonomorph classify``, ``sonomorph train genre``, ``sonomorph eval genre`` and
+``sonomorph eval speakers``.
+
+The commands only parse arguments: the work is done by
+:class:`sonomorph.pipelines.analysis.GenreClassifier`, the recipe
+:mod:`sonomorph.train.recipes.genre` and :mod:`sonomorph.eval.analysis`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from sonomorph.cli.common import expand_inputs, positive_int, run_batch
+from sonomorph.utils.progress import console, progress_bar
+
+
+def register(sub, groups) -> None:
+    p = sub.add_parser(
+        "classify", help="print the 3 most likely genres of audio files",
+        description="Classify the genre of each file (folders are searched for audio): the "
+        "clip is cut into 5-s segments, half overlapping, and their probabilities are "
+        "averaged. Prints the top genres with probabilities, one file per block.")
+    p.add_argument("inputs", nargs="+", metavar="FILE", help="audio files or folders")
+    p.add_argument("--model", metavar="PATH", default="default",
+                   help="genre model .safetensors (default: the shipped model)")
+    p.add_argument("--top", type=positive_int, default=3, metavar="K",
+                   help="how many genres to print (default: 3)")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    p.set_defaults(func=run_classify)
+
+    if "train" in groups:
+        from sonomorph.train import add_config_arguments
+
+        t = groups["train"].add_parser(
+            "genre", help="train the genre classifier",
+            description="Train a genre classifier on a GTZAN-layout folder (<genre>/<clip>.wav; "
+            "real GTZAN or `sonomorph corpus genres`). The split is by track: the folder's "
+            "split files (splits/train.txt, test.txt, or the fault-filtered "
+            "*_filtered.txt lists) when present, else a stable hash. The best model by "
+            "validation accuracy is kept as <out>/best.safetensors.")
+        t.add_argument("--data", required=True, metavar="DIR", help="GTZAN-layout folder")
+        t.add_argument("--arch", choices=("cnn", "resnet"), default=None,
+                       help="cnn: the original 8-block CNN (~62k parameters); resnet: the "
+                       "stronger residual CNN (default: cnn)")
+        add_config_arguments(t)
+        t.set_defaults(func=run_train)
+
+    if "eval" in groups:
+        e = groups["eval"].add_parser(
+            "genre", help="genre accuracy and a confusion matrix",
+            description="Classify every clip of a split of a GTZAN-layout folder, print the "
+            "accuracy and recall per genre, and write the confusion matrix as a PNG.")
+        e.add_argument("--data", required=True, metavar="DIR", help="GTZAN-layout folder")
+        e.add_argument("--model", metavar="PATH", default="default",
+                       help="genre model .safetensors (default: the shipped model)")
+        e.add_argument("--split", choices=("train", "valid", "test"), default="test",
+                       help="split to score (default: test)")
+        e.add_argument("--confusion", metavar="PNG", default="genre-confusion.png",
+                       help="confusion-matrix image (default: genre-confusion.png)")
+        e.add_argument("--json", metavar="PATH", help="also write the scores as JSON")
+        e.set_defaults(func=run_eval_genre)
+
+        s = groups["eval"].add_parser(
+            "speakers", help="speaker-identification accuracy (the original protocol)",
+            description="On a VCTK-layout folder (or <speaker>/<files>): take the first N "
+            "speakers, enrol each one's first utterances, identify each one's last "
+            "utterances by 1-nearest-neighbour, and print the accuracy.")
+        s.add_argument("--data", required=True, metavar="DIR", help="VCTK-layout folder")
+        s.add_argument("--speakers", type=positive_int, nargs="+", default=[4, 30],
+                       metavar="N", help="speaker counts to run (default: 4 30)")
+        s.add_argument("--enroll", type=positive_int, default=9, metavar="K",
+                       help="first K utterances of each speaker enrolled (default: 9)")
+        s.add_argument("--test", type=positive_int, default=6, metavar="K",
+                       help="last K utterances of each speaker tested (default: 6)")
+        s.add_argument("--features", choices=("gram", "resemblyzer", "both"), default="gram",
+                       help="gram: random-CNN time-Gram (the original); resemblyzer: a "
+                       "pretrained speaker encoder (default: gram)")
+        s.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+        s.set_defaults(func=run_eval_speakers)
+
+
+def _device(args) -> str:
+    import torch
+
+    spec = getattr(args, "device", "auto")
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return spec
+
+
+def _write_json(path: str, data) -> None:
+    from sonomorph.utils.fs import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n", overwrite=True)
+
+
+def run_classify(args) -> int:
+    from sonomorph.pipelines.analysis import GenreClassifier
+
+    files = expand_inputs(args.inputs)
+    classifier = GenreClassifier(args.model, device=_device(args))
+
+    def one(path: Path) -> None:
+        pred = classifier.predict_file(path)
+        top = pred.top(args.top)
+        if args.json:
+            print(json.dumps({"file": str(path), "top": [[g, round(p, 4)] for g, p in top]}))
+        else:
+            print(f"{path}")
+            for genre, prob in top:
+                print(f"  {genre:<12} {prob:6.1%}")
+        sys.stdout.flush()
+
+    report = run_batch(files, one, description="classifying", quiet=args.quiet)
+    return report.exit_code
+
+
+def run_train(args) -> int:
+    from sonomorph.train import Trainer, config_from_args
+    from sonomorph.train.recipes.genre import GenreTask, GenreTrainConfig
+
+    args.overrides = [*args.overrides, f"data={json.dumps(str(args.data))}"]
+    if args.arch:
+        args.overrides.append(f"arch={json.dumps(args.arch)}")
+    if not args.out:
+        args.out = "runs/genre"
+    cfg = config_from_args(GenreTrainConfig, args)
+    result = Trainer(GenreTask(cfg), cfg, quiet=args.quiet).fit()
+    if not args.quiet:
+        best = (f"; best validation accuracy {result.best_metric:.1%}: {result.best}"
+                if result.best else "")
+        console.print(f"trained {result.step} steps -> {result.last}{best}", highlight=False)
+    return 0
+
+
+def run_eval_genre(args) -> int:
+    from sonomorph.eval.analysis import evaluate_genre, format_genre, plot_confusion
+    from sonomorph.pipelines.analysis import GenreClassifier
+
+    classifier = GenreClassifier(args.model, device=_device(args))
+    with progress_bar("evaluating", None, quiet=args.quiet) as update:
+        scores = evaluate_genre(classifier, args.data, split=args.split, progress=update)
+    print(format_genre(scores))
+    plot_confusion(scores, args.confusion)
+    print(f"confusion matrix: {args.confusion}")
+    if args.json:
+        _write_json(args.json, scores)
+    return 0
+
+
+def run_eval_speakers(args) -> int:
+    from sonomorph.eval.analysis import evaluate_speakers, format_speakers
+
+    kinds = ("gram", "resemblyzer") if args.features == "both" else (args.features,)
+    results = []
+    for kind in kinds:
+        for n in args.speakers:
+            with progress_bar(f"{n} speakers ({kind})", None, quiet=args.quiet) as update:
+                results.append(evaluate_speakers(args.data, speakers=n, enroll=args.enroll,
+                                                 test=args.test, features=kind,
+                                                 device=_device(args), progress=update))
+    print(format_speakers(results))
+    if args.json:
+        _write_json(args.json, results)
+    return 0
