@@ -21,6 +21,7 @@ output (up to float rounding), not an approximation of it:
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -170,8 +171,10 @@ class StreamingEngine:
         if realtime and not MIN_BLOCK <= int(block_size) <= MAX_BLOCK:
             raise ConfigError(f"block size must be between {MIN_BLOCK} and {MAX_BLOCK} samples, "
                               f"got {block_size}")
-        if gain != "auto" and not (isinstance(gain, (int, float)) and gain > 0):
-            raise ConfigError(f"gain must be positive or 'auto', got {gain!r}")
+        if gain != "auto":
+            if not (isinstance(gain, numbers.Real) and gain > 0):
+                raise ConfigError(f"gain must be positive or 'auto', got {gain!r}")
+            gain = float(gain)
         self.backend = backend
         self.block_size = int(block_size)
         self.gain = gain
