@@ -294,15 +294,22 @@ def _mem_cell(entry: dict, seconds: int) -> object:
     return f"{d['peak_rss_mb']:.0f} MB" + (" (extrapolated)" if d.get("note") else "")
 
 
+def _load_cell(entry: dict) -> str | None:
+    """The machine's 1-minute load average around the speed runs (2 cores: above ~1,
+    other work competed with the measurement)."""
+    loads = [x for d in entry["speed"].values() if d.get("load") for x in d["load"]]
+    return f"{min(loads):.1f}-{max(loads):.1f}" if loads else None
+
+
 def table(results: dict) -> str:
     header = ["model", "params", "x RT 1 thread", "x RT 2 threads", "peak mem 1 min",
-              "peak mem 10 min", "peak mem 60 min", "growth MB/min"]
+              "peak mem 10 min", "peak mem 60 min", "growth MB/min", "load avg (speed runs)"]
     rows = []
     for name, e in results["cases"].items():
         g = e.get("growth_mb_per_min")
         rows.append([name, f"{e['params_m']:.2f}M" if e.get("params_m") else None,
                      _xrt_cell(e, 1), _xrt_cell(e, 2), _mem_cell(e, 60), _mem_cell(e, 600),
-                     _mem_cell(e, 3600), None if g is None else round(g, 1)])
+                     _mem_cell(e, 3600), None if g is None else round(g, 1), _load_cell(e)])
     return markdown_table(header, rows)
 
 

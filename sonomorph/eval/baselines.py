@@ -16,6 +16,10 @@ the accompaniment as ``mixture - vocals`` so the two stems always sum to the mix
   (:func:`librosa.decompose.nn_filter`, cosine similarity, frames at least 2 s apart)
   estimates the repeating background's magnitude; soft masks (margin 10 for the voice)
   pick out the non-repeating part, the vocals.
+
+:func:`evaluate_separation` scores a separator and these baselines on the same tracks of a
+MUSDB18-HQ- or CCMixter-layout folder (what ``sonomorph eval separator`` prints, through
+:func:`format_scores`).
 """
 
 from __future__ import annotations

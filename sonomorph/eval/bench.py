@@ -10,6 +10,8 @@ The worker calls ``factory(seconds=..., **kwargs)`` (untimed set-up: build the m
 the input) and gets back a callable ``work()`` that processes ``seconds`` of audio; each call
 of ``work()`` is timed. Speed is ``seconds / median(time)``; peak memory is the worker's
 ``ru_maxrss`` after all calls (set-up included: that is what a user's machine must hold).
+The machine's 1-minute load average before and after is recorded with each measurement:
+on a shared machine, a figure taken under load is a lower bound on speed.
 
 Typical use::
 
@@ -62,6 +64,7 @@ class Measurement:
     peak_rss_mb: float | None = None
     error: str | None = None
     note: str = ""
+    load: tuple[float, float] | None = None  #: 1-min load average before and after (Unix)
 
     @property
     def ok(self) -> bool:
@@ -121,6 +124,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_interop_threads(1)
     except ImportError:  # a case may not use torch at all
         pass
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     factory = load_factory(spec["target"])
     work = factory(seconds=float(spec["seconds"]), **spec.get("kwargs", {}))
     for _ in range(int(spec.get("warmup", 0))):
@@ -130,7 +134,8 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         work()
         times.append(time.perf_counter() - t0)
-    return {"times": times, "peak_rss_mb": _peak_rss_mb()}
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"times": times, "peak_rss_mb": _peak_rss_mb(), "load": [load_before, load_after]}
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -199,6 +204,8 @@ def run_case(
         return result
     result.times = [float(t) for t in record["times"]]
     result.peak_rss_mb = float(record["peak_rss_mb"])
+    if record.get("load") and None not in record["load"]:
+        result.load = (float(record["load"][0]), float(record["load"][1]))
     return result
 
 
