@@ -72,6 +72,18 @@ def test_identity_model_gives_back_the_voice_at_any_length(seconds, phase):
     np.testing.assert_allclose(out.song, x + out.accompaniment, atol=1e-6)
 
 
+def test_long_inputs_are_chunked_and_cross_faded():
+    """Beyond chunk_seconds the work is done in overlapping chunks: the identity model
+    must still give the voice back across the chunk seams."""
+    acc = Accompanist(Identity(**TINY).eval(), phase="model", tile_frames=32, chunk_seconds=4.0)
+    x = voice(11.0, 8000)
+    seen = []
+    out = acc.generate(x, 8000, progress=lambda d, t: seen.append((d, t)))
+    assert out.accompaniment.shape == x.shape
+    assert snr_db(x[:, 64:-64], out.accompaniment[:, 64:-64]) > 25.0
+    assert seen[-1][0] == seen[-1][1] == 5  # chunks of 4 s starting every 2 s
+
+
 @pytest.mark.parametrize("sr,channels,samples", [(44100, 2, 44100), (48000, 3, 1000),
                                                  (16000, 1, 1), (22050, 2, 37)])
 def test_any_rate_channels_and_length_keep_the_input_shape(sr, channels, samples):

@@ -12,13 +12,16 @@ How a file of any length becomes a song:
    shipped model), and its level is set to the training level: a gain from its *active*
    RMS (frames within 50 dB of the loudest). The accompaniment is scaled back by the
    inverse gain, so it follows the voice's level. A silent input gives a silent
-   accompaniment (no gain can be measured; nothing is generated).
+   accompaniment (no gain can be measured; nothing is generated). Inputs longer than
+   ``chunk_seconds`` (60 s) go through steps 2-3 in chunks cross-faded over 2 s, so the
+   model's working memory does not grow with the input.
 2. The spectrogram image (log magnitude, cos and sin of the phase) is cut into tiles of
    ``tile_frames`` frames (256, 3 s) overlapping by ``overlap`` of a tile; an input shorter
    than a tile is padded with silence. Each tile goes through the U-Net; overlapping
    outputs are cross-faded with raised-cosine weights that sum to one.
 3. The phase comes from the model (``phase="model"``) or from Griffin-Lim on the generated
-   magnitude (``phase="griffinlim"``, the default: see the model card for why).
+   magnitude started from the model's phase (``phase="griffinlim"``, the default: see the
+   model card for the comparison).
 4. The accompaniment is resampled back to the input's rate; ``song = voice +
    accompaniment`` in every channel of the input. A model trained on whole mixtures
    (``target="mixture"``, the original's choice) gives the song directly; its
@@ -29,6 +32,7 @@ How a file of any length becomes a song:
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -55,6 +59,7 @@ __all__ = ["Accompanist", "Accompaniment", "REFERENCE_RMS", "PHASES", "input_gai
 REFERENCE_RMS = 0.05
 PHASES = ("griffinlim", "model")
 SILENT_RMS = 1e-6  # below this (-120 dBFS) the input counts as silence
+CHUNK_OVERLAP_S = 2.0  # cross-fade between the chunks of long inputs
 OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")
 
 
@@ -108,7 +113,7 @@ class Accompaniment:
     accompaniment: np.ndarray
     sample_rate: int
     input_image: np.ndarray | None = None  #: normalised log magnitude (bins, frames)
-    output_image: np.ndarray | None = None  #: normalised log magnitude (bins, frames)
+    output_image: np.ndarray | None = None  #: the same, generated (first chunk of long inputs)
     model_rate: int = 0
     hop: int = 0
 
@@ -123,11 +128,14 @@ class Accompanist:
 
     def __init__(self, model: str | os.PathLike | nn.Module = "default", *, device: str = "cpu",
                  phase: str = "griffinlim", overlap: float = 0.25, tile_frames: int | None = None,
-                 gl_iters: int = 16, reference_rms: float | None = None) -> None:
+                 gl_iters: int = 16, reference_rms: float | None = None,
+                 chunk_seconds: float = 60.0) -> None:
         if phase not in PHASES:
             raise ConfigError(f"phase must be one of {', '.join(PHASES)}, not {phase!r}")
         if not 0.0 <= overlap < 1.0:
             raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
+        if not chunk_seconds >= 2 * CHUNK_OVERLAP_S:
+            raise ConfigError(f"chunk_seconds must be at least {2 * CHUNK_OVERLAP_S:g}")
         if gl_iters < 0:
             raise ConfigError(f"gl_iters must not be negative, got {gl_iters}")
         meta: dict = {}
@@ -144,6 +152,7 @@ class Accompanist:
         self.device = torch.device(device)
         self.meta = meta
         self.phase, self.overlap, self.gl_iters = phase, float(overlap), int(gl_iters)
+        self.chunk_seconds = float(chunk_seconds)
         tile = int(tile_frames or meta.get("tile_frames") or 256)
         if tile % net.multiple:
             raise ConfigError(f"tile_frames must be a multiple of {net.multiple}, got {tile}")
@@ -192,10 +201,37 @@ class Accompanist:
         return wav[0].numpy().astype(np.float32)
 
     @torch.no_grad()
+    def _render(self, chunk: np.ndarray, progress: ProgressCallback | None = None
+                ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Model-rate mono voice ``(1, n)`` at the reference level -> ``(2, n)``: the
+        accompaniment and the model's song (the mixture target) or zeros; and the input
+        and output images' log magnitudes (for plots)."""
+        net = self.model
+        length = chunk.shape[-1]
+        padded = np.zeros(max(length, net.n_fft), dtype=np.float32)
+        padded[:length] = chunk[0]
+        x = torch.from_numpy(padded)[None]
+        image = net.image(x.to(self.device)).cpu()
+        total = float(len(tile_starts(image.shape[-1], self.tile, self._overlap_frames())) + 1)
+        out = self._generate_image(image, progress, total)
+        magnitude, phase = net.spectrogram(out)
+        acc = self._waveform(magnitude, phase, len(padded))
+        song = np.zeros_like(acc)
+        if net.target == "mixture":  # the model made the song; the accompaniment is the rest
+            song, acc = acc, self._rest(x, magnitude, acc)
+        if progress is not None:
+            progress(total, total)
+        return np.stack([acc[:length], song[:length]]), (image[0, 0].numpy(), out[0, 0].numpy())
+
+    @torch.no_grad()
     def generate(self, vocals: np.ndarray, sample_rate: int, *,
                  progress: ProgressCallback | None = None) -> Accompaniment:
         """Song and accompaniment for float32 ``vocals`` ``(channels, samples)`` (or
-        ``(samples,)``) at ``sample_rate``; outputs have the input's shape and rate."""
+        ``(samples,)``) at ``sample_rate``; outputs have the input's shape and rate.
+
+        Inputs longer than ``chunk_seconds`` are processed in chunks that overlap by
+        ``CHUNK_OVERLAP_S`` and are cross-faded (the separator's :class:`ChunkEngine`),
+        with one gain for the whole input, so memory for the model's work stays bounded."""
         wav = np.asarray(vocals, dtype=np.float32)
         if wav.ndim == 1:
             wav = wav[None]
@@ -204,44 +240,52 @@ class Accompanist:
         if not np.isfinite(wav).all():
             raise ConfigError("the voice holds NaN or infinite samples")
         net = self.model
-        n = wav.shape[1]
-        mono = audio_io.resample(wav.mean(axis=0), int(sample_rate), net.sample_rate)
-        length = len(mono)
+        n, sr = wav.shape[1], int(sample_rate)
+        mono = audio_io.resample(wav.mean(axis=0), sr, net.sample_rate)
         gain = input_gain(mono, self.reference_rms)
         if gain == 0.0:  # silence in, silence out
             log.info("the voice is silent: the accompaniment is silence")
-            return Accompaniment(wav.copy(), np.zeros_like(wav), int(sample_rate))
-        padded = np.zeros(max(length, net.n_fft), dtype=np.float32)
-        padded[:length] = mono * np.float32(gain)
-        x = torch.from_numpy(padded)[None]
-        image = net.image(x.to(self.device)).cpu()
-        tiles = len(tile_starts(image.shape[-1], self.tile, self._overlap_frames()))
-        total = float(tiles + 1)
-        out = self._generate_image(image, progress, total)
-        magnitude, phase = net.spectrogram(out)
-        acc = self._waveform(magnitude, phase, len(padded))
-        song_model = None
-        if net.target == "mixture":  # the model made the song; the accompaniment is the rest
-            song_model, acc = acc, self._rest(x, magnitude, acc)
-        if progress is not None:
-            progress(total, total)
-        acc = self._to_input_rate(acc[:length] / np.float32(gain), net.sample_rate,
-                                  int(sample_rate), n)
-        accompaniment = np.repeat(acc[None], wav.shape[0], axis=0)
-        if song_model is not None:
-            song = self._to_input_rate(song_model[:length] / np.float32(gain), net.sample_rate,
-                                       int(sample_rate), n)
-            song = np.repeat(song[None], wav.shape[0], axis=0)
+            return Accompaniment(wav.copy(), np.zeros_like(wav), sr)
+        scaled = (mono * np.float32(gain))[None]
+        chunk = int(self.chunk_seconds * net.sample_rate)
+        if scaled.shape[1] <= chunk:
+            rendered, images = self._render(scaled, progress)
+        else:
+            from sonomorph.pipelines.separate import ChunkEngine
+
+            overlap = int(CHUNK_OVERLAP_S * net.sample_rate)
+            chunks = 1 + math.ceil(max(0, scaled.shape[1] - chunk) / (chunk - overlap))
+            first: list[tuple[np.ndarray, np.ndarray]] = []  # the first chunk's images
+
+            def fn(block: np.ndarray) -> np.ndarray:
+                y, pictures = self._render(block)
+                if not first:
+                    first.append(pictures)
+                count[0] += 1
+                if progress is not None:
+                    progress(count[0], chunks)
+                return y
+
+            count = [0]
+
+            engine = ChunkEngine(fn, chunk, overlap)
+            rendered = np.concatenate(engine.push(scaled) + engine.finish(), axis=-1)
+            images = first[0]
+        acc, song_model = rendered / np.float32(gain)
+        accompaniment = np.repeat(self._to_input_rate(acc, net.sample_rate, sr, n)[None],
+                                  wav.shape[0], axis=0)
+        if net.target == "mixture":
+            song = np.repeat(self._to_input_rate(song_model, net.sample_rate, sr, n)[None],
+                             wav.shape[0], axis=0)
         else:
             song = wav + accompaniment
         peak = float(np.abs(song).max())
         if peak > 0.99:
             scale = np.float32(0.99 / peak)
             song, accompaniment = song * scale, accompaniment * scale
-        return Accompaniment(
-            np.nan_to_num(song).astype(np.float32), np.nan_to_num(accompaniment).astype(np.float32),
-            int(sample_rate), image[0, 0, :, : out.shape[-1]].numpy(), out[0, 0].numpy(),
-            net.sample_rate, net.hop)
+        return Accompaniment(np.nan_to_num(song).astype(np.float32),
+                             np.nan_to_num(accompaniment).astype(np.float32), sr,
+                             images[0], images[1], net.sample_rate, net.hop)
 
     def _rest(self, voice: torch.Tensor, magnitude: torch.Tensor, song: np.ndarray) -> np.ndarray:
         """The generated song's magnitude minus the voice's, with the song's phase."""
