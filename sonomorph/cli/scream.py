@@ -172,10 +172,11 @@ def _run_scream(args) -> int:
 
 def _run_live(args) -> int:
     from sonomorph.pipelines.scream import load_backend
-    from sonomorph.pipelines.streaming import StreamingEngine, run_live
+    from sonomorph.pipelines.streaming import StreamingEngine, audio_devices, run_live
 
     if args.preset:
         raise ConfigError("--live needs a model (the growl preset is offline only)")
+    audio_devices()  # a missing device is reported before anything else
     backend = load_backend(args.model, device="cpu")
     engine = StreamingEngine(backend, args.block)
     if not args.quiet:

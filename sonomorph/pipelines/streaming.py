@@ -33,7 +33,7 @@ from sonomorph.errors import CheckpointError, ConfigError
 from sonomorph.utils.progress import ProgressCallback
 
 __all__ = ["Backend", "TorchBackend", "OnnxBackend", "render_chunked", "StreamingEngine",
-           "MIN_BLOCK", "MAX_BLOCK"]
+           "audio_devices", "run_live", "MIN_BLOCK", "MAX_BLOCK"]
 
 MIN_BLOCK, MAX_BLOCK = 256, 2048
 
@@ -251,13 +251,9 @@ class StreamingEngine:
         return out
 
 
-def run_live(engine: StreamingEngine, *, input_device: str | int | None = None,
-             output_device: str | int | None = None, duration: float | None = None,
-             on_status: Callable[[str], None] | None = None) -> None:
-    """Microphone -> engine -> speakers through sounddevice until Ctrl-C (or ``duration``
-    seconds). Raises DependencyError when PortAudio or an audio device is missing."""
-    import time
-
+def audio_devices():
+    """The sounddevice module, after checking that PortAudio, a microphone and speakers
+    exist; DependencyError (one line) otherwise."""
     from sonomorph.errors import DependencyError
 
     try:
@@ -274,6 +270,19 @@ def run_live(engine: StreamingEngine, *, input_device: str | int | None = None,
     if not (has_in and has_out):
         raise DependencyError("live mode needs a microphone and speakers: no audio "
                               f"{'input' if not has_in else 'output'} device found")
+    return sd
+
+
+def run_live(engine: StreamingEngine, *, input_device: str | int | None = None,
+             output_device: str | int | None = None, duration: float | None = None,
+             on_status: Callable[[str], None] | None = None) -> None:
+    """Microphone -> engine -> speakers through sounddevice until Ctrl-C (or ``duration``
+    seconds). Raises DependencyError when PortAudio or an audio device is missing."""
+    import time
+
+    from sonomorph.errors import DependencyError
+
+    sd = audio_devices()
 
     def callback(indata, outdata, frames, time_info, status) -> None:  # noqa: ARG001
         if status and on_status is not None:

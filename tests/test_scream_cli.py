@@ -1,0 +1,187 @@
+"""``sonomorph scream`` / ``train scream`` / ``eval scream`` / ``export scream`` end to end,
+with tiny random models: outputs, notes, one-line errors with exit 2, live without devices."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sonomorph.cli import main
+from sonomorph.models import load_model, save_model
+from sonomorph.models.melgan import ISTFTGenerator
+
+torch.set_num_threads(1)
+SR = 22050
+
+
+def voice(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(130 + 30 * np.sin(2 * np.pi * t)) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    return (0.3 * x + 0.003 * rng.standard_normal(t.shape[0])).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    g = ISTFTGenerator(dim=16, hidden=32, n_blocks=1, kernel_size=3)
+    return save_model(tmp_path_factory.mktemp("m") / "tiny.safetensors", g)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("sonomorph: error: ")
+    return lines[0]
+
+
+def test_help_of_every_command(capsys):
+    for argv in (["scream"], ["train", "scream"], ["eval", "scream"], ["export", "scream"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, "--help"])
+        assert exc.value.code == 0
+        assert "usage:" in capsys.readouterr().out
+
+
+def test_scream_writes_mono_at_the_input_rate_with_notes(tmp_path, capsys, model_file):
+    src = tmp_path / "take.wav"
+    sf.write(src, np.stack([voice(1.0, 48000), voice(1.0, 48000, 1)]).T, 48000)
+    code, _, err = run(capsys, "scream", src, "--model", model_file, "-o", tmp_path / "out")
+    assert code == 0
+    y, rate = sf.read(tmp_path / "out" / "take_scream.wav")
+    assert rate == 48000 and y.ndim == 1 and y.shape[0] == 48000
+    assert "downmixed to mono" in err and "resampled from 48000 Hz" in err
+
+
+def test_one_sample_file_is_one_line_exit_2(tmp_path, capsys, model_file):
+    src = tmp_path / "tick.wav"
+    sf.write(src, np.zeros(1, np.float32), SR)
+    code, _, err = run(capsys, "scream", src, "--model", model_file)
+    assert code == 2
+    line = one_line_error(err)
+    assert "tick.wav" in line and "too short" in line
+    assert not (tmp_path / "tick_scream.wav").exists()
+
+
+def test_existing_output_and_batches(tmp_path, capsys, model_file):
+    good = tmp_path / "in" / "a.wav"
+    good.parent.mkdir()
+    sf.write(good, voice(0.5), SR)
+    (tmp_path / "in" / "b.wav").write_bytes(b"not audio at all")
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "scream", good, "--model", model_file, "-o", out)
+    assert code == 0
+    code, _, err = run(capsys, "scream", good, "--model", model_file, "-o", out)
+    assert code == 2 and "exists" in one_line_error(err)
+    # A folder with one bad file: the good one is done, the bad one listed, exit 1.
+    code, _, err = run(capsys, "scream", tmp_path / "in", "--model", model_file, "-o", out, "-f",
+                       "--format", "flac")
+    assert code == 1 and "b.wav" in err
+    assert (out / "a_scream.flac").exists()
+
+
+def test_growl_preset_and_style_strength(tmp_path, capsys):
+    src = tmp_path / "v.wav"
+    sf.write(src, voice(1.0), SR)
+    code, _, _ = run(capsys, "scream", src, "--preset", "growl", "--style-strength", "0.5")
+    assert code == 0 and (tmp_path / "v_scream.wav").exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["scream", str(src), "--style-strength", "2"])
+    assert exc.value.code == 2
+
+
+def test_export_then_scream_with_the_onnx_model(tmp_path, capsys, model_file):
+    onnx_path = tmp_path / "scream.onnx"
+    code, _, err = run(capsys, "export", "scream", "--onnx", onnx_path, "--model", model_file)
+    assert code == 0 and onnx_path.exists()
+    code, _, err = run(capsys, "export", "scream", "--onnx", onnx_path, "--model", model_file)
+    assert code == 2 and "exists" in one_line_error(err)
+    src = tmp_path / "v.wav"
+    sf.write(src, voice(1.0), SR)
+    code, _, _ = run(capsys, "scream", src, "--model", onnx_path, "-o", tmp_path / "o")
+    assert code == 0
+    y, _ = sf.read(tmp_path / "o" / "v_scream.wav")
+    assert np.isfinite(y).all() and np.abs(y).max() > 0.01
+
+
+def test_live_without_portaudio_or_devices_is_one_line_exit_2(capsys, model_file, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails: no PortAudio
+    code, _, err = run(capsys, "scream", "--live", "--model", model_file, "--duration", "0.1")
+    assert code == 2 and "PortAudio" in one_line_error(err)
+
+    fake = types.ModuleType("sounddevice")
+    fake.PortAudioError = type("PortAudioError", (Exception,), {})
+    fake.query_devices = lambda: [{"name": "hdmi", "max_input_channels": 0,
+                                   "max_output_channels": 2}]
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    code, out, err = run(capsys, "-q", "scream", "--live", "--model", model_file)
+    assert code == 2 and "no audio input device" in one_line_error(err)
+
+
+def test_live_rejects_inputs_and_bad_blocks(tmp_path, capsys, model_file):
+    code, _, err = run(capsys, "scream", "--live", tmp_path / "x.wav", "--model", model_file)
+    assert code == 2 and "--live takes no input" in one_line_error(err)
+    with pytest.raises(SystemExit):
+        main(["scream", "--live", "--block", "64"])
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for side in ("voices", "screams"):
+        (root / side).mkdir()
+        for i in range(4):
+            x = voice(1.5, seed=i) if side == "voices" else np.tanh(5 * voice(1.5, seed=10 + i))
+            sf.write(root / side / f"{side[0]}{i:02d}-001.wav", x.astype(np.float32), SR)
+    return root
+
+
+TINY = ["--set", "generator.dim=16", "--set", "generator.hidden=32", "--set", "generator.n_blocks=1",
+        "--set", "discriminator.ndf=2", "--set", "discriminator.max_channels=8",
+        "--set", "discriminator.n_layers=2", "--set", "batch_size=2", "--set", "segment_s=0.5",
+        "--set", "disc_crop=4096", "--set", "validate_every=2", "--set", "sample_every=2",
+        "--set", "checkpoint_every=2", "--set", "log_every=1", "--set", "feature_matching_weight=1",
+        "--set", "stft_weight=1", "--set", "holdout_speakers=1"]
+
+
+def test_train_scream_runs_resumes_and_exports(tmp_path, capsys, tiny_corpus):
+    out = tmp_path / "run"
+    args = ["-q", "train", "scream", "--voices", tiny_corpus / "voices", "--screams",
+            tiny_corpus / "screams", "--out", out, "--threads", "1", *TINY]
+    assert run(capsys, *args, "--steps", "2")[0] == 0
+    assert run(capsys, *args, "--steps", "4")[0] == 0  # resumes from step 2
+    model, meta = load_model(out / "last.safetensors", expect="scream")
+    assert meta["step"] == 4 and meta["sample_rate"] == SR
+    assert meta["receptive_field"]["future"] == model.receptive_field()[1]
+    assert "mel_corr" in meta["metrics"]
+    assert any((out / "logs").iterdir())
+    code, _, err = run(capsys, "train", "scream", "--voices", tmp_path / "nope", "--screams",
+                       tiny_corpus / "screams", "--out", tmp_path / "run2")
+    assert code == 2 and "voices" in one_line_error(err)
+
+
+def test_eval_scream_compares_input_growl_and_model(tmp_path, capsys, tiny_corpus, model_file):
+    report = tmp_path / "eval.json"
+    code, out, _ = run(capsys, "-q", "eval", "scream", "--voices", tiny_corpus / "voices",
+                       "--screams", tiny_corpus / "screams", "--model", model_file, "--no-wer",
+                       "--json", report, "--limit", "2")
+    assert code == 0
+    import json
+
+    rows = json.loads(report.read_text())["rows"]
+    assert set(rows) == {"input", "growl", "model"}
+    assert rows["input"]["mel_corr"] == pytest.approx(1.0, abs=1e-4)
+    assert "| model |" in out
