@@ -455,6 +455,7 @@ def run_demo(out: str | os.PathLike = DEFAULT_OUT, *, examples: str | os.PathLik
                     section.outcome = run(cap.key, inputs, stage / cap.key, models=models,
                                           progress=update, device=device,
                                           **DEMO_OPTIONS.get(cap.key, {}))
+                    update(1, 1)  # some steps report no progress of their own (DSP presets)
                 console.print(f"[green]{cap.title}: done[/]", highlight=False)
             except SonomorphError as exc:
                 section.status, section.reason = "failed", str(exc)
