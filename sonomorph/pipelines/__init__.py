@@ -15,6 +15,10 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     "SilenceRemover": "sonomorph.pipelines.silence",
     "SilenceReport": "sonomorph.pipelines.silence",
+    "RandomStyleTransfer": "sonomorph.pipelines.style",
+    "ClassifierStyleTransfer": "sonomorph.pipelines.style",
+    "GenreClassifier": "sonomorph.pipelines.analysis",
+    "SpeakerDatabase": "sonomorph.pipelines.speakers",
 }
 
 __all__ = sorted(_EXPORTS)
