@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sonomorph.demo_report import Outcome, Section, spectrogram_png, write_report
+from sonomorph.demo_report import (
+    Outcome,
+    Section,
+    accompaniment_scores,
+    content_kept,
+    separation_metrics,
+    spectrogram_png,
+    write_report,
+)
 from sonomorph.errors import AudioLoadError, ConfigError, OutputExistsError, SonomorphError
 from sonomorph.utils.fs import TMP_PREFIX
 from sonomorph.utils.progress import ProgressCallback
@@ -174,33 +182,6 @@ def _pngs(out: Path, stem: str, rows: list[tuple[str, Path]]) -> list[tuple[str,
     return [("mel spectrograms: " + ", ".join(label for label, _ in rows), png)]
 
 
-def _mono(path: Path, sr: int | None = None):
-    from sonomorph.audio.io import load
-
-    return load(path, sr=sr, channels=1)
-
-
-def _separation_metrics(song: Path, reference_vocals: Path, vocals: Path, karaoke: Path
-                        ) -> list[tuple[str, str]]:
-    """SI-SDR of the two stems against the reference vocals and accompaniment (song minus
-    reference vocals), beside the unprocessed song as the baseline estimate of each."""
-    from sonomorph.eval.metrics import si_sdr
-
-    est_v, sr = _mono(vocals)
-    est_k, _ = _mono(karaoke, sr)
-    ref_v, _ = _mono(reference_vocals, sr)
-    mix, _ = _mono(song, sr)
-    n = min(est_v.shape[1], est_k.shape[1], ref_v.shape[1], mix.shape[1])
-    ref_v, mix = ref_v[:, :n], mix[:, :n]
-    ref_k = mix - ref_v
-    rows = []
-    for what, ref, est in (("vocals", ref_v, est_v), ("accompaniment", ref_k, est_k)):
-        rows.append((f"{what} SI-SDR (dB)", f"{si_sdr(ref, est[:, :n]):.2f}"))
-        rows.append((f"{what} SI-SDR of the unprocessed song (dB, baseline)",
-                     f"{si_sdr(ref, mix):.2f}"))
-    return rows
-
-
 def run_karaoke(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, str],
                 progress: ProgressCallback | None = None, device: str = "cpu") -> Outcome:
     from sonomorph.pipelines.separate import Separator
@@ -214,7 +195,7 @@ def run_karaoke(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, s
     o.images = _pngs(out, stem, [("input song", song), ("vocals", paths["vocals"]),
                                  ("karaoke", paths["karaoke"])])
     if inputs.get("reference_vocals"):
-        o.metrics += _separation_metrics(song, Path(inputs["reference_vocals"]),
+        o.metrics += separation_metrics(song, Path(inputs["reference_vocals"]),
                                          paths["vocals"], paths["karaoke"])
     return o
 
@@ -251,6 +232,7 @@ def run_scream(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, st
         rows.append(("growl (DSP preset)", report.dst))
     o.images = _pngs(out, stem, rows)
     o.metrics.append(("style strength", f"{strength:g}"))
+    o.metrics += content_kept(voice, [(label, p) for label, p in rows[1:]])
     return o
 
 
@@ -267,6 +249,9 @@ def run_accompany(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str,
     o.images = _pngs(out, safe_stem(vocals.name, "vocals"),
                      [("input vocals", vocals), ("generated accompaniment", paths["accompaniment"]),
                       ("song", paths["song"])])
+    if inputs.get("reference_song"):
+        o.metrics += accompaniment_scores(vocals, Path(inputs["reference_song"]),
+                                           paths["accompaniment"])
     return o
 
 

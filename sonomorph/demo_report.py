@@ -1,4 +1,5 @@
-"""Pictures and pages for the demo and the web UI: spectrogram PNGs and the HTML report.
+"""Pictures, metrics and pages for the demo and the web UI: spectrogram PNGs, the metrics
+shown beside results, and the HTML report.
 
 :func:`spectrogram_png` draws the mel spectrograms of a few audio files stacked on one time
 axis (input above, results below), so a change is seen at a glance; the web UI shows it
@@ -22,7 +23,8 @@ import numpy as np
 
 from sonomorph.utils.fs import atomic_path, atomic_write_text
 
-__all__ = ["Outcome", "Section", "spectrogram_png", "mel_db", "write_report", "render_html"]
+__all__ = ["Outcome", "Section", "spectrogram_png", "mel_db", "write_report", "render_html",
+           "separation_metrics", "content_kept", "accompaniment_scores"]
 
 MAX_FRAMES = 1000  # columns per panel (about the picture's width): the hop grows for long files
 TOP_DB = 80.0  # dynamic range shown below each panel's loudest bin
@@ -116,6 +118,71 @@ def spectrogram_png(rows: Sequence[tuple[str, str | os.PathLike]], png: str | os
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
     return Path(png)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def _mono(path: Path, sr: int | None = None):
+    from sonomorph.audio.io import load
+
+    return load(path, sr=sr, channels=1)
+
+
+def separation_metrics(song: Path, reference_vocals: Path, vocals: Path, karaoke: Path
+                        ) -> list[tuple[str, str]]:
+    """SI-SDR of the two stems against the reference vocals and accompaniment (song minus
+    reference vocals), beside the unprocessed song as the baseline estimate of each."""
+    from sonomorph.eval.metrics import si_sdr
+
+    est_v, sr = _mono(vocals)
+    est_k, _ = _mono(karaoke, sr)
+    ref_v, _ = _mono(reference_vocals, sr)
+    mix, _ = _mono(song, sr)
+    n = min(est_v.shape[1], est_k.shape[1], ref_v.shape[1], mix.shape[1])
+    ref_v, mix = ref_v[:, :n], mix[:, :n]
+    ref_k = mix - ref_v
+    rows = []
+    for what, ref, est in (("vocals", ref_v, est_v), ("accompaniment", ref_k, est_k)):
+        rows.append((f"{what} SI-SDR (dB)", f"{si_sdr(ref, est[:, :n]):.2f}"))
+        rows.append((f"{what} SI-SDR of the unprocessed song (dB, baseline)",
+                     f"{si_sdr(ref, mix):.2f}"))
+    return rows
+
+
+def content_kept(voice: Path, outputs: list[tuple[str, Path]]) -> list[tuple[str, str]]:
+    """Mel correlation of each output with the input voice (the scream evaluation's content
+    measure: 1 = the same spectral envelope over time), where that module is present."""
+    try:
+        from sonomorph.eval.scream import SR, mel_correlation
+    except ImportError:
+        return []
+    dry, _ = _mono(voice, SR)
+    rows = []
+    for label, path in outputs:
+        wet, _ = _mono(path, SR)
+        rows.append((f"mel correlation with the input: {label}", f"{mel_correlation(dry[0], wet[0]):.3f}"))
+    return rows
+
+
+def accompaniment_scores(vocals: Path, song: Path, generated: Path) -> list[tuple[str, str]]:
+    """The accompaniment evaluation's metrics against the true accompaniment (song minus
+    vocals), for the generated one and, as a baseline, for the voice itself."""
+    try:
+        from sonomorph.eval.accompany import EVAL_RATE, score
+    except ImportError:
+        return []
+    voice, _ = _mono(vocals, EVAL_RATE)
+    mix, _ = _mono(song, EVAL_RATE)
+    gen, _ = _mono(generated, EVAL_RATE)
+    n = min(voice.shape[1], mix.shape[1], gen.shape[1])
+    truth = mix[0, :n] - voice[0, :n]
+    rows = []
+    for label, est in (("generated", gen[0, :n]), ("the voice itself (baseline)", voice[0, :n])):
+        m = score(est, truth, EVAL_RATE)
+        rows.append((f"{label}: chroma similarity / onset F1 / log-spectral distance",
+                     f"{m['chroma']:.3f} / {m['onset_f1']:.3f} / {m['lsd']:.2f} dB"))
+    return rows
 
 
 # ----------------------------------------------------------------------------- HTML
