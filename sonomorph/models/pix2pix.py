@@ -101,8 +101,8 @@ class UNetGenerator(nn.Module):
     so a checkpoint says how to use it; ``window`` is a buffer.
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 24, depth: int = 7,
-                 max_channels: int = 192, dropout: float = 0.5, dropout_layers: int = 3,
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 16, depth: int = 7,
+                 max_channels: int = 96, dropout: float = 0.5, dropout_layers: int = 3,
                  sample_rate: int = 22050, n_fft: int = 1024, hop: int = 256,
                  log_min: float = DEFAULT_LOG_MIN, log_max: float = DEFAULT_LOG_MAX,
                  target: str = "accompaniment") -> None:
@@ -179,7 +179,7 @@ class PatchDiscriminator(nn.Module):
     term takes care of the low frequencies of the image.
     """
 
-    def __init__(self, in_channels: int = 6, ndf: int = 32, n_layers: int = 3) -> None:
+    def __init__(self, in_channels: int = 6, ndf: int = 16, n_layers: int = 3) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2)]
         width = ndf

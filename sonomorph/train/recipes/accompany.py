@@ -51,11 +51,11 @@ class AccompanyModelArgs:
     """Sizes of the generator (``ngf``, ``depth``, ``max_channels``, ``dropout``) and of the
     discriminator (``ndf``, ``n_layers``: 3 gives 70x70 patches)."""
 
-    ngf: int = 24
+    ngf: int = 16
     depth: int = 7
-    max_channels: int = 192
+    max_channels: int = 96
     dropout: float = 0.5
-    ndf: int = 32
+    ndf: int = 16
     n_layers: int = 3
 
 
@@ -78,7 +78,7 @@ class AccompanyTrainConfig(TrainConfig):
     gan_weight: float = 1.0
     phase_weight: float = 1.0  #: weight of the magnitude-weighted phase L1
     betas: tuple[float, float] = (0.5, 0.999)
-    steps: int = 1500
+    steps: int = 1000
     batch_size: int = 4
     lr: float = 2e-4
     checkpoint_every: int = 100
