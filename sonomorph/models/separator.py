@@ -9,7 +9,7 @@ Design (chosen by ``benchmarks/separation.py`` and the model card in
 - Features: the log power of both channels, every bin up to Nyquist (full bandwidth), with a
   learned per-bin mean and scale.
 - A frame-wise dense *encoder* maps the ``channels x bins`` log powers of one frame to a small
-  vector (256 numbers); a *core* models time: a stack of dilated temporal convolutions (``tcn``,
+  vector (192 numbers); a *core* models time: a stack of dilated temporal convolutions (``tcn``,
   the default: a finite receptive field of about ±1.5 s, so chunks with a modest overlap give
   the same answer as the whole song) or a bidirectional LSTM (``lstm``, kept for comparison);
   a dense *decoder* maps back to one sigmoid mask value per channel and bin.
@@ -19,7 +19,7 @@ Design (chosen by ``benchmarks/separation.py`` and the model card in
 
 Nothing here follows the original karaoke CNN: that net predicted raw vocal magnitudes with
 67M dense parameters, kept dropout on at inference and subtracted 2.5x its prediction. This one
-has ~2.4M parameters and predicts a bounded mask, deterministic at inference.
+has ~2.5M parameters and predicts a bounded mask, deterministic at inference.
 
 Models map tensors to tensors: ``forward(mix)`` takes ``(batch, channels, samples)`` and
 returns ``(batch, 2, channels, samples)`` = (vocals, accompaniment). Chunking, resampling and
@@ -52,8 +52,8 @@ class SeparatorConfig:
     channels: int = 2
     n_fft: int = 4096
     hop: int = 1024
-    hidden: int = 256
-    layers: int = 6
+    hidden: int = 192
+    layers: int = 8
     kernel: int = 3
     core: str = "tcn"  # "tcn" (dilated temporal convolutions) or "lstm" (bidirectional LSTM)
 
@@ -136,7 +136,7 @@ class MaskSeparator(nn.Module):
     takes the :class:`SeparatorConfig` fields as plain keywords (recorded in checkpoints)."""
 
     def __init__(self, sample_rate: int = 44100, channels: int = 2, n_fft: int = 4096,
-                 hop: int = 1024, hidden: int = 256, layers: int = 6, kernel: int = 3,
+                 hop: int = 1024, hidden: int = 192, layers: int = 8, kernel: int = 3,
                  core: str = "tcn") -> None:
         super().__init__()
         config = SeparatorConfig(sample_rate=sample_rate, channels=channels, n_fft=n_fft,

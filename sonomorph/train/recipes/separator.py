@@ -3,7 +3,7 @@
 Data (``data`` in the config, ``--data`` on the command line), detected from the folder:
 
 - a MUSDB18-HQ layout (real MUSDB18-HQ or the synthetic corpus of
-  ``sonomorph corpus multitrack``): random 6-s segments of the ``train`` split, remixed
+  ``sonomorph corpus multitrack``): random 4-s segments of the ``train`` split, remixed
   (random gains, channel swaps, sources from different songs); validation on the
   ``valid`` split (MUSDB's official 14 tracks, or a stable tenth of a synthetic corpus);
 - a CCMixter layout (``<track>/{mix,source-01,source-02}.wav``): the same, with validation
@@ -54,8 +54,8 @@ class SeparatorModelArgs:
 
     n_fft: int = 4096
     hop: int = 1024
-    hidden: int = 256
-    layers: int = 6
+    hidden: int = 192
+    layers: int = 8
     kernel: int = 3
     core: str = "tcn"
 
@@ -66,9 +66,9 @@ class SeparatorTrainConfig(TrainConfig):
 
     out_dir: str = "runs/separator"
     data: str = ""  #: MUSDB18-HQ / CCMixter folder, or a folder with vocals/ and music/
-    segment_s: float = 6.0  #: training excerpt length in seconds
+    segment_s: float = 4.0  #: training excerpt length in seconds
     samples_per_epoch: int = 0  #: training examples per epoch (0: the data's duration / segment)
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 8
     lr: float = 1e-3
     lr_final: float = 1e-4  #: cosine decay from lr to this at the last step
