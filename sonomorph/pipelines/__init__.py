@@ -19,6 +19,9 @@ _EXPORTS: dict[str, str] = {
     "ClassifierStyleTransfer": "sonomorph.pipelines.style",
     "GenreClassifier": "sonomorph.pipelines.analysis",
     "SpeakerDatabase": "sonomorph.pipelines.speakers",
+    "Screamer": "sonomorph.pipelines.scream",
+    "ScreamReport": "sonomorph.pipelines.scream",
+    "StreamingEngine": "sonomorph.pipelines.streaming",
 }
 
 __all__ = sorted(_EXPORTS)
