@@ -222,11 +222,14 @@ def test_cli_train_resumes_and_eval_prints_baselines(songs, tmp_path, capsys):
     capsys.readouterr()
     scores = tmp_path / "scores.json"
     assert main(["-q", "eval", "accompany", "--data", str(songs), "--model",
-                 str(out / "last.safetensors"), "--seconds", "2", "--json", str(scores)]) == 0
+                 str(out / "last.safetensors"), "--seconds", "2", "--json", str(scores),
+                 "--phase", "both"]) == 0
     table = capsys.readouterr().out
     assert "retrieval" in table and "silence" in table
     methods = json.loads(scores.read_text())["methods"]
     assert methods["true accompaniment (ceiling)"]["chroma"] == pytest.approx(1.0, abs=1e-4)
     assert methods["true accompaniment (ceiling)"]["lsd"] == 0.0
     assert methods["silence"]["chroma"] == 0.0
+    assert {"sonomorph pix2pix (Griffin-Lim phase)", "sonomorph pix2pix (model phase)",
+            "vocal", "retrieval"} <= set(methods)
     assert main(["train", "accompany", "--data", str(tmp_path / "nowhere")]) == 2

@@ -106,8 +106,8 @@ def register(sub, groups) -> None:
         e.add_argument("--data", required=True, metavar="DIR", help="evaluation data folder")
         e.add_argument("--model", metavar="PATH", default="default",
                        help="generator .safetensors file (default: the shipped model)")
-        e.add_argument("--phase", choices=("griffinlim", "model"), default="griffinlim",
-                       help="output phase (default: griffinlim)")
+        e.add_argument("--phase", choices=("griffinlim", "model", "both"), default="griffinlim",
+                       help="output phase (default: griffinlim; both: one row for each)")
         e.add_argument("--split", default="test", help="split to score (default: test)")
         e.add_argument("--tracks", type=_non_negative_int, default=0, metavar="N",
                        help="score only the first N tracks (default: all)")
@@ -203,9 +203,12 @@ def run_eval(args) -> int:
     from sonomorph.eval.accompany import evaluate_accompaniment, format_scores
     from sonomorph.pipelines.accompany import Accompanist
 
-    accompanist = Accompanist(args.model, device=_device(args), phase=args.phase)
+    phases = ("griffinlim", "model") if args.phase == "both" else (args.phase,)
+    names = {"griffinlim": "sonomorph pix2pix (Griffin-Lim phase)",
+             "model": "sonomorph pix2pix (model phase)"}
+    systems = {names[p]: Accompanist(args.model, device=_device(args), phase=p) for p in phases}
     with progress_bar("evaluating", None, quiet=args.quiet) as update:
-        scores = evaluate_accompaniment(accompanist, args.data, split=args.split,
+        scores = evaluate_accompaniment(systems, args.data, split=args.split,
                                         tracks=args.tracks or None, seconds=args.seconds,
                                         baselines=not args.no_baselines,
                                         retrieval_tracks=args.retrieval_tracks or None,

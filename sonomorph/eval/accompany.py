@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,15 @@ import numpy as np
 from sonomorph.audio.io import resample
 
 __all__ = ["EVAL_RATE", "chroma", "chroma_similarity", "onset_f1", "log_spectral_distance",
-           "score", "RetrievalBaseline", "evaluate_accompaniment", "format_scores"]
+           "score", "Reference", "RetrievalBaseline", "evaluate_accompaniment", "format_scores"]
 
 EVAL_RATE = 22050
 HOP = 512
 MODEL_NAME = "sonomorph pix2pix"
 CEILING_NAME = "true accompaniment (ceiling)"
 METRICS = ("chroma", "onset_f1", "lsd")
+ACTIVE_DB = -40.0  # frames within this of the loudest count as "the accompaniment plays"
+LSD_N_FFT = 2048
 
 
 def _mono(x: np.ndarray) -> np.ndarray:
@@ -77,18 +80,48 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(den > 1e-12, num / np.maximum(den, 1e-12), 0.0)
 
 
-def chroma_similarity(estimate: np.ndarray, reference: np.ndarray, sr: int = EVAL_RATE, *,
-                      active_db: float = -40.0) -> float:
+@dataclass
+class Reference:
+    """A true accompaniment's features, computed once and compared with many estimates."""
+
+    audio: np.ndarray  #: mono at ``sr``
+    sr: int
+    chroma: np.ndarray  #: (12, frames)
+    active: np.ndarray  #: (frames,) bool: frames where it plays
+    onsets: np.ndarray  #: seconds
+    power: np.ndarray  #: (bins, frames), n_fft LSD_N_FFT
+
+    @classmethod
+    def of(cls, wav: np.ndarray, sr: int = EVAL_RATE, active_db: float = ACTIVE_DB) -> Reference:
+        y = _mono(wav)
+        c = chroma(y, sr)
+        energy = _frame_energy(y, c.shape[1])
+        active = energy > energy.max() * 10 ** (active_db / 10) if energy.max() > 0 else \
+            np.ones(c.shape[1], bool)
+        return cls(y, sr, c, active, _onsets(y, sr), _power(y))
+
+
+def _reference(reference: np.ndarray | Reference, sr: int) -> Reference:
+    return reference if isinstance(reference, Reference) else Reference.of(reference, sr)
+
+
+def _power(y: np.ndarray) -> np.ndarray:
+    import librosa
+
+    return np.abs(librosa.stft(y, n_fft=LSD_N_FFT, hop_length=HOP)) ** 2
+
+
+def chroma_similarity(estimate: np.ndarray, reference: np.ndarray | Reference,
+                      sr: int = EVAL_RATE) -> float:
     """Mean frame-wise cosine of CQT chroma over the frames where ``reference`` plays."""
-    est, ref = _mono(estimate), _mono(reference)
+    est = _mono(estimate)
     if not np.any(est):
         return 0.0
-    ce, cr = chroma(est, sr), chroma(ref, sr)
-    frames = min(ce.shape[1], cr.shape[1])
-    energy = _frame_energy(ref, frames)
-    active = energy > energy.max() * 10 ** (active_db / 10) if energy.max() > 0 else \
-        np.ones(frames, bool)
-    cos = _cosines(ce[:, :frames], cr[:, :frames])
+    ref = _reference(reference, sr)
+    ce = chroma(est, sr)
+    frames = min(ce.shape[1], ref.chroma.shape[1])
+    active = ref.active[:frames]
+    cos = _cosines(ce[:, :frames], ref.chroma[:, :frames])
     return float(cos[active].mean()) if active.any() else float("nan")
 
 
@@ -100,11 +133,11 @@ def _onsets(y: np.ndarray, sr: int) -> np.ndarray:
     return librosa.onset.onset_detect(y=y, sr=sr, hop_length=HOP, units="time")
 
 
-def onset_f1(estimate: np.ndarray, reference: np.ndarray, sr: int = EVAL_RATE, *,
+def onset_f1(estimate: np.ndarray, reference: np.ndarray | Reference, sr: int = EVAL_RATE, *,
              tolerance: float = 0.05) -> float:
     """F-measure of onsets matched one to one within ``tolerance`` seconds (greedy in
     time order: each reference onset takes the nearest unmatched estimated one)."""
-    est, ref = _onsets(_mono(estimate), sr), _onsets(_mono(reference), sr)
+    est, ref = _onsets(_mono(estimate), sr), _reference(reference, sr).onsets
     if len(ref) == 0 and len(est) == 0:
         return 1.0
     if len(ref) == 0 or len(est) == 0:
@@ -122,27 +155,30 @@ def onset_f1(estimate: np.ndarray, reference: np.ndarray, sr: int = EVAL_RATE, *
     return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
 
 
-def log_spectral_distance(estimate: np.ndarray, reference: np.ndarray, sr: int = EVAL_RATE,
-                          *, n_fft: int = 2048, floor_db: float = -80.0) -> float:
-    """Mean over frames of the RMS over bins of the dB difference of the power spectra."""
-    import librosa
-
-    est, ref = _mono(estimate), _mono(reference)
-    n = min(len(est), len(ref))
-    if n == 0:
+def log_spectral_distance(estimate: np.ndarray, reference: np.ndarray | Reference,
+                          sr: int = EVAL_RATE, *, floor_db: float = -80.0) -> float:
+    """Mean over frames of the RMS over bins of the dB difference of the power spectra
+    (n_fft 2048), both floored at ``floor_db`` below the reference's peak."""
+    ref = _reference(reference, sr)
+    est = _mono(estimate)
+    pe, pr = _power(est), ref.power
+    frames = min(pe.shape[1], pr.shape[1])
+    if frames == 0:
         return float("nan")
-    pe = np.abs(librosa.stft(est[:n], n_fft=n_fft, hop_length=HOP)) ** 2
-    pr = np.abs(librosa.stft(ref[:n], n_fft=n_fft, hop_length=HOP)) ** 2
+    pe, pr = pe[:, :frames], pr[:, :frames]
     floor = max(float(pr.max()), 1e-20) * 10 ** (floor_db / 10)
     diff = 10 * np.log10(np.maximum(pr, floor)) - 10 * np.log10(np.maximum(pe, floor))
     return float(np.sqrt((diff ** 2).mean(axis=0)).mean())
 
 
-def score(estimate: np.ndarray, reference: np.ndarray, sr: int = EVAL_RATE) -> dict[str, float]:
-    """All three metrics of a generated accompaniment (audio at ``sr``)."""
-    return {"chroma": chroma_similarity(estimate, reference, sr),
-            "onset_f1": onset_f1(estimate, reference, sr),
-            "lsd": log_spectral_distance(estimate, reference, sr)}
+def score(estimate: np.ndarray, reference: np.ndarray | Reference,
+          sr: int = EVAL_RATE) -> dict[str, float]:
+    """All three metrics of a generated accompaniment (audio at ``sr``); pass a
+    :class:`Reference` to score several estimates against one accompaniment."""
+    ref = _reference(reference, sr)
+    return {"chroma": chroma_similarity(estimate, ref, sr),
+            "onset_f1": onset_f1(estimate, ref, sr),
+            "lsd": log_spectral_distance(estimate, ref, sr)}
 
 
 # ----------------------------------------------------------------------------- retrieval
@@ -217,9 +253,9 @@ def evaluate_accompaniment(accompanist, data: str | os.PathLike, *, split: str =
                            tracks: int | None = None, seconds: float | None = None,
                            baselines: bool = True, retrieval_tracks: int | None = None,
                            progress: Callable[[float, float], None] | None = None) -> dict:
-    """Score ``accompanist`` (an :class:`~sonomorph.pipelines.accompany.Accompanist`, or a
-    callable ``(voice, sr) -> accompaniment``) on the held-out ``split`` of a multitrack
-    folder, beside the baselines, on the same excerpts.
+    """Score ``accompanist`` (an :class:`~sonomorph.pipelines.accompany.Accompanist`, a
+    callable ``(voice, sr) -> accompaniment``, or a mapping of names to either) on the
+    held-out ``split`` of a multitrack folder, beside the baselines, on the same excerpts.
 
     Returns ``{"split", "tracks", "seconds", "methods": {name: {metric: mean}},
     "per_track": {name: [{"track", metric: value}]}}``.
@@ -232,12 +268,15 @@ def evaluate_accompaniment(accompanist, data: str | os.PathLike, *, split: str =
         items = items[: int(tracks)]
     sr = 44100
 
-    def model(audio: dict) -> np.ndarray:
-        if hasattr(accompanist, "generate"):
-            return accompanist.generate(audio["vocals"], sr).accompaniment
-        return accompanist(audio["vocals"], sr)
+    systems = accompanist if isinstance(accompanist, Mapping) else {MODEL_NAME: accompanist}
 
-    methods: dict[str, Callable[[dict], np.ndarray]] = {MODEL_NAME: model}
+    def run(system) -> Callable[[dict], np.ndarray]:
+        if hasattr(system, "generate"):
+            return lambda audio: system.generate(audio["vocals"], sr).accompaniment
+        return lambda audio: system(audio["vocals"], sr)
+
+    methods: dict[str, Callable[[dict], np.ndarray]] = {name: run(system)
+                                                       for name, system in systems.items()}
     if baselines:
         retrieval = RetrievalBaseline(data, tracks=retrieval_tracks)
         methods["silence"] = lambda a: np.zeros_like(a["vocals"])
@@ -248,7 +287,7 @@ def evaluate_accompaniment(accompanist, data: str | os.PathLike, *, split: str =
     steps, done = len(items) * len(methods), 0
     for track in items:
         audio = load_track(track, sr, seconds)
-        reference = resample(_mono(audio["accompaniment"]), sr, EVAL_RATE)
+        reference = Reference.of(resample(_mono(audio["accompaniment"]), sr, EVAL_RATE))
         for name, method in methods.items():
             est = resample(_mono(method(audio)), sr, EVAL_RATE)
             per_track[name].append({"track": track.name, **score(est, reference)})
