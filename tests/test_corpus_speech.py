@@ -68,7 +68,10 @@ def test_tiny_build_layout_lengths_and_determinism(tmp_path):
     assert info[0].split()[:3] == ["ID", "AGE", "GENDER"] and len(info) == 4
     assert {line.split()[0] for line in info[1:]} == {"p225", "p226", "p227"}
     # Rebuilding elsewhere gives the same bytes; a second run in place does nothing.
-    build_speech(b, seed=3, speakers=3, utterances=2, workers=1, quiet=True)
+    from sonomorph.cli import main
+
+    assert main(["-q", "corpus", "speech", "--out", str(b), "--seed", "3", "--speakers", "3",
+                 "--utterances", "2", "-j", "1"]) == 0
     for u in utts:
         rel = u.path.relative_to(a)
         assert (b / rel).read_bytes() == u.path.read_bytes()

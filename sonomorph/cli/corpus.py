@@ -107,3 +107,97 @@ def _run_multitrack(args) -> int:
 
 def register_other_builders(corpus) -> None:
     """Register the speech, genres and screams builders (added by their owner)."""
+    p = corpus.add_parser(
+        "speech",
+        help="VCTK-layout speech corpus: many synthetic speakers reading varied sentences",
+        description="Build a read-speech corpus in the VCTK 0.92 layout (wav/<spk>/<spk>_NNN.wav, "
+        "16 kHz mono float32; txt/<spk>/<spk>_NNN.txt; speaker-info.txt). A speaker is one "
+        "installed voice (festival, flite, or an espeak-ng voice and variant) with its own "
+        "pitch, rate and voice size; each utterance varies them slightly and reads a new "
+        "sentence (English, Italian or Finnish by voice).",
+    )
+    add_common_options(p, default_out="corpora/speech")
+    p.add_argument("--speakers", type=positive_int, default=24, metavar="N",
+                   help="number of speakers (default: 24)")
+    p.add_argument("--utterances", type=positive_int, default=50, metavar="N",
+                   help="utterances per speaker (default: 50)")
+    p.set_defaults(func=_run_speech)
+
+    p = corpus.add_parser(
+        "genres",
+        help="GTZAN-layout genre corpus: 30 s clips of 8 styles rendered with fluidsynth",
+        description="Build a genre corpus in the GTZAN layout (<genre>/<genre>.000NN.wav, 30 s, "
+        "22.05 kHz mono float32; splits/{train,valid,test}.txt split by piece). Styles: "
+        "chorale, renaissance, folk, quartet (music21 scores), electronic, rock, jazz, bossa "
+        "(generated), with tempo, key, instruments and mix drawn per clip.",
+    )
+    add_common_options(p, default_out="corpora/genres")
+    p.add_argument("--clips-per-genre", type=positive_int, default=60, metavar="N",
+                   help="clips per genre (default: 60)")
+    p.add_argument("--genres", default=None, metavar="LIST",
+                   help="comma-separated subset of: chorale, renaissance, folk, quartet, "
+                   "electronic, rock, jazz, bossa (default: all)")
+    p.set_defaults(func=_run_genres)
+
+    p = corpus.add_parser(
+        "screams",
+        help="unpaired clean voices and growl-effect screams from disjoint speakers",
+        description="Build two unpaired folders, voices/ and screams/ (22.05 kHz mono float32 "
+        "takes of a few spoken or sung lines), from disjoint synthetic speakers; the screams "
+        "are other speakers' lines through the growl effect (fry, growl or scream style, "
+        "random amount).",
+    )
+    add_common_options(p, default_out="corpora/screams")
+    p.add_argument("--minutes", type=_positive_float, default=60.0, metavar="M",
+                   help="minutes of audio on each side (default: 60)")
+    p.add_argument("--speakers", type=positive_int, default=12, metavar="N",
+                   help="speakers on each side (default: 12)")
+    p.set_defaults(func=_run_screams)
+
+
+def _run_speech(args) -> int:
+    from sonomorph.data.corpus.speech import build_speech
+
+    r = build_speech(args.out, seed=args.seed, speakers=args.speakers,
+                     utterances=args.utterances, workers=args.jobs or _default_jobs(),
+                     quiet=args.quiet, verify=args.verify)
+    console.print(
+        f"speech: {r['speakers']} speakers ({r['voices']} voices), {r['utterances']} utterances, "
+        f"{r['seconds'] / 3600:.2f} h in {args.out} ({r['rendered']} jobs rendered, "
+        f"{r['skipped']} already done)", highlight=False)
+    return 0
+
+
+def _run_genres(args) -> int:
+    from sonomorph.data.corpus.genres import GENRES, build_genres
+    from sonomorph.errors import ConfigError
+
+    genres = GENRES
+    if args.genres:
+        genres = tuple(g.strip() for g in args.genres.split(",") if g.strip())
+        unknown = [g for g in genres if g not in GENRES]
+        if unknown or not genres:
+            raise ConfigError(f"unknown genre(s) {', '.join(unknown) or '(none given)'}: "
+                              f"choose from {', '.join(GENRES)}")
+    r = build_genres(args.out, seed=args.seed, clips_per_genre=args.clips_per_genre,
+                     genres=genres, workers=args.jobs or _default_jobs(), quiet=args.quiet,
+                     verify=args.verify)
+    console.print(
+        f"genres: {r['genres']} genres x {args.clips_per_genre} clips = {r['clips']} clips "
+        f"({r['train']} train / {r['valid']} valid / {r['test']} test), "
+        f"{r['seconds'] / 3600:.2f} h in {args.out} ({r['rendered']} jobs rendered, "
+        f"{r['skipped']} already done)", highlight=False)
+    return 0
+
+
+def _run_screams(args) -> int:
+    from sonomorph.data.corpus.screams import build_screams
+
+    r = build_screams(args.out, seed=args.seed, minutes=args.minutes,
+                      speakers_per_side=args.speakers, workers=args.jobs or _default_jobs(),
+                      quiet=args.quiet, verify=args.verify)
+    console.print(
+        f"screams: {r['voices'] / 60:.1f} min of voices and {r['screams'] / 60:.1f} min of "
+        f"screams ({r['files']} files, sung lines {'on' if r['sung'] else 'off'}) in {args.out} "
+        f"({r['rendered']} jobs rendered, {r['skipped']} already done)", highlight=False)
+    return 0
