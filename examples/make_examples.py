@@ -34,11 +34,16 @@ QUERY = ("p225", "p225_004")  # the spoken voice: an utterance not used for enro
 ENROL_SPEAKERS = ("p225", "p226", "p227", "p228")
 ENROL_UTTERANCES = ("001", "002")
 GENRE = "rock"
+GENRE_CLIP = "rock.00010.wav"  # in the test split of the default `corpus genres` build
 GENRE_SPAN = (5.0, 15.0)
 
 
 def write_ogg(path: Path, wav: np.ndarray, sr: int, *, force: bool) -> Path:
-    """(channels, samples) float audio to an Ogg Vorbis file, atomically."""
+    """(channels, samples) float audio to an Ogg Vorbis file, atomically; an existing file
+    is kept unless ``force`` (Ogg files differ at every write, by their serial number)."""
+    if path.exists() and not force:
+        print(f"  {path.relative_to(path.parents[1])}: kept (use --force to remake it)")
+        return path
     peak = float(np.max(np.abs(wav))) if wav.size else 0.0
     if peak > 0.99:
         wav = wav * np.float32(0.99 / peak)
@@ -55,26 +60,26 @@ def excerpt(path: Path, span: tuple[float, float], sr: int, channels: int) -> np
     return wav
 
 
+BUILDS = (  # the corpus commands run, each into WORK/<name>
+    ("multitrack", ["--tracks", "3", "--max-seconds", "40"]),
+    ("speech", ["--speakers", "6", "--utterances", "4"]),
+    ("screams", ["--minutes", "2", "--speakers", "4"]),
+    ("genres", ["--genres", GENRE, "--clips-per-genre", "11"]),
+)
+
+
 def build(work: Path) -> dict[str, Path]:
     """Run the corpus builders into ``work``; returns the corpus folders."""
     from sonomorph.cli import main
-    from sonomorph.data.corpus.screams import build_screams
-    from sonomorph.data.corpus.speech import build_speech
 
-    dirs = {k: work / k for k in ("multitrack", "speech", "screams", "genres")}
-    status = main(["corpus", "multitrack", "--out", str(dirs["multitrack"]), "--tracks", "3",
-                   "--max-seconds", "40", "--seed", "0", "-j", "1"])
-    if status:
-        sys.exit(status)
-    build_speech(dirs["speech"], seed=0, speakers=6, utterances=4, workers=1)
-    build_screams(dirs["screams"], seed=0, minutes=2, speakers_per_side=4, workers=1)
-    try:
-        from sonomorph.data.corpus.genres import build_genres
-    except ImportError:
-        print("  (no genres builder in this sonomorph: the genre clip is not made)")
-        dirs.pop("genres")
-    else:
-        build_genres(dirs["genres"], seed=0, clips_per_genre=1, workers=1)
+    dirs = {}
+    for name, args in BUILDS:
+        dirs[name] = work / name
+        argv = ["corpus", name, "--out", str(dirs[name]), *args, "--seed", "0", "-j", "1"]
+        print("sonomorph " + " ".join(argv))
+        status = main(argv)
+        if status:
+            sys.exit(status)
     return dirs
 
 
@@ -96,10 +101,8 @@ def make(out: Path, work: Path, *, force: bool) -> None:
         for n in ENROL_UTTERANCES:
             wav, sr = load(speech / spk / f"{spk}_{n}.wav", channels=1)
             write_ogg(out / "speakers" / spk / f"{spk}_{n}.ogg", wav, sr, force=force)
-    if "genres" in dirs:
-        clip = sorted((dirs["genres"] / GENRE).glob("*.wav"))[0]
-        write_ogg(out / "genre_clip.ogg", excerpt(clip, GENRE_SPAN, 22050, 1), 22050,
-                  force=force)
+    clip = dirs["genres"] / GENRE / GENRE_CLIP
+    write_ogg(out / "genre_clip.ogg", excerpt(clip, GENRE_SPAN, 22050, 1), 22050, force=force)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=None,
                    help="where the corpora are built (default: a temporary folder, removed)")
     p.add_argument("--out", type=Path, default=HERE, help="examples folder (default: here)")
-    p.add_argument("-f", "--force", action="store_true", help="replace existing examples")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="remake existing examples too (default: make only the missing ones)")
     args = p.parse_args(argv)
     if args.work is not None:
         make(args.out.resolve(), args.work.resolve(), force=args.force)
