@@ -293,8 +293,8 @@ def _genre_tab(gr, s: AppSettings) -> None:
 def _speakers_tab(gr, s: AppSettings) -> None:
     from sonomorph.pipelines.speakers import SpeakerDatabase, make_extractor
 
-    gr.Markdown("Enrol each speaker with one or more recordings, then identify a new one. "
-                "The enrolment lasts for this browser session.")
+    gr.Markdown("Enrol the example speakers, or your own: a name and one or more recordings "
+                "each. The enrolment lasts for this browser session.")
     db_state = gr.State(None)
     with gr.Row():
         with gr.Column():
