@@ -8,7 +8,8 @@ process per (model, threads, length) setting gives clean, comparable figures.
 A *case* is a factory named ``"package.module:function"`` or ``"path/to/file.py:function"``.
 The worker calls ``factory(seconds=..., **kwargs)`` (untimed set-up: build the model, make
 the input) and gets back a callable ``work()`` that processes ``seconds`` of audio; each call
-of ``work()`` is timed. Speed is ``seconds / median(time)``; peak memory is the worker's
+of ``work()`` is timed (wall clock and process CPU time). Speed is
+``seconds / median(time)``; peak memory is the worker's
 ``ru_maxrss`` after all calls (set-up included: that is what a user's machine must hold).
 The machine's 1-minute load average before and after is recorded with each measurement:
 on a shared machine, a figure taken under load is a lower bound on speed.
@@ -61,6 +62,7 @@ class Measurement:
     seconds: float
     threads: int
     times: list[float] = field(default_factory=list)
+    cpu_times: list[float] = field(default_factory=list)  #: process CPU seconds (all threads)
     peak_rss_mb: float | None = None
     error: str | None = None
     note: str = ""
@@ -80,10 +82,19 @@ class Measurement:
         med = self.median_s
         return self.seconds / med if med else None
 
+    @property
+    def x_realtime_cpu(self) -> float | None:
+        """Seconds of audio per CPU second of the process (median over repeats). With one
+        thread this is the speed on an otherwise idle core: unlike wall time, CPU time
+        hardly changes when other processes compete for the machine."""
+        med = statistics.median(self.cpu_times) if self.cpu_times else None
+        return self.seconds / med if med else None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["median_s"] = self.median_s
         d["x_realtime"] = self.x_realtime
+        d["x_realtime_cpu"] = self.x_realtime_cpu
         return d
 
 
@@ -117,25 +128,29 @@ def _peak_rss_mb() -> float:
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one setting inside this (fresh) process; returns the result record."""
     threads = int(spec["threads"])
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-        torch.set_num_interop_threads(1)
-    except ImportError:  # a case may not use torch at all
-        pass
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    # The parent set OMP_NUM_THREADS & co., which torch and BLAS read when imported; torch
+    # is only touched here if the case imported it (a numpy-only case starts faster).
     factory = load_factory(spec["target"])
     work = factory(seconds=float(spec["seconds"]), **spec.get("kwargs", {}))
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already set, or inter-op work already started
+            pass
     for _ in range(int(spec.get("warmup", 0))):
         work()
-    times = []
+    times, cpu = [], []
     for _ in range(int(spec.get("repeats", 1))):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         work()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"times": times, "peak_rss_mb": _peak_rss_mb(), "load": [load_before, load_after]}
+    return {"times": times, "cpu_times": cpu, "peak_rss_mb": _peak_rss_mb(),
+            "load": [load_before, load_after]}
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -203,6 +218,7 @@ def run_case(
         result.error = tail[:300]
         return result
     result.times = [float(t) for t in record["times"]]
+    result.cpu_times = [float(t) for t in record.get("cpu_times", [])]
     result.peak_rss_mb = float(record["peak_rss_mb"])
     if record.get("load") and None not in record["load"]:
         result.load = (float(record["load"][0]), float(record["load"][1]))
