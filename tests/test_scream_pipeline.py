@@ -256,7 +256,21 @@ def test_streaming_equals_offline_after_the_reported_latency(make, block):
 
 def test_fast_generator_streams_within_50_ms(backend):
     engine = StreamingEngine(backend, 256)
-    assert engine.latency_ms <= 50.0
+    assert engine.incremental  # frame by frame, not a recomputed window per block
+    assert engine.latency_samples == 766 + 256 and engine.latency_ms <= 50.0
+    live = StreamingEngine(backend, 256, fixed_blocks=True)  # a sound card's fixed blocks
+    assert live.latency_samples == 511 + 256 and live.latency_ms < 35
+    x = voice(1.0)[: 80 * 256]
+    offline = backend(x, 2.0)
+    live = StreamingEngine(backend, 256, gain=2.0, fixed_blocks=True)
+    out = np.concatenate([*(live.process(x[i: i + 256]) for i in range(0, x.shape[0], 256)),
+                          live.flush()])
+    assert np.abs(out[live.delay:] - offline).max() <= 1e-5
+    with pytest.raises(ConfigError, match="exactly 256"):
+        live.process(np.zeros(100, np.float32))
+    window = StreamingEngine(backend, 256, incremental=False)
+    assert not window.incremental and window.delay == backend.future == 766
+    assert not StreamingEngine(TorchBackend(tiny_melgan().eval()), 256).incremental
     with pytest.raises(ConfigError):
         StreamingEngine(backend, 128)
 

@@ -178,7 +178,7 @@ def _run_live(args) -> int:
         raise ConfigError("--live needs a model (the growl preset is offline only)")
     audio_devices()  # a missing device is reported before anything else
     backend = load_backend(args.model, device="cpu")
-    engine = StreamingEngine(backend, args.block)
+    engine = StreamingEngine(backend, args.block, fixed_blocks=True)
     if not args.quiet:
         console.print(f"live: {backend.name}, block {engine.block_size} samples, algorithmic "
                       f"latency {engine.latency_ms:.1f} ms (look-ahead {engine.delay} + block); "

@@ -117,12 +117,17 @@ class ScreamFrontEnd(nn.Module):
         return self.mel(x.squeeze(1))
 
 
-def _frames_to_samples(frames: Tensor, hop: int, length: int) -> Tensor:
-    """Upsample a (B, 1, T) frame-rate envelope to (B, 1, length) samples by overlap-adding
-    Hann windows of 2*hop centred on the frames (a smooth, exactly COLA interpolation)."""
+def _envelope_ola(frames: Tensor, hop: int) -> Tensor:
+    """Overlap-add of Hann windows of 2*hop weighted by a (B, 1, T) frame envelope: frame t
+    covers output ``[t * hop, t * hop + 2 * hop)`` (index 0 = time -hop)."""
     window = torch.hann_window(2 * hop, periodic=True, dtype=frames.dtype, device=frames.device)
-    out = F.conv_transpose1d(frames, window.view(1, 1, -1), stride=hop)
-    return out[..., hop: hop + length]
+    return F.conv_transpose1d(frames, window.view(1, 1, -1), stride=hop)
+
+
+def _frames_to_samples(frames: Tensor, hop: int, length: int) -> Tensor:
+    """Upsample a (B, 1, T) frame-rate envelope to (B, 1, length) samples, frame t centred
+    on sample t * hop (a smooth, exactly COLA interpolation)."""
+    return _envelope_ola(frames, hop)[..., hop: hop + length]
 
 
 def _check_common(sample_rate: int, n_fft: int, hop_length: int, n_mels: int) -> None:
@@ -250,6 +255,18 @@ class MelGANGenerator(_ScreamGenerator):
 # ----------------------------------------------------------------------------- iSTFT head
 
 
+def _conv_few(conv: nn.Conv1d, x: Tensor) -> Tensor:
+    """``conv(x)`` (no padding, stride 1, groups 1 or depthwise) as unfold + einsum: the
+    same numbers, without conv1d's large per-call cost on the few frames of a stream."""
+    w = conv.weight
+    cols = x.unfold(-1, w.shape[-1], 1)  # (B, C, T, k)
+    if conv.groups == 1:
+        y = torch.einsum("bctk,ock->bot", cols, w)
+    else:
+        y = (cols * w[:, 0, None, :]).sum(-1)
+    return y + conv.bias[None, :, None] if conv.bias is not None else y
+
+
 class _CausalConvNeXt(nn.Module):
     """ConvNeXt block on frames: causal depthwise conv, LayerNorm, MLP (GELU), layer scale."""
 
@@ -262,8 +279,14 @@ class _CausalConvNeXt(nn.Module):
         self.fc2 = _wn(nn.Linear(hidden, dim), wn)
         self.scale = nn.Parameter(torch.full((dim,), 0.1))
 
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.dw(F.pad(x, (self.kernel - 1, 0))).transpose(1, 2)
+    def forward(self, x: Tensor, history: Tensor | None = None) -> Tensor:
+        """(B, dim, T) -> (B, dim, T). ``history``: the kernel - 1 frames before ``x``
+        (streaming); None means zeros (the start of a signal)."""
+        if history is None:
+            h = self.dw(F.pad(x, (self.kernel - 1, 0)))
+        else:
+            h = _conv_few(self.dw, torch.cat([history, x], -1))
+        h = h.transpose(1, 2)
         h = self.fc2(F.gelu(self.fc1(self.norm(h)))) * self.scale
         return x + h.transpose(1, 2)
 
@@ -314,18 +337,29 @@ class ISTFTGenerator(_ScreamGenerator):
         imag = -weight * torch.sin(angle) * window / n_fft
         return torch.cat([real, imag]).unsqueeze(1).to(torch.float32)
 
+    def coefficients(self, h: Tensor) -> Tensor:
+        """(B, dim, T) network frames -> (B, 2 * bins, T) real and imaginary DFT coefficients."""
+        spec = self.head(self.norm(h.transpose(1, 2))).transpose(1, 2)
+        log_mag, phase = spec[:, : self.n_bins], spec[:, self.n_bins:]
+        mag = torch.exp(log_mag.clamp(max=self.max_log_magnitude))
+        return torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1)
+
+    def overlap_add(self, coeffs: Tensor) -> Tensor:
+        """Inverse DFT, synthesis window and overlap-add: frame t covers samples
+        ``[t * hop - hop, t * hop + hop)`` of the output (index 0 = time -hop)."""
+        return F.conv_transpose1d(coeffs, self.synthesis.to(coeffs.dtype), stride=self.hop_length)
+
     def synthesize(self, mel: Tensor, length: int) -> Tensor:
         pad = self.kernel_size - 1
         h = self.conv_in(F.pad(mel, (pad - self.lookahead, self.lookahead)))
         for block in self.blocks:
             h = block(h)
-        spec = self.head(self.norm(h.transpose(1, 2))).transpose(1, 2)
-        log_mag, phase = spec[:, : self.n_bins], spec[:, self.n_bins:]
-        mag = torch.exp(log_mag.clamp(max=self.max_log_magnitude))
-        coeffs = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1)
-        y = F.conv_transpose1d(coeffs, self.synthesis.to(coeffs.dtype), stride=self.hop_length)
         start = self.out_n_fft // 2
-        return y[..., start: start + length]
+        return self.overlap_add(self.coefficients(h))[..., start: start + length]
+
+    def stream(self) -> ISTFTStream:
+        """A fresh incremental streaming state (see :class:`ISTFTStream`)."""
+        return ISTFTStream(self)
 
     def receptive_field(self) -> tuple[int, int]:
         """(past, future) samples. Output sample n gets frames t with |n - t*hop| < hop;
@@ -392,3 +426,125 @@ class MultiScaleDiscriminator(nn.Module):
                 x = F.avg_pool1d(x, 4, stride=2, padding=1, count_include_pad=False)
             outs.append(disc(x))
         return outs
+
+
+class ISTFTStream:
+    """Exact incremental streaming of an :class:`ISTFTGenerator`, one block at a time.
+
+    ``push(x)`` takes the next (already gained) input samples (1-D tensor) and returns the
+    output samples that became final; ``finish()`` returns the rest, computed as the whole-
+    file forward pass ends a signal. Concatenated, they equal ``model(x, gain)`` (the gain
+    applied by the caller) up to float rounding. Per block, only the new frames are computed:
+    state is the last ``n_fft / 2 + hop`` input samples, ``kernel - 1`` frames per causal
+    conv, and ``2 * hop`` samples of overlap-add. An output sample is final once the input
+    is ``model.receptive_field()[1]`` samples past it (at most).
+    """
+
+    def __init__(self, model: ISTFTGenerator) -> None:
+        self.m = model
+        p = next(model.parameters())
+        mel = model.front.mel
+        # The same log-mel through torch.stft: on a few frames it is far faster than the conv
+        # backend the exported graph needs (the two agree to float rounding).
+        self.mel = MelSpectrogram(mel.sample_rate, mel.n_fft, mel.hop_length, mel.n_mels,
+                                  mel.fmin, mel.fmax, power=mel.power, log=True,
+                                  log_floor=mel.log_floor, log_base=mel.log_base,
+                                  backend="torch", center=True, pad_mode=mel.pad_mode
+                                  ).to(device=p.device, dtype=p.dtype)
+        self.hop, self.half = model.hop_length, model.n_fft // 2
+        self.buf = torch.zeros(self.half, device=p.device, dtype=p.dtype)  # time -half on
+        self.buf_t0 = -self.half
+        self.received = 0
+        self.next_mel = 0  # next mel frame to compute
+        k, la = model.kernel_size, model.lookahead
+        self.in_hist = torch.zeros(1, model.conv_in.in_channels, k - 1 - la, device=p.device,
+                                   dtype=p.dtype)
+        dim = model.conv_in.out_channels
+        self.block_hist = [torch.zeros(1, dim, k - 1, device=p.device, dtype=p.dtype)
+                           for _ in model.blocks]
+        self.next_frame = 0  # next synthesis frame
+        self.gates = torch.zeros(1, 1, 0, device=p.device, dtype=p.dtype)  # gate of frames >= next_frame
+        self.acc = torch.zeros(0, device=p.device, dtype=p.dtype)  # audio from time acc_t0
+        self.gacc = torch.zeros(0, device=p.device, dtype=p.dtype)  # gate envelope from acc_t0
+        self.acc_t0 = 0
+        self.done = False
+
+    def final_count(self, received: int) -> int:
+        """How many output samples are final once ``received`` input samples were pushed."""
+        frames = (received - self.half) // self.hop - self.m.lookahead  # synthesised frames
+        return max(0, frames * self.hop + 1) if frames >= 0 else 0
+
+    @property
+    def state_samples(self) -> int:
+        """Samples (and frames, counted as samples) of state held."""
+        frames = self.in_hist.shape[-1] + sum(h.shape[-1] for h in self.block_hist)
+        return int(self.buf.numel() + self.acc.numel() + frames + self.gates.shape[-1])
+
+    @torch.no_grad()
+    def push(self, x: Tensor) -> Tensor:
+        if self.done:
+            raise RuntimeError("this stream has finished; start a new one")
+        self.buf = torch.cat([self.buf, x.reshape(-1).to(self.buf.dtype)])
+        self.received += x.numel()
+        last = (self.received - self.half) // self.hop  # last mel frame with all its input
+        return self._advance(last, extra_frames=0, upto=None)
+
+    @torch.no_grad()
+    def finish(self) -> Tensor:
+        """The remaining output (zero padding at the end, as the whole-file pass does)."""
+        self.buf = torch.cat([self.buf, self.buf.new_zeros(self.half)])
+        out = self._advance(self.received // self.hop, extra_frames=self.m.lookahead,
+                            upto=self.received)
+        self.done = True
+        return out
+
+    def _advance(self, last: int, extra_frames: int, upto: int | None) -> Tensor:
+        m, hop, half = self.m, self.hop, self.half
+        if last >= self.next_mel:
+            a = self.next_mel * hop - half - self.buf_t0
+            span = self.buf[a: a + (last - self.next_mel) * hop + 2 * half][None]
+            mel = self.mel(span)[..., 2:-2]
+            self.gates = torch.cat([self.gates, m.front.gate(span[:, None])[..., 2:-2]], -1)
+            self.next_mel = last + 1
+            keep = self.next_mel * hop - half - self.buf_t0
+            self.buf, self.buf_t0 = self.buf[keep:], self.buf_t0 + keep
+        else:
+            mel = self.in_hist[..., :0]
+        if extra_frames:  # the whole-file pass pads the mel with lookahead zero frames
+            mel = torch.cat([mel, mel.new_zeros(1, mel.shape[1], extra_frames)], -1)
+        h = torch.cat([self.in_hist, mel], -1)
+        k = m.kernel_size
+        self.in_hist = h[..., max(0, h.shape[-1] - (k - 1)):]
+        if h.shape[-1] >= k:  # (with look-ahead, the first frames wait for their future)
+            h = _conv_few(m.conv_in, h)
+            for i, block in enumerate(m.blocks):
+                nxt = torch.cat([self.block_hist[i], h], -1)[..., h.shape[-1]:]
+                h, self.block_hist[i] = block(h, self.block_hist[i]), nxt
+            self._synthesize(h)
+        end = self.next_frame * hop - hop + 1 if upto is None else upto  # final samples end
+        n = max(0, end - self.acc_t0)
+        out = self.acc[:n] * self.gacc[:n]
+        self.acc, self.gacc, self.acc_t0 = self.acc[n:], self.gacc[n:], self.acc_t0 + n
+        return out
+
+    def _synthesize(self, h: Tensor) -> None:
+        """Overlap-add the frames of ``h`` (and their gates) into the accumulators."""
+        m, hop = self.m, self.hop
+        count = h.shape[-1]
+        if not count:
+            return
+        f0 = self.next_frame
+        audio = m.overlap_add(m.coefficients(h))[0, 0]
+        gate = _envelope_ola(self.gates[..., :count], hop)[0, 0]  # same times as audio
+        self.gates = self.gates[..., count:]
+        self.next_frame += count
+        start = f0 * hop - hop  # time of audio[0]
+        end = start + audio.shape[0]
+        grow = end - (self.acc_t0 + self.acc.shape[0])
+        if grow > 0:
+            self.acc = torch.cat([self.acc, self.acc.new_zeros(grow)])
+            self.gacc = torch.cat([self.gacc, self.gacc.new_zeros(grow)])
+        skip = max(0, self.acc_t0 - start)  # already-final times get zero-weight samples
+        off = start + skip - self.acc_t0
+        self.acc[off: off + audio.shape[0] - skip] += audio[skip:]
+        self.gacc[off: off + audio.shape[0] - skip] += gate[skip:]

@@ -13,9 +13,11 @@ output (up to float rounding), not an approximation of it:
   context and crossfaded over ``crossfade`` samples with its neighbours. Memory is bounded by
   the chunk size, and the input's gain is one number for the whole file.
 * :class:`StreamingEngine` (real time): blocks of any size in, the same number of samples
-  out, delayed by ``future`` samples (the look-ahead). State is the trailing ``past +
-  future + hop`` input samples and a FIFO of at most ``future + block`` output samples.
-  Its algorithmic latency is ``future + block_size`` samples (:attr:`latency_ms`).
+  out, delayed by a fixed ``delay`` of at most ``future`` samples (the look-ahead). With the
+  fast generator in torch it runs the model frame by frame (its exact incremental stream:
+  each block costs only its own frames); otherwise each block recomputes a hop-aligned window
+  with the receptive field's context (any backend, ONNX included). State is bounded either
+  way. Its algorithmic latency is ``delay + block_size`` samples (:attr:`latency_ms`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,11 @@ class TorchBackend:
         self.peak_guard = float(model.front.peak_guard)
         self.name = name
 
+    def stream(self) -> _TorchStream | None:
+        """An exact incremental stream when the model has one (the fast generator), else None."""
+        make = getattr(self.model, "stream", None)
+        return _TorchStream(make(), self.device) if make is not None else None
+
     def __call__(self, x: np.ndarray, gain: float) -> np.ndarray:
         torch = self.torch
         with torch.inference_mode():
@@ -76,6 +83,31 @@ class TorchBackend:
             g = torch.tensor([float(gain)], device=self.device)
             y = self.model(t.view(1, 1, -1), g)
         return y.view(-1).float().cpu().numpy()
+
+
+class _TorchStream:
+    """numpy in and out around a model's incremental stream (``push``/``finish``)."""
+
+    def __init__(self, stream, device: str) -> None:
+        import torch
+
+        self.torch, self.stream, self.device = torch, stream, device
+
+    def final_count(self, received: int) -> int:
+        return self.stream.final_count(received)
+
+    @property
+    def state_samples(self) -> int:
+        return self.stream.state_samples
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            y = self.stream.push(self.torch.from_numpy(x).to(self.device))
+        return y.float().cpu().numpy()
+
+    def finish(self) -> np.ndarray:
+        with self.torch.inference_mode():
+            return self.stream.finish().float().cpu().numpy()
 
 
 class OnnxBackend:
@@ -162,12 +194,15 @@ class StreamingEngine:
 
     ``process(block)`` takes a mono block (any length, typically ``block_size`` samples) and
     returns as many samples; ``flush()`` returns the last ``delay`` samples when the input
-    ends. ``realtime=False`` lifts the 256-2048 block limit (offline use of long files). ``gain`` is the fixed input gain (> 0), or ``"auto"``: a peak follower (instant
+    ends. ``fixed_blocks=True`` promises blocks of exactly ``block_size`` (a sound card's
+    callback): with the incremental stream the delay is then the lag at block ends only
+    (511 samples instead of 766 with 256-sample blocks). ``realtime=False`` lifts the 256-2048 block limit (offline use of long files). ``gain`` is the fixed input gain (> 0), or ``"auto"``: a peak follower (instant
     attack, ``release_db_per_s`` release) sets ``1 / max(peak, peak_guard)`` per block.
     """
 
     def __init__(self, backend: Backend, block_size: int = 256, *, gain: float | str = "auto",
-                 release_db_per_s: float = 3.0, realtime: bool = True) -> None:
+                 release_db_per_s: float = 3.0, realtime: bool = True,
+                 incremental: bool = True, fixed_blocks: bool = False) -> None:
         if realtime and not MIN_BLOCK <= int(block_size) <= MAX_BLOCK:
             raise ConfigError(f"block size must be between {MIN_BLOCK} and {MAX_BLOCK} samples, "
                               f"got {block_size}")
@@ -178,9 +213,26 @@ class StreamingEngine:
         self.backend = backend
         self.block_size = int(block_size)
         self.gain = gain
-        self.delay = int(backend.future)
+        self._make_stream = getattr(backend, "stream", None) if incremental else None
+        probe = self._make_stream() if self._make_stream is not None else None
+        if probe is None:
+            self._make_stream = None
+            self.delay = int(backend.future)
+        elif fixed_blocks:  # the largest lag between input and final output at a block end
+            hop, b = backend.hop_length, self.block_size
+            self.delay = max(j * b - probe.final_count(j * b) for j in range(1, 2 * hop + 8))
+        else:  # blocks of any size: the largest lag at any input length
+            hop = backend.hop_length
+            self.delay = max(r - probe.final_count(r) for r in range(1, 4 * hop + 8))
+        self.fixed_blocks = bool(fixed_blocks)
         self._release = 10.0 ** (-release_db_per_s / 20.0 / backend.sample_rate)
         self.reset()
+
+    @property
+    def incremental(self) -> bool:
+        """True when the model runs frame by frame (fast generator, torch); False when each
+        block recomputes a window with the receptive field's context (ONNX, MelGAN)."""
+        return self._make_stream is not None
 
     @property
     def latency_samples(self) -> int:
@@ -193,8 +245,10 @@ class StreamingEngine:
 
     @property
     def state_samples(self) -> int:
-        """Samples of state held: input history plus pending output."""
-        return int(self._hist.shape[0] + self._fifo.shape[0])
+        """Samples of state held: input history (or the model's stream state) plus pending
+        output."""
+        held = self._stream.state_samples if self._stream is not None else self._hist.shape[0]
+        return int(held + self._fifo.shape[0])
 
     def reset(self) -> None:
         """Forget everything (a new stream starts at time 0)."""
@@ -204,6 +258,7 @@ class StreamingEngine:
         self._computed = 0  # final output samples produced so far (model time)
         self._fifo = np.zeros(self.delay, dtype=np.float32)
         self._peak = 0.0
+        self._stream = self._make_stream() if self._make_stream is not None else None
 
     def _current_gain(self, block: np.ndarray) -> float:
         if self.gain != "auto":
@@ -233,12 +288,19 @@ class StreamingEngine:
     def process(self, block: np.ndarray) -> np.ndarray:
         """Feed one mono block; returns the same number of output samples."""
         block = np.asarray(block, dtype=np.float32).reshape(-1)
+        if self.fixed_blocks and block.shape[0] != self.block_size:
+            raise ConfigError(f"this engine takes blocks of exactly {self.block_size} samples "
+                              f"(fixed_blocks=True), got {block.shape[0]}")
         if not np.all(np.isfinite(block)):
             block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
         gain = self._current_gain(block)
-        self._hist = np.concatenate([self._hist, block])
         self._received += block.shape[0]
-        self._compute(self._received - self.delay, gain, final=False)
+        if self._stream is not None:
+            y = self._stream.push(block * np.float32(gain))
+            self._fifo = np.concatenate([self._fifo, y])
+        else:
+            self._hist = np.concatenate([self._hist, block])
+            self._compute(self._received - self.delay, gain, final=False)
         out, self._fifo = self._fifo[: block.shape[0]], self._fifo[block.shape[0]:]
         return out
 
@@ -246,7 +308,10 @@ class StreamingEngine:
         """End of input: the remaining ``delay`` samples (computed with the true end)."""
         gain = float(self.gain) if self.gain != "auto" else 1.0 / max(
             self._peak, self.backend.peak_guard)
-        self._compute(self._received, gain, final=True)
+        if self._stream is not None:
+            self._fifo = np.concatenate([self._fifo, self._stream.finish()])
+        else:
+            self._compute(self._received, gain, final=True)
         out, self._fifo = self._fifo, np.zeros(0, dtype=np.float32)
         return out
 
