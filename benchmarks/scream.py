@@ -38,7 +38,7 @@ ARCHS = {
     "melgan (original, ngf 32)": {"arch": "melgan", "ngf": 32},
     "melgan (half width, ngf 16)": {"arch": "melgan", "ngf": 16},
     "istft (shipped: dim 128 x 6)": {"arch": "istft", "dim": 128, "hidden": 384},
-    "istft (dim 192 x 6)": {"arch": "istft", "dim": 192, "hidden": 576},
+    "istft (wider: dim 192 x 6)": {"arch": "istft", "dim": 192, "hidden": 576},
 }
 
 

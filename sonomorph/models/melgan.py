@@ -70,6 +70,12 @@ def fold_weight_norm(model: nn.Module) -> nn.Module:
 # ----------------------------------------------------------------------------- front end
 
 
+def _drop_derived(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load-time hook: ignore derived front-end buffers that older checkpoints stored."""
+    for owner, name in ScreamFrontEnd.DERIVED:
+        state_dict.pop(f"{prefix}{owner}.{name}", None)
+
+
 class ScreamFrontEnd(nn.Module):
     """Gain, log-mel and a noise-gate envelope: what both generators share.
 
@@ -95,6 +101,16 @@ class ScreamFrontEnd(nn.Module):
         self.mel = MelSpectrogram(sample_rate, n_fft, hop_length, n_mels, power=1.0, log=True,
                                   log_floor=LOG_FLOOR, log_base="10", backend="conv",
                                   center=True, pad_mode=pad_mode)
+        # The window, DFT basis and filterbank follow from the settings: they are rebuilt on
+        # construction, not stored in checkpoints (the DFT basis alone is 4 MB).
+        for owner, name in self.DERIVED:
+            module = self.get_submodule(owner)
+            value = getattr(module, name)
+            delattr(module, name)
+            module.register_buffer(name, value, persistent=False)
+        self.register_load_state_dict_pre_hook(_drop_derived)
+
+    DERIVED = (("mel.spectrogram", "window"), ("mel.spectrogram", "basis"), ("mel", "mel_basis"))
 
     def gain(self, x: Tensor, gain: Tensor | None = None) -> Tensor:
         """Per-item gain, shape (B, 1, 1)."""
@@ -301,7 +317,7 @@ class ISTFTGenerator(_ScreamGenerator):
     """
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, n_fft: int = 1024, hop_length: int = 256,
-                 n_mels: int = 80, dim: int = 192, hidden: int = 576, n_blocks: int = 6,
+                 n_mels: int = 80, dim: int = 128, hidden: int = 384, n_blocks: int = 6,
                  kernel_size: int = 7, lookahead: int = 0, weight_norm: bool = False,
                  peak_guard: float = 0.01, gate_low_db: float = -75.0,
                  gate_high_db: float = -60.0, max_log_magnitude: float = 4.0) -> None:
