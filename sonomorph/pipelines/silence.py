@@ -23,7 +23,7 @@ from sonomorph.audio.silence import (
     check_params,
     remove_silence,
 )
-from sonomorph.errors import AudioLoadError
+from sonomorph.errors import AudioLoadError, InputTooShortError
 from sonomorph.utils.fs import check_output
 from sonomorph.utils.progress import ProgressCallback
 
@@ -47,6 +47,9 @@ class SilenceReport:
     @property
     def fraction_removed(self) -> float:
         return self.seconds_removed / self.seconds_in if self.seconds_in > 0 else 0.0
+
+
+MIN_SECONDS = 0.01  # shorter than one analysis hop: nothing meaningful to detect
 
 
 class SilenceRemover:
@@ -88,6 +91,10 @@ class SilenceRemover:
         if progress:
             progress(0, steps)
         wav, sr = io.load(src, channels="all")
+        if wav.shape[-1] < MIN_SECONDS * sr:
+            raise InputTooShortError(
+                f"only {wav.shape[-1]} samples: too short to find silences in "
+                f"(at least {MIN_SECONDS * 1000:.0f} ms needed)", src)
         if progress:
             progress(1, steps)
         out, intervals = self._cut(wav, sr)

@@ -1,0 +1,178 @@
+"""Every command that reads audio answers every bad input the same way.
+
+A one-line error naming the file, exit status 2, no traceback, no output left behind,
+the input untouched. The files are made here by fixtures, never committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sonomorph.cli import main
+
+SR = 22050
+
+
+def _wav_header(frames: int, channels: int = 1, sr: int = SR) -> bytes:
+    data = frames * channels * 2
+    return (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 1, channels, sr, sr * channels * 2, channels * 2, 16)
+            + b"data" + struct.pack("<I", data))
+
+
+def _make_bad(kind: str, folder: Path) -> Path:
+    rng = np.random.default_rng(0)
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(SR) / SR)).astype(np.float32)
+    if kind == "empty":
+        path = folder / "empty.wav"
+        path.write_bytes(b"")
+    elif kind == "zero-samples":
+        path = folder / "zero samples.wav"
+        sf.write(path, np.zeros(0, np.float32), SR)
+    elif kind == "one-sample":
+        path = folder / "one_sample.wav"
+        sf.write(path, np.array([0.1], np.float32), SR)
+    elif kind == "header-only":
+        path = folder / "header_only.wav"
+        path.write_bytes(_wav_header(SR))
+    elif kind == "truncated":
+        path = folder / "truncated.wav"
+        pcm = (tone * 32767).astype("<i2").tobytes()
+        path.write_bytes(_wav_header(SR) + pcm[: len(pcm) // 3])
+    elif kind == "random-wav":
+        path = folder / "noise.wav"
+        path.write_bytes(rng.bytes(20000))
+    elif kind == "random-mp3":
+        path = folder / "noise.mp3"
+        path.write_bytes(rng.bytes(20000))
+    elif kind == "text":
+        path = folder / "notes.wav"
+        path.write_text("these are not the samples you are looking for\n" * 50)
+    elif kind == "missing":
+        path = folder / "missing.wav"
+    elif kind == "nan":
+        path = folder / "nan.wav"
+        bad = tone.copy()
+        bad[100:200] = np.nan
+        sf.write(path, bad, SR, subtype="FLOAT")
+    elif kind == "inf":
+        path = folder / "inf.wav"
+        bad = tone.copy()
+        bad[5000] = np.inf
+        sf.write(path, bad, SR, subtype="FLOAT")
+    elif kind == "non-ascii":
+        path = folder / "chanson d'été – ça.wav"  # a bad file whose name must survive the message
+        path.write_bytes(rng.bytes(5000))
+    else:  # pragma: no cover - guarded by the parametrisation
+        raise AssertionError(kind)
+    return path
+
+
+BAD_KINDS = ["empty", "zero-samples", "one-sample", "header-only", "truncated", "random-wav",
+             "random-mp3", "text", "missing", "nan", "inf", "non-ascii"]
+
+
+def _good_voice(folder: Path) -> Path:
+    t = np.arange(2 * SR) / SR
+    f0 = 180 + 20 * np.sin(2 * np.pi * 3 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    wav = sum(np.sin(k * phase) / k for k in range(1, 12)) * 0.2
+    path = folder / "good voice.wav"
+    sf.write(path, wav.astype(np.float32), SR)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, str]:
+    """Tiny random models, so these checks do not depend on which weights are shipped."""
+    import torch
+
+    from sonomorph.models import save_model
+    from sonomorph.models.classifier import GenreCNN
+    from sonomorph.models.pix2pix import UNetGenerator
+    from sonomorph.models.separator import MaskSeparator
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("models")
+    return {
+        "separator": str(save_model(folder / "sep.safetensors",
+                                    MaskSeparator(n_fft=1024, hop=256, hidden=16, layers=2),
+                                    meta={"sample_rate": 44100})),
+        "accompany": str(save_model(folder / "acc.safetensors",
+                                    UNetGenerator(ngf=4, max_channels=8, depth=4, n_fft=64, hop=16,
+                                                  sample_rate=8000),
+                                    meta={"tile_frames": 32})),
+        "genre": str(save_model(folder / "genre.safetensors", GenreCNN(),
+                                meta={"labels": [f"g{i}" for i in range(10)]})),
+    }
+
+
+# Each command: argv from (input, output folder, a good audio file, tiny models).
+COMMANDS = {
+    "separate": lambda src, out, good, m: ["separate", str(src), "-o", str(out), "--model", m["separator"]],
+    "scream": lambda src, out, good, m: ["scream", str(src), "-o", str(out), "--preset", "growl"],
+    "accompany": lambda src, out, good, m: ["accompany", str(src), "-o", str(out), "--model", m["accompany"]],
+    "style-content": lambda src, out, good, m: ["style", str(src), str(good), "-o", str(out / "s.wav"), "--steps", "1"],
+    "style-style": lambda src, out, good, m: ["style", str(good), str(src), "-o", str(out / "s.wav"), "--steps", "1"],
+    "classify": lambda src, out, good, m: ["classify", str(src), "--model", m["genre"]],
+    "remove-silence": lambda src, out, good, m: ["remove-silence", str(src), str(out / "x.wav")],
+    "effect-growl": lambda src, out, good, m: ["effect", "growl", str(src), str(out / "x.wav")],
+    "image-encode": lambda src, out, good, m: ["image", "encode", str(src), str(out / "x.npy"), "--encoding", "float"],
+}
+
+
+def _digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_bad_input_one_line_exit_2(command, kind, tmp_path, capsys, models):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    src = _make_bad(kind, inputs)
+    good = _good_voice(tmp_path)
+    out = tmp_path / "out"
+    before = _digest(src)
+    rc = main(COMMANDS[command](src, out, good, models))
+    err = capsys.readouterr().err
+    assert rc == 2, f"{command} on {kind}: exit {rc}\n{err}"
+    errors = [line for line in err.splitlines() if line.startswith("sonomorph: error:")]
+    assert len(errors) == 1, err
+    assert src.name in errors[0], errors[0]
+    assert "Traceback" not in err
+    assert _digest(src) == before
+    leftovers = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    assert leftovers == [], leftovers
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_folder_where_a_file_is_expected(command, tmp_path, capsys, models):
+    folder = tmp_path / "a folder.wav"
+    folder.mkdir()
+    good = _good_voice(tmp_path)
+    rc = main(COMMANDS[command](folder, tmp_path / "out", good, models))
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err
+    assert "a folder.wav" in err
+
+
+def test_batch_goes_on_past_a_broken_file(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = _good_voice(inputs)
+    broken = _make_bad("truncated", inputs)
+    out = tmp_path / "out"
+    rc = main(["effect", "growl", str(inputs), str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert broken.name in err
+    written = sorted(p.name for p in out.rglob("*.wav"))
+    assert written == [good.name]
