@@ -15,7 +15,7 @@ from sonomorph.cli import main
 from sonomorph.errors import CheckpointError
 from sonomorph.models.classifier import (
     GenreCNN,
-    GenreResNet,
+    GenreTCN,
     count_parameters,
     scale_mel,
     unscale_mel,
@@ -64,7 +64,7 @@ def gtzan(tmp_path_factory):
 def trained(gtzan, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     cfg = GenreTrainConfig(data=str(gtzan), out_dir=str(out), steps=40, batch_size=6,
-                           train_frames=48, channels=[4, 8, 8, 8], lr=1e-2, warmup_steps=4,
+                           train_frames=48, channels=[16, 16, 16], lr=1e-2, warmup_steps=4,
                            validate_every=10, checkpoint_every=0, log_every=10, num_workers=0,
                            device="cpu", freq_masks=1, time_masks=1)
     from sonomorph.train import Trainer
@@ -89,11 +89,14 @@ def test_original_cnn_size_and_layers():
 
 
 def test_stronger_model_and_any_length():
-    model = GenreResNet(n_classes=8).eval()
+    model = GenreTCN(n_classes=8).eval()
     assert count_parameters(model) > 4 * count_parameters(GenreCNN())
     for frames in (64, 431, 700):
         assert model(torch.rand(1, 384, frames)).shape == (1, 8)
-    assert set(model.features(torch.rand(1, 384, 64), ["stem", "stage2"])) == {"stem", "stage2"}
+    feats = model.features(torch.rand(1, 384, 64), ["proj", "block2"])
+    assert feats["proj"].shape == (1, 128, 1, 64) and feats["block2"].shape == (1, 128, 1, 32)
+    with pytest.raises(ValueError, match="shorter"):
+        model(torch.rand(1, 384, 4))
 
 
 def test_mel_scaling_is_shared_and_non_negative():
@@ -162,7 +165,7 @@ def test_checkpoint_of_another_shape_or_kind(trained, gtzan, tmp_path, capsys):
     from test_style import _rewrite_args
 
     bad = tmp_path / "bad.safetensors"
-    _rewrite_args(trained.best, bad, channels=[4, 8, 8, 16])
+    _rewrite_args(trained.best, bad, channels=[16, 16, 24])
     probe = gtzan / "hiss" / "hiss.00006.wav"
     code = main(["classify", str(probe), "--model", str(bad)])
     err = capsys.readouterr().err.strip()

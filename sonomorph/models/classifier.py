@@ -15,8 +15,8 @@ Models (kind ``genre``):
 
 * :class:`GenreCNN` (``genre_cnn``): the original design, 8 blocks of 3x3 convolution,
   batch norm, ReLU and 2x2 max-pooling, about 62k parameters;
-* :class:`GenreResNet` (``genre_resnet``): the stronger option, a residual CNN that
-  pools frequency faster than time, with global average + max pooling and dropout.
+* :class:`GenreTCN` (``genre_tcn``): the stronger option, a temporal CNN over the mel
+  bands as channels (about 0.4M parameters), several times cheaper to train on a CPU.
 
 Both take a scaled mel ``(batch, n_mels, frames)`` (or ``(batch, 1, n_mels, frames)``) of
 any length of at least :attr:`min_frames` and return logits ``(batch, n_classes)``;
@@ -36,7 +36,7 @@ from sonomorph.errors import ConfigError
 from sonomorph.models.registry import register_model
 
 __all__ = ["GENRE_FEATURES", "SEGMENT_FRAMES", "MEL_REF", "GTZAN_GENRES", "genre_mel",
-           "scale_mel", "unscale_mel", "GenreCNN", "GenreResNet"]
+           "scale_mel", "unscale_mel", "GenreCNN", "GenreTCN"]
 
 #: The mel settings of every genre model (kept in each checkpoint's metadata too).
 GENRE_FEATURES = {"sample_rate": 22050, "n_fft": 1024, "hop_length": 256, "n_mels": 384}
@@ -167,74 +167,62 @@ class GenreCNN(_GenreBase):
             yield name, (conv if i == 0 else nn.Sequential(self.pool, conv))
 
 
-class _ResBlock(nn.Module):
-    """Two 3x3 convolutions with batch norm and a (1x1 when needed) shortcut."""
-
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.short = (nn.Identity() if cin == cout else
-                      nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + self.short(x), inplace=True)
+def _conv1d_block(cin: int, cout: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(cin, cout, kernel, padding=kernel // 2, bias=False),
+                         nn.BatchNorm1d(cout), nn.ReLU(inplace=True))
 
 
-@register_model("genre_resnet", kind="genre")
-class GenreResNet(_GenreBase):
-    """The stronger genre model: a strided stem (conv 5x5, stride 2, then pool 2x1), then
-    residual stages, each followed by max-pooling (2x2, or 2x1 while the frequency axis is
-    still taller than the time axis), global average + max pooling, dropout and a linear
-    layer. Layer names: ``stem``, ``stage1`` ... ``stageN``.
+@register_model("genre_tcn", kind="genre")
+class GenreTCN(_GenreBase):
+    """The stronger genre model: a temporal CNN that treats the mel bands as channels.
+
+    A 1x1 projection of the 384 normalised bands to ``width`` learnt spectral patterns,
+    then blocks of 1-D convolution over time (kernel 3) with batch norm and ReLU, each
+    after a max-pooling that halves the frame rate, global average + max pooling, dropout
+    and a linear layer. Six times the original's parameters but a fraction of its compute
+    and memory traffic (its activations are ``width x frames`` instead of ``16 x 384 x
+    frames``), so it trains several times faster on a CPU and sees more examples in the same
+    time. Layer names: ``proj``, ``block1`` ... ``blockN``; :meth:`features` returns them
+    as ``(batch, channels, 1, frames)`` so that Gram code treats both models alike.
     """
 
     def __init__(self, n_mels: int = 384, n_classes: int = 10,
-                 channels: Sequence[int] = (32, 48, 64, 96, 128), stem_channels: int = 24,
+                 channels: Sequence[int] = (128, 128, 128, 192, 256),
                  dropout: float = 0.3) -> None:
         super().__init__()
-        if n_classes < 2 or n_mels < 8 or len(channels) < 1:
-            raise ConfigError("a genre model needs n_classes >= 2, n_mels >= 8 and one stage")
+        if n_classes < 2 or n_mels < 8 or len(channels) < 2:
+            raise ConfigError("a genre model needs n_classes >= 2, n_mels >= 8 and two layers")
         self.n_mels, self.n_classes = int(n_mels), int(n_classes)
         self.input_norm = nn.BatchNorm1d(self.n_mels)
-        self.stem = nn.Sequential(
-            nn.Conv2d(1, stem_channels, 5, stride=2, padding=2, bias=False),
-            nn.BatchNorm2d(stem_channels), nn.ReLU(inplace=True),
-            nn.MaxPool2d((2, 1), ceil_mode=True))
-        stages, cin = [], int(stem_channels)
-        for c in channels:
-            stages.append(_ResBlock(cin, int(c)))
-            cin = int(c)
-        self.stages = nn.ModuleList(stages)
+        widths = [int(c) for c in channels]
+        self.proj = _conv1d_block(self.n_mels, widths[0], 1)
+        self.blocks = nn.ModuleList(_conv1d_block(a, b, 3) for a, b in zip(widths, widths[1:]))
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(2 * cin, self.n_classes)
-        self.layer_names = ("stem", *(f"stage{i + 1}" for i in range(len(stages))))
+        self.classifier = nn.Linear(2 * widths[-1], self.n_classes)
+        self.layer_names = ("proj", *(f"block{i + 1}" for i in range(len(self.blocks))))
         self.min_frames = 8
 
+    def _norm_input(self, x: Tensor) -> Tensor:
+        return super()._norm_input(x).squeeze(1)  # (batch, n_mels, frames): bands as channels
+
     def _blocks(self) -> Iterable[tuple[str, nn.Module]]:
-        yield "stem", self.stem
-        for name, stage in zip(self.layer_names[1:], self.stages):
-            yield name, _PooledStage(stage)
+        yield "proj", self.proj
+        for i, (name, block) in enumerate(zip(self.layer_names[1:], self.blocks)):
+            yield name, (block if i == 0 else nn.Sequential(_Pool1d(), block))
+
+    def _head(self, x: Tensor) -> Tensor:
+        pooled = torch.cat([x.mean(dim=-1), x.amax(dim=-1)], dim=1)
+        return self.classifier(self.dropout(pooled))
+
+    def features(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
+        return {k: v.unsqueeze(2) for k, v in super().features(x, layers).items()}
 
 
-class _PooledStage(nn.Module):
-    """A residual stage then a pooling that halves frequency, and time too once the
-    frequency axis is no taller than the time axis (so both end small)."""
-
-    def __init__(self, stage: nn.Module) -> None:
-        super().__init__()
-        self.stage = stage
+class _Pool1d(nn.Module):
+    """Max-pooling over time by 2 (ceil mode, so a short input never vanishes)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.stage(x)
-        kernel = (2, 1) if x.shape[2] > 2 * x.shape[3] else (2, 2)
-        if x.shape[2] < 2:
-            kernel = (1, 2) if x.shape[3] >= 2 else (1, 1)
-        return F.max_pool2d(x, kernel, ceil_mode=True)
+        return F.max_pool1d(x, 2, ceil_mode=True) if x.shape[-1] > 1 else x
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -33,7 +33,7 @@ from sonomorph.models.classifier import (
     MEL_REF,
     SEGMENT_FRAMES,
     GenreCNN,
-    GenreResNet,
+    GenreTCN,
     genre_mel,
     scale_mel,
 )
@@ -42,7 +42,7 @@ from sonomorph.train.trainer import StepContext, TrainTask
 
 __all__ = ["GenreTrainConfig", "GenreTask", "split_clips", "frames_to_samples"]
 
-ARCHS = {"cnn": GenreCNN, "resnet": GenreResNet}
+ARCHS = {"cnn": GenreCNN, "tcn": GenreTCN}
 
 
 @dataclass
@@ -51,7 +51,7 @@ class GenreTrainConfig(TrainConfig):
 
     out_dir: str = "runs/genre"
     data: str = ""  #: GTZAN-layout folder
-    arch: Literal["cnn", "resnet"] = "cnn"  #: cnn: the original ~62k model; resnet: stronger
+    arch: Literal["cnn", "tcn"] = "tcn"  #: tcn: the stronger temporal CNN; cnn: the original
     dropout: float = 0.3
     train_frames: int = 431  #: mel frames per training crop (431 = 5 s)
     steps: int = 3000
