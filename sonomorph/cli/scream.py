@@ -104,7 +104,9 @@ def register(sub, groups) -> None:
         "itself, the growl preset, the model.")
     e.add_argument("--voices", required=True, metavar="DIR", help="held-out voices")
     e.add_argument("--screams", required=True, metavar="DIR", help="real screams")
-    e.add_argument("--model", metavar="M", default=None, help="model to evaluate (default: shipped)")
+    e.add_argument("--model", metavar="M", action="append", default=None,
+                   help="model to evaluate (default: shipped); repeat to compare several "
+                   "(rows named after the files)")
     e.add_argument("--limit", type=int, default=40, metavar="N", help="voices evaluated (default: 40)")
     e.add_argument("--no-wer", action="store_true", help="skip the word error rate (slow)")
     e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -222,13 +224,13 @@ def _run_eval(args) -> int:
     from sonomorph.pipelines.scream import Screamer
     from sonomorph.utils.fs import atomic_write_text
 
-    model = Screamer(args.model, device=_device(args))
+    specs = args.model or [None]
     growl = Screamer(preset="growl")
-    systems = {
-        "input": lambda x: x,
-        "growl": lambda x: growl.mix(growl.wet(x), x),
-        "model": lambda x: model.mix(model.wet(x), x),
-    }
+    systems = {"input": lambda x: x, "growl": lambda x: growl.mix(growl.wet(x), x)}
+    for spec in specs:
+        screamer = Screamer(spec, device=_device(args))
+        name = "model" if len(specs) == 1 else Path(spec or "default").stem
+        systems[name] = lambda x, s=screamer: s.mix(s.wet(x), x)
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
     with progress_bar("eval scream", None, quiet=args.quiet) as update:
