@@ -57,8 +57,8 @@ def register(sub, groups) -> None:
     p.add_argument("--method", choices=("random", "classifier"), default="random",
                    help="feature network (default: random)")
     p.add_argument("--steps", type=positive_int, default=None, metavar="N",
-                   help="most optimisation steps; it stops earlier on a plateau "
-                   "(default: 150 random, 100 classifier)")
+                   help="most optimisation steps; it stops earlier on a plateau (less than "
+                   "1%% better in 10 steps) (default: 150 random, 100 classifier)")
     p.add_argument("--content-weight", type=_non_negative_float, default=1.0, metavar="W",
                    help="weight of the content term (default: 1)")
     p.add_argument("--style-weight", type=_non_negative_float, default=3.0, metavar="W",
@@ -81,16 +81,19 @@ def register(sub, groups) -> None:
     g.add_argument("--channels", type=positive_int, default=None, metavar="C",
                    help="random filters (default: 8)")
     g.add_argument("--bands", type=positive_int, default=None, metavar="B",
-                   help="frequency bands with a Gram of their own (default: 16)")
+                   help="frequency bands with a Gram of their own; more keep more of where "
+                   "a voice's energy lies (default: 64 random, 1 classifier)")
     g.add_argument("--n-fft", type=positive_int, default=512, metavar="N",
                    help="STFT size (default: 512)")
     c = p.add_argument_group("classifier method")
     c.add_argument("--model", metavar="PATH", default="default",
                    help="genre classifier .safetensors (default: the shipped model)")
     c.add_argument("--content-layers", type=_layers, default=None, metavar="L1,L2",
-                   help="content layers (default: conv5 of the original CNN)")
+                   help="content layers (default: the model's fifth layer: block4 of the "
+                   "temporal CNN, conv5 of the original CNN)")
     c.add_argument("--style-layers", type=_layers, default=None, metavar="L1,L2",
-                   help="style layers (default: conv1,conv2,conv3,conv4)")
+                   help="style layers (default: the first four: proj,block1,block2,block3 "
+                   "or conv1,conv2,conv3,conv4)")
     p.add_argument("--plot", nargs="?", const="", default=None, metavar="PNG",
                    help="also write the content, style and result spectrograms side by side "
                    "(default file: OUT with .png)")

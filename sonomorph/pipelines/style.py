@@ -116,7 +116,7 @@ def _prepare(wav: np.ndarray, sr: int, target_sr: int, min_samples: int, role: s
 
 
 def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: str = "adam",
-             upper: float = math.inf, patience: int = 25, tol: float = 1e-3,
+             upper: float = math.inf, patience: int = 10, tol: float = 0.01,
              progress: ProgressCallback | None = None) -> tuple[Tensor, list[dict[str, float]]]:
     """Minimise ``loss_fn(x)`` over ``x >= 0`` (and ``<= upper``), starting from ``x0``.
 
@@ -209,7 +209,7 @@ class RandomStyleTransfer:
 
     def __init__(self, *, sample_rate: int = 22050, n_fft: int = 512,
                  hop_length: int | None = None, kernel: str = "3x1", channels: int = 8,
-                 bands: int = 16, seed: int = 0, content_weight: float = 1.0,
+                 bands: int = 64, seed: int = 0, content_weight: float = 1.0,
                  style_weight: float = 3.0, steps: int = 150, lr: float = 0.05,
                  optimizer: str = "adam", init: str = "content", init_noise: float = 0.1,
                  griffin_lim_iters: int = 64, device: str = "cpu") -> None:

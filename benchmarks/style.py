@@ -1,0 +1,213 @@
+"""Style-transfer benchmark: speed, memory and quality of the random-CNN transfer (and the
+classifier transfer's speed when a genre model is available).
+
+Inputs are read speech from the installed synthesisers (flite voices, festival kal/ked),
+several sentences joined to the asked length, cached under the temp folder. Measures:
+
+* speed: wall time of a whole transfer (load excluded; spectrogram, optimisation with its
+  early stop, Griffin-Lim included) of 10 s of audio with 1 and 2 threads, each in a fresh
+  subprocess (:mod:`sonomorph.eval.bench`); the machine's load is recorded beside it;
+* memory: peak resident memory of a 30-s transfer;
+* quality, per content/style voice pair: the relative style Gram distance before and after
+  (the transfer's own network, and an independently seeded one that the optimisation never
+  saw), the relative content distance from the initialisation (content + N(0, 0.1^2) in
+  log1p units, the default) to the end, and resemblyzer's cosine similarity of the style
+  voice to the content input and to the output (an independent speaker encoder).
+
+Run::
+
+    .venv/bin/python benchmarks/style.py             # everything (about 10 minutes on 2 cores)
+    .venv/bin/python benchmarks/style.py --quick     # one quality pair and the 10-s speed
+
+Prints markdown tables and writes ``benchmarks/results/style.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sonomorph.eval.bench import markdown_table, run_case  # noqa: E402
+
+SR = 22050
+THIS = str(Path(__file__).resolve())
+CACHE = Path(tempfile.gettempdir()) / "sonomorph-bench" / "style"
+RESULTS = ROOT / "benchmarks" / "results" / "style.json"
+SENTENCES = (
+    "Please call Stella and ask her to bring these things with her from the store.",
+    "The rainbow is a division of white light into many beautiful colours.",
+    "She sells sea shells by the sea shore, and the shells she sells are sea shells.",
+    "When the sunlight strikes raindrops in the air, they act as a prism.",
+    "Six spoons of fresh snow peas, five thick slabs of blue cheese, and maybe a snack.",
+)
+# (content voice, style voice): engine:name keys of sonomorph.data.corpus.tts voices.
+PAIRS = (("flite:kal16", "flite:slt"), ("flite:awb", "flite:rms"),
+         ("festival:ked_diphone", "flite:slt"), ("flite:rms", "festival:kal_diphone"))
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def speech(key: str, seconds: float) -> np.ndarray:
+    """``seconds`` of ``key`` reading the sentences (cached as float WAV)."""
+    import soundfile as sf
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"{key.replace(':', '_')}_{seconds:g}.wav"
+    if path.exists():
+        return sf.read(path, dtype="float32")[0]
+    from sonomorph.data.corpus.tts import installed_voices, synthesize
+
+    voices = {v.key: v for group in installed_voices().values() for v in group}
+    if key not in voices:
+        raise SystemExit(f"voice {key} is not installed (scripts/install-system-deps.sh)")
+    parts, total, i = [], 0, 0
+    while total < seconds * SR:
+        wav = synthesize(voices[key], SENTENCES[i % len(SENTENCES)], SR, pad=0.15)
+        parts.append(wav)
+        total += wav.shape[0]
+        i += 1
+    wav = np.concatenate(parts)[: int(seconds * SR)].astype(np.float32)
+    tmp = path.with_suffix(".tmp.wav")
+    sf.write(tmp, wav, SR, subtype="FLOAT")
+    os.replace(tmp, path)
+    return wav
+
+
+# ----------------------------------------------------------------------------- cases
+
+
+def random_case(seconds: float, **options):
+    """Bench factory: a whole random-CNN transfer of ``seconds`` of speech."""
+    from sonomorph.pipelines.style import RandomStyleTransfer
+
+    content, style = speech(PAIRS[0][0], seconds), speech(PAIRS[0][1], seconds)
+    transfer = RandomStyleTransfer(**options)
+
+    def work() -> None:
+        result = transfer.transfer(content, SR, style, SR)
+        work.steps = int(result.metrics["steps"])  # type: ignore[attr-defined]
+
+    return work
+
+
+def classifier_case(seconds: float, model: str = "default", **options):
+    """Bench factory: a whole classifier transfer of ``seconds`` of speech."""
+    from sonomorph.pipelines.style import ClassifierStyleTransfer
+
+    content, style = speech(PAIRS[0][0], seconds), speech(PAIRS[0][1], seconds)
+    transfer = ClassifierStyleTransfer(model, **options)
+    return lambda: transfer.transfer(content, SR, style, SR)
+
+
+# ----------------------------------------------------------------------------- quality
+
+
+def quality(pairs, seconds: float = 10.0) -> list[dict]:
+    """Transfer each pair in this process and score it (see the module docstring)."""
+    import torch
+    from resemblyzer import VoiceEncoder, preprocess_wav
+
+    from sonomorph.models.random_cnn import RandomCNN
+    from sonomorph.pipelines.style import RandomStyleTransfer
+    from sonomorph.train.losses import GramLoss
+
+    torch.set_num_threads(2)
+    encoder = VoiceEncoder("cpu", verbose=False)
+
+    def embed(wav: np.ndarray, sr: int) -> np.ndarray:
+        return encoder.embed_utterance(preprocess_wav(wav, source_sr=sr))
+
+    rows = []
+    for content_key, style_key in pairs:
+        content, style = speech(content_key, seconds), speech(style_key, seconds)
+        transfer = RandomStyleTransfer()
+        t0 = time.perf_counter()
+        result = transfer.transfer(content, SR, style, SR)
+        wall = time.perf_counter() - t0
+        m = result.metrics
+        # An independently seeded network the optimisation never saw.
+        other = RandomCNN(channels=8, kernel="3x1", seed=12345)
+        gram = GramLoss(16)
+        with torch.no_grad():
+            target = gram.gram(other(torch.from_numpy(result.style)[None]))[0]
+            before = float(gram(other(torch.from_numpy(result.content)[None]), target))
+            after = float(gram(other(torch.from_numpy(result.result)[None]), target))
+        e_c, e_s = embed(content, SR), embed(style, SR)
+        e_o = embed(result.audio[0], result.sample_rate)
+        rows.append({
+            "content": content_key, "style": style_key, "seconds": seconds,
+            "wall_s": wall, "steps": m["steps"],
+            "style_start": m["style_start"], "style_end": m["style_end"],
+            "style_drop": 1.0 - m["style_end"] / m["style_start"],
+            "independent_style_drop": 1.0 - after / before,
+            "content_start": m["content_start"], "content_end": m["content_end"],
+            "content_ratio": m["content_end"] / m["content_start"],
+            "sim_style_content": float(e_s @ e_c), "sim_style_output": float(e_s @ e_o),
+            "sim_content_output": float(e_c @ e_o),
+        })
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one pair, 10-s speed only")
+    args = parser.parse_args(argv)
+    for a, b in PAIRS:  # synthesise the inputs once, before any timing
+        for key in (a, b):
+            for s in (10.0, 30.0):
+                speech(key, s)
+    out: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    speed_rows = []
+    for threads in ((2,) if args.quick else (1, 2)):
+        m = run_case(f"{THIS}:random_case", seconds=10.0, threads=threads, repeats=1,
+                     warmup=0, name="random 10 s")
+        speed_rows.append(m)
+    if not args.quick:
+        speed_rows.append(run_case(f"{THIS}:random_case", seconds=30.0, threads=2, repeats=1,
+                                   warmup=0, name="random 30 s"))
+        from sonomorph import pretrained
+
+        if "genre" in pretrained.available():
+            speed_rows.append(run_case(f"{THIS}:classifier_case", seconds=10.0, threads=2,
+                                       repeats=1, warmup=0, name="classifier 10 s"))
+    out["speed"] = [m.to_dict() for m in speed_rows]
+    print(markdown_table(
+        ["case", "threads", "wall s", "x real time", "peak MB", "load before/after", "error"],
+        [[m.name, m.threads, m.median_s, m.x_realtime, m.peak_rss_mb,
+          "/".join(f"{v:.1f}" for v in getattr(m, "load", None) or ()) or None,
+          m.error] for m in speed_rows]))
+    rows = quality(PAIRS[:1] if args.quick else PAIRS)
+    out["quality"] = rows
+    print(markdown_table(
+        ["content", "style", "style drop", "indep. drop", "content start", "content end",
+         "sim(style, input)", "sim(style, output)", "steps", "wall s"],
+        [[r["content"], r["style"], r["style_drop"], r["independent_style_drop"],
+          r["content_start"], r["content_end"], r["sim_style_content"],
+          r["sim_style_output"], r["steps"], r["wall_s"]] for r in rows]))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    os.replace(tmp, RESULTS)
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
