@@ -242,7 +242,7 @@ def growl_file(src: str | os.PathLike, dst: str | os.PathLike, style: str = "gro
     ``dst`` atomically (same format family as the extension says; 16-bit for WAV/FLAC)."""
     from sonomorph.audio.io import load, save
 
-    wav, sr = load(src)
+    wav, sr = load(src, min_seconds=0.01)  # a 1-sample file is an error, not a growl
     out = growl(wav, sr, style, amount=amount, seed=seed)
     save(dst, out, sr, overwrite=overwrite, inputs=[src])
     return Path(dst)

@@ -430,7 +430,8 @@ def encode_file(audio: str | os.PathLike, out: str | os.PathLike, *, encoding: s
 
     enc = encoding_for_path(out, encoding)
     check_output(out, overwrite=overwrite, inputs=[audio])
-    wav, sr = load(audio, sr=sample_rate, channels=channels, offset=offset, duration=duration)
+    wav, sr = load(audio, sr=sample_rate, channels=channels, offset=offset, duration=duration,
+                   min_seconds=0.01)
     image = encode(wav, sr, enc, n_fft=n_fft, hop=hop, scale=scale)
     save_image(out, image, overwrite=overwrite, inputs=(audio,))
     return image

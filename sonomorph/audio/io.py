@@ -23,6 +23,7 @@ streaming :func:`iter_blocks`.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -298,14 +299,14 @@ def _check_args(sr: int | None, offset: float, duration: float | None,
 
 # ------------------------------------------------------------------------- public: read
 def load(path: str | os.PathLike, sr: int | None = None, channels: Channels = None, *,
-         min_samples: int = 1, offset: float = 0.0,
+         min_samples: int = 1, min_seconds: float = 0.0, offset: float = 0.0,
          duration: float | None = None) -> tuple[np.ndarray, int]:
     """Read an audio file as float32 ``(channels, samples)`` and its sample rate.
 
     ``sr`` resamples (soxr HQ) to that rate; ``channels`` applies the channel policy;
     ``offset``/``duration`` (seconds) read a part. Raises :class:`InputTooShortError`
-    when fewer than ``min_samples`` samples (at the returned rate) remain, and
-    :class:`AudioLoadError` for every other problem with the file.
+    when fewer than ``min_samples`` samples, or ``min_seconds`` of audio, remain (at the
+    returned rate), and :class:`AudioLoadError` for every other problem with the file.
     """
     path = _check_input(path)
     _check_args(sr, offset, duration, channels)
@@ -316,10 +317,11 @@ def load(path: str | os.PathLike, sr: int | None = None, channels: Channels = No
     wav = mix_channels(wav, channels, path=path)
     if sr is not None and sr != rate:
         wav, rate = resample(wav, rate, sr), int(sr)
-    if wav.shape[1] < max(1, min_samples):
+    needed = max(1, min_samples, math.ceil(min_seconds * rate))
+    if wav.shape[1] < needed:
         raise InputTooShortError(
             f"too short: {wav.shape[1]} samples ({wav.shape[1] / rate:.3f} s at {rate} Hz), "
-            f"at least {min_samples} needed", path)
+            f"at least {needed} needed", path)
     return wav, int(rate)
 
 

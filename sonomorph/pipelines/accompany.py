@@ -118,6 +118,9 @@ class Accompaniment:
     hop: int = 0
 
 
+MIN_FILE_SECONDS = 0.01  # a file shorter than this holds no vocal line (1-sample files, stubs)
+
+
 class Accompanist:
     """Generate an accompaniment for a vocal line.
 
@@ -318,7 +321,7 @@ class Accompanist:
         outputs = output_paths(out_dir, format=format, plot=plot)
         for p in outputs.values():
             check_output(p, overwrite=overwrite, inputs=[path])
-        wav, sr = audio_io.load(path)
+        wav, sr = audio_io.load(path, min_seconds=MIN_FILE_SECONDS)
         result = self.generate(wav, sr, progress=progress)
         rate = result.sample_rate
         if format == "mp3" and rate not in (8000, 11025, 12000, 16000, 22050, 24000, 32000,

@@ -23,7 +23,7 @@ from sonomorph.audio.silence import (
     check_params,
     remove_silence,
 )
-from sonomorph.errors import AudioLoadError, InputTooShortError
+from sonomorph.errors import AudioLoadError
 from sonomorph.utils.fs import check_output
 from sonomorph.utils.progress import ProgressCallback
 
@@ -90,11 +90,7 @@ class SilenceRemover:
         steps = 3
         if progress:
             progress(0, steps)
-        wav, sr = io.load(src, channels="all")
-        if wav.shape[-1] < MIN_SECONDS * sr:
-            raise InputTooShortError(
-                f"only {wav.shape[-1]} samples: too short to find silences in "
-                f"(at least {MIN_SECONDS * 1000:.0f} ms needed)", src)
+        wav, sr = io.load(src, channels="all", min_seconds=MIN_SECONDS)
         if progress:
             progress(1, steps)
         out, intervals = self._cut(wav, sr)
