@@ -44,7 +44,11 @@ def tiny_melgan(**kw) -> MelGANGenerator:
     return g
 
 
-GENERATORS = [tiny_istft, tiny_melgan]
+def tiny_istft_input_phase(**kw) -> ISTFTGenerator:
+    return tiny_istft(phase="input", **kw)
+
+
+GENERATORS = [tiny_istft, tiny_istft_input_phase, tiny_melgan]
 
 
 def voice_like(n: int, seed: int = 0) -> torch.Tensor:

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
-from sonomorph.audio.spectral import MelSpectrogram
+from sonomorph.audio.spectral import MelSpectrogram, Spectrogram
 from sonomorph.errors import ConfigError
 from sonomorph.models.registry import register_model
 
@@ -133,7 +133,7 @@ class ScreamFrontEnd(nn.Module):
         return self.mel(x.squeeze(1))
 
 
-def _envelope_ola(frames: Tensor, hop: int) -> Tensor:
+def envelope_ola(frames: Tensor, hop: int) -> Tensor:
     """Overlap-add of Hann windows of 2*hop weighted by a (B, 1, T) frame envelope: frame t
     covers output ``[t * hop, t * hop + 2 * hop)`` (index 0 = time -hop)."""
     window = torch.hann_window(2 * hop, periodic=True, dtype=frames.dtype, device=frames.device)
@@ -143,7 +143,7 @@ def _envelope_ola(frames: Tensor, hop: int) -> Tensor:
 def _frames_to_samples(frames: Tensor, hop: int, length: int) -> Tensor:
     """Upsample a (B, 1, T) frame-rate envelope to (B, 1, length) samples, frame t centred
     on sample t * hop (a smooth, exactly COLA interpolation)."""
-    return _envelope_ola(frames, hop)[..., hop: hop + length]
+    return envelope_ola(frames, hop)[..., hop: hop + length]
 
 
 def _check_common(sample_rate: int, n_fft: int, hop_length: int, n_mels: int) -> None:
@@ -160,8 +160,9 @@ class _ScreamGenerator(nn.Module):
     hop_length: int
     front: ScreamFrontEnd
 
-    def synthesize(self, mel: Tensor, length: int) -> Tensor:
-        """(B, n_mels, frames) log-mel -> (B, 1, length) waveform (before the gate)."""
+    def synthesize(self, mel: Tensor, length: int, wave: Tensor) -> Tensor:
+        """(B, n_mels, frames) log-mel of the (B, 1, length) gained input ``wave`` ->
+        (B, 1, length) waveform (before the gate)."""
         raise NotImplementedError
 
     def receptive_field(self) -> tuple[int, int]:
@@ -178,7 +179,7 @@ class _ScreamGenerator(nn.Module):
         n = x.shape[-1]
         x = x * self.front.gain(x, gain)
         mel = self.front(x)
-        y = self.synthesize(mel, n)
+        y = self.synthesize(mel, n, x)
         gate = _frames_to_samples(self.front.gate(x), self.hop_length, n)
         return y * gate
 
@@ -242,7 +243,7 @@ class MelGANGenerator(_ScreamGenerator):
                                                for d in dilations]))
         self.conv_out = _wn(nn.Conv1d(ch, 1, 7), weight_norm)
 
-    def synthesize(self, mel: Tensor, length: int) -> Tensor:
+    def synthesize(self, mel: Tensor, length: int, wave: Tensor | None = None) -> Tensor:
         h = self.conv_in(F.pad(mel, (3, 3), mode="reflect"))
         for up, stack in zip(self.ups, self.stacks):
             h = stack(up(F.leaky_relu(h, 0.2)))
@@ -271,7 +272,7 @@ class MelGANGenerator(_ScreamGenerator):
 # ----------------------------------------------------------------------------- iSTFT head
 
 
-def _conv_few(conv: nn.Conv1d, x: Tensor) -> Tensor:
+def conv_few(conv: nn.Conv1d, x: Tensor) -> Tensor:
     """``conv(x)`` (no padding, stride 1, groups 1 or depthwise) as unfold + einsum: the
     same numbers, without conv1d's large per-call cost on the few frames of a stream."""
     w = conv.weight
@@ -301,7 +302,7 @@ class _CausalConvNeXt(nn.Module):
         if history is None:
             h = self.dw(F.pad(x, (self.kernel - 1, 0)))
         else:
-            h = _conv_few(self.dw, torch.cat([history, x], -1))
+            h = conv_few(self.dw, torch.cat([history, x], -1))
         h = h.transpose(1, 2)
         h = self.fc2(F.gelu(self.fc1(self.norm(h)))) * self.scale
         return x + h.transpose(1, 2)
@@ -312,17 +313,27 @@ class ISTFTGenerator(_ScreamGenerator):
     """Fast generator: frame-rate causal ConvNeXt and an inverse-DFT overlap-add head.
 
     ``lookahead`` (frames, 0 or more) lets the first conv see that many future mel frames
-    (each adds ``hop_length`` samples of latency). ``out_n_fft`` is the synthesis window
-    (a periodic Hann, which sums to one at hop ``out_n_fft / 2``); it must be ``2 * hop``.
+    (each adds ``hop_length`` samples of latency). The synthesis window is a periodic Hann
+    of ``2 * hop`` samples (it sums to one at hop ``hop``).
+
+    ``phase``: ``"free"`` predicts each bin's phase outright (Vocos); ``"input"`` takes the
+    phase of the input's own STFT (same window and hop) and predicts only an offset. An
+    outright phase must learn to advance coherently from frame to frame, which takes long
+    training (until then the output buzzes at the frame rate); the input's phase already
+    does, and voice-to-scream keeps the input's timing and pitch.
     """
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, n_fft: int = 1024, hop_length: int = 256,
                  n_mels: int = 80, dim: int = 128, hidden: int = 384, n_blocks: int = 6,
                  kernel_size: int = 7, lookahead: int = 0, weight_norm: bool = False,
                  peak_guard: float = 0.01, gate_low_db: float = -75.0,
-                 gate_high_db: float = -60.0, max_log_magnitude: float = 4.0) -> None:
+                 gate_high_db: float = -60.0, max_log_magnitude: float = 4.0,
+                 phase: str = "free") -> None:
         super().__init__()
         _check_common(sample_rate, n_fft, hop_length, n_mels)
+        if phase not in ("free", "input"):
+            raise ConfigError(f"phase must be 'free' or 'input', got {phase!r}")
+        self.phase = phase
         if not 0 <= lookahead < kernel_size:
             raise ConfigError(f"lookahead must be in [0, {kernel_size}), got {lookahead}")
         self.sample_rate, self.hop_length, self.n_fft = sample_rate, hop_length, n_fft
@@ -338,6 +349,9 @@ class ISTFTGenerator(_ScreamGenerator):
         self.n_bins = self.out_n_fft // 2 + 1
         self.head = _wn(nn.Linear(dim, 2 * self.n_bins), weight_norm)
         self.register_buffer("synthesis", self._synthesis_basis(), persistent=False)
+        if phase == "input":  # windowed DFT rows (cos, then -sin) of the synthesis frames
+            basis = Spectrogram(self.out_n_fft, hop_length, backend="conv").basis
+            self.register_buffer("analysis", basis, persistent=False)
 
     def _synthesis_basis(self) -> Tensor:
         """(2 * bins, 1, out_n_fft): windowed inverse real DFT rows (real parts then imaginary
@@ -353,29 +367,48 @@ class ISTFTGenerator(_ScreamGenerator):
         imag = -weight * torch.sin(angle) * window / n_fft
         return torch.cat([real, imag]).unsqueeze(1).to(torch.float32)
 
-    def coefficients(self, h: Tensor) -> Tensor:
-        """(B, dim, T) network frames -> (B, 2 * bins, T) real and imaginary DFT coefficients."""
+    def input_phasors(self, spec: Tensor) -> Tensor:
+        """(B, 2 * bins, T) real and imaginary parts of the input's windowed DFT (frame t =
+        samples ``[t * hop - hop, t * hop + hop)``) -> unit phasors (0 where a bin is silent)."""
+        re, im = spec[:, : self.n_bins], spec[:, self.n_bins:]
+        norm = torch.sqrt(re * re + im * im).clamp_min(1e-9)
+        return torch.cat([re / norm, im / norm], dim=1)
+
+    def input_spectrum(self, wave: Tensor) -> Tensor:
+        """(B, 1, N) -> (B, 2 * bins, 1 + N // hop): the synthesis frames' DFT of the input
+        (zero padded; a strided conv, so it exports to ONNX)."""
+        hop = self.hop_length
+        return F.conv1d(F.pad(wave, (hop, hop)), self.analysis.to(wave.dtype), stride=hop)
+
+    def coefficients(self, h: Tensor, phasors: Tensor | None = None) -> Tensor:
+        """(B, dim, T) network frames -> (B, 2 * bins, T) real and imaginary DFT coefficients;
+        with ``phasors`` (``phase="input"``) the predicted phase is an offset from them."""
         spec = self.head(self.norm(h.transpose(1, 2))).transpose(1, 2)
         log_mag, phase = spec[:, : self.n_bins], spec[:, self.n_bins:]
         mag = torch.exp(log_mag.clamp(max=self.max_log_magnitude))
-        return torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1)
+        cos, sin = torch.cos(phase), torch.sin(phase)
+        if phasors is None:
+            return torch.cat([mag * cos, mag * sin], dim=1)
+        ur, ui = phasors[:, : self.n_bins], phasors[:, self.n_bins:]
+        return torch.cat([mag * (ur * cos - ui * sin), mag * (ur * sin + ui * cos)], dim=1)
 
     def overlap_add(self, coeffs: Tensor) -> Tensor:
         """Inverse DFT, synthesis window and overlap-add: frame t covers samples
         ``[t * hop - hop, t * hop + hop)`` of the output (index 0 = time -hop)."""
         return F.conv_transpose1d(coeffs, self.synthesis.to(coeffs.dtype), stride=self.hop_length)
 
-    def synthesize(self, mel: Tensor, length: int) -> Tensor:
+    def synthesize(self, mel: Tensor, length: int, wave: Tensor | None = None) -> Tensor:
         pad = self.kernel_size - 1
         h = self.conv_in(F.pad(mel, (pad - self.lookahead, self.lookahead)))
         for block in self.blocks:
             h = block(h)
+        phasors = None
+        if self.phase == "input":
+            if wave is None:
+                raise ValueError("phase='input' needs the input waveform")
+            phasors = self.input_phasors(self.input_spectrum(wave))
         start = self.out_n_fft // 2
-        return self.overlap_add(self.coefficients(h))[..., start: start + length]
-
-    def stream(self) -> ISTFTStream:
-        """A fresh incremental streaming state (see :class:`ISTFTStream`)."""
-        return ISTFTStream(self)
+        return self.overlap_add(self.coefficients(h, phasors))[..., start: start + length]
 
     def receptive_field(self) -> tuple[int, int]:
         """(past, future) samples. Output sample n gets frames t with |n - t*hop| < hop;
@@ -443,124 +476,3 @@ class MultiScaleDiscriminator(nn.Module):
             outs.append(disc(x))
         return outs
 
-
-class ISTFTStream:
-    """Exact incremental streaming of an :class:`ISTFTGenerator`, one block at a time.
-
-    ``push(x)`` takes the next (already gained) input samples (1-D tensor) and returns the
-    output samples that became final; ``finish()`` returns the rest, computed as the whole-
-    file forward pass ends a signal. Concatenated, they equal ``model(x, gain)`` (the gain
-    applied by the caller) up to float rounding. Per block, only the new frames are computed:
-    state is the last ``n_fft / 2 + hop`` input samples, ``kernel - 1`` frames per causal
-    conv, and ``2 * hop`` samples of overlap-add. An output sample is final once the input
-    is ``model.receptive_field()[1]`` samples past it (at most).
-    """
-
-    def __init__(self, model: ISTFTGenerator) -> None:
-        self.m = model
-        p = next(model.parameters())
-        mel = model.front.mel
-        # The same log-mel through torch.stft: on a few frames it is far faster than the conv
-        # backend the exported graph needs (the two agree to float rounding).
-        self.mel = MelSpectrogram(mel.sample_rate, mel.n_fft, mel.hop_length, mel.n_mels,
-                                  mel.fmin, mel.fmax, power=mel.power, log=True,
-                                  log_floor=mel.log_floor, log_base=mel.log_base,
-                                  backend="torch", center=True, pad_mode=mel.pad_mode
-                                  ).to(device=p.device, dtype=p.dtype)
-        self.hop, self.half = model.hop_length, model.n_fft // 2
-        self.buf = torch.zeros(self.half, device=p.device, dtype=p.dtype)  # time -half on
-        self.buf_t0 = -self.half
-        self.received = 0
-        self.next_mel = 0  # next mel frame to compute
-        k, la = model.kernel_size, model.lookahead
-        self.in_hist = torch.zeros(1, model.conv_in.in_channels, k - 1 - la, device=p.device,
-                                   dtype=p.dtype)
-        dim = model.conv_in.out_channels
-        self.block_hist = [torch.zeros(1, dim, k - 1, device=p.device, dtype=p.dtype)
-                           for _ in model.blocks]
-        self.next_frame = 0  # next synthesis frame
-        self.gates = torch.zeros(1, 1, 0, device=p.device, dtype=p.dtype)  # gate of frames >= next_frame
-        self.acc = torch.zeros(0, device=p.device, dtype=p.dtype)  # audio from time acc_t0
-        self.gacc = torch.zeros(0, device=p.device, dtype=p.dtype)  # gate envelope from acc_t0
-        self.acc_t0 = 0
-        self.done = False
-
-    def final_count(self, received: int) -> int:
-        """How many output samples are final once ``received`` input samples were pushed."""
-        frames = (received - self.half) // self.hop - self.m.lookahead  # synthesised frames
-        return max(0, frames * self.hop + 1) if frames >= 0 else 0
-
-    @property
-    def state_samples(self) -> int:
-        """Samples (and frames, counted as samples) of state held."""
-        frames = self.in_hist.shape[-1] + sum(h.shape[-1] for h in self.block_hist)
-        return int(self.buf.numel() + self.acc.numel() + frames + self.gates.shape[-1])
-
-    @torch.no_grad()
-    def push(self, x: Tensor) -> Tensor:
-        if self.done:
-            raise RuntimeError("this stream has finished; start a new one")
-        self.buf = torch.cat([self.buf, x.reshape(-1).to(self.buf.dtype)])
-        self.received += x.numel()
-        last = (self.received - self.half) // self.hop  # last mel frame with all its input
-        return self._advance(last, extra_frames=0, upto=None)
-
-    @torch.no_grad()
-    def finish(self) -> Tensor:
-        """The remaining output (zero padding at the end, as the whole-file pass does)."""
-        self.buf = torch.cat([self.buf, self.buf.new_zeros(self.half)])
-        out = self._advance(self.received // self.hop, extra_frames=self.m.lookahead,
-                            upto=self.received)
-        self.done = True
-        return out
-
-    def _advance(self, last: int, extra_frames: int, upto: int | None) -> Tensor:
-        m, hop, half = self.m, self.hop, self.half
-        if last >= self.next_mel:
-            a = self.next_mel * hop - half - self.buf_t0
-            span = self.buf[a: a + (last - self.next_mel) * hop + 2 * half][None]
-            mel = self.mel(span)[..., 2:-2]
-            self.gates = torch.cat([self.gates, m.front.gate(span[:, None])[..., 2:-2]], -1)
-            self.next_mel = last + 1
-            keep = self.next_mel * hop - half - self.buf_t0
-            self.buf, self.buf_t0 = self.buf[keep:], self.buf_t0 + keep
-        else:
-            mel = self.in_hist[..., :0]
-        if extra_frames:  # the whole-file pass pads the mel with lookahead zero frames
-            mel = torch.cat([mel, mel.new_zeros(1, mel.shape[1], extra_frames)], -1)
-        h = torch.cat([self.in_hist, mel], -1)
-        k = m.kernel_size
-        self.in_hist = h[..., max(0, h.shape[-1] - (k - 1)):]
-        if h.shape[-1] >= k:  # (with look-ahead, the first frames wait for their future)
-            h = _conv_few(m.conv_in, h)
-            for i, block in enumerate(m.blocks):
-                nxt = torch.cat([self.block_hist[i], h], -1)[..., h.shape[-1]:]
-                h, self.block_hist[i] = block(h, self.block_hist[i]), nxt
-            self._synthesize(h)
-        end = self.next_frame * hop - hop + 1 if upto is None else upto  # final samples end
-        n = max(0, end - self.acc_t0)
-        out = self.acc[:n] * self.gacc[:n]
-        self.acc, self.gacc, self.acc_t0 = self.acc[n:], self.gacc[n:], self.acc_t0 + n
-        return out
-
-    def _synthesize(self, h: Tensor) -> None:
-        """Overlap-add the frames of ``h`` (and their gates) into the accumulators."""
-        m, hop = self.m, self.hop
-        count = h.shape[-1]
-        if not count:
-            return
-        f0 = self.next_frame
-        audio = m.overlap_add(m.coefficients(h))[0, 0]
-        gate = _envelope_ola(self.gates[..., :count], hop)[0, 0]  # same times as audio
-        self.gates = self.gates[..., count:]
-        self.next_frame += count
-        start = f0 * hop - hop  # time of audio[0]
-        end = start + audio.shape[0]
-        grow = end - (self.acc_t0 + self.acc.shape[0])
-        if grow > 0:
-            self.acc = torch.cat([self.acc, self.acc.new_zeros(grow)])
-            self.gacc = torch.cat([self.gacc, self.gacc.new_zeros(grow)])
-        skip = max(0, self.acc_t0 - start)  # already-final times get zero-weight samples
-        off = start + skip - self.acc_t0
-        self.acc[off: off + audio.shape[0] - skip] += audio[skip:]
-        self.gacc[off: off + audio.shape[0] - skip] += gate[skip:]

@@ -30,11 +30,16 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
+from torch import Tensor
 
+from sonomorph.audio.spectral import MelSpectrogram
 from sonomorph.errors import CheckpointError, ConfigError
+from sonomorph.models.melgan import conv_few, envelope_ola
 from sonomorph.utils.progress import ProgressCallback
 
-__all__ = ["Backend", "TorchBackend", "OnnxBackend", "render_chunked", "StreamingEngine",
+__all__ = ["Backend", "TorchBackend", "OnnxBackend", "ISTFTStream", "render_chunked",
+           "StreamingEngine",
            "audio_devices", "run_live", "MIN_BLOCK", "MAX_BLOCK"]
 
 MIN_BLOCK, MAX_BLOCK = 256, 2048
@@ -73,8 +78,11 @@ class TorchBackend:
 
     def stream(self) -> _TorchStream | None:
         """An exact incremental stream when the model has one (the fast generator), else None."""
-        make = getattr(self.model, "stream", None)
-        return _TorchStream(make(), self.device) if make is not None else None
+        from sonomorph.models.melgan import ISTFTGenerator
+
+        if not isinstance(self.model, ISTFTGenerator):
+            return None
+        return _TorchStream(ISTFTStream(self.model), self.device)
 
     def __call__(self, x: np.ndarray, gain: float) -> np.ndarray:
         torch = self.torch
@@ -83,6 +91,136 @@ class TorchBackend:
             g = torch.tensor([float(gain)], device=self.device)
             y = self.model(t.view(1, 1, -1), g)
         return y.view(-1).float().cpu().numpy()
+
+
+class ISTFTStream:
+    """Exact incremental streaming of an :class:`ISTFTGenerator`, one block at a time.
+
+    ``push(x)`` takes the next (already gained) input samples (1-D tensor) and returns the
+    output samples that became final; ``finish()`` returns the rest, computed as the whole-
+    file forward pass ends a signal. Concatenated, they equal ``model(x, gain)`` (the gain
+    applied by the caller) up to float rounding. Per block, only the new frames are computed:
+    state is the last ``n_fft / 2 + hop`` input samples, ``kernel - 1`` frames per causal
+    conv, and ``2 * hop`` samples of overlap-add. An output sample is final once the input
+    is ``model.receptive_field()[1]`` samples past it (at most).
+    """
+
+    def __init__(self, model) -> None:
+        self.m = model
+        p = next(model.parameters())
+        mel = model.front.mel
+        # The same log-mel through torch.stft: on a few frames it is far faster than the conv
+        # backend the exported graph needs (the two agree to float rounding).
+        self.mel = MelSpectrogram(mel.sample_rate, mel.n_fft, mel.hop_length, mel.n_mels,
+                                  mel.fmin, mel.fmax, power=mel.power, log=True,
+                                  log_floor=mel.log_floor, log_base=mel.log_base,
+                                  backend="torch", center=True, pad_mode=mel.pad_mode
+                                  ).to(device=p.device, dtype=p.dtype)
+        self.hop, self.half = model.hop_length, model.n_fft // 2
+        self.buf = torch.zeros(self.half, device=p.device, dtype=p.dtype)  # time -half on
+        self.buf_t0 = -self.half
+        self.received = 0
+        self.next_mel = 0  # next mel frame to compute
+        k, la = model.kernel_size, model.lookahead
+        self.in_hist = torch.zeros(1, model.conv_in.in_channels, k - 1 - la, device=p.device,
+                                   dtype=p.dtype)
+        dim = model.conv_in.out_channels
+        self.block_hist = [torch.zeros(1, dim, k - 1, device=p.device, dtype=p.dtype)
+                           for _ in model.blocks]
+        self.next_frame = 0  # next synthesis frame
+        self.gates = torch.zeros(1, 1, 0, device=p.device, dtype=p.dtype)  # gate of frames >= next_frame
+        self.phasors = torch.zeros(1, 2 * model.n_bins, 0, device=p.device, dtype=p.dtype)
+        self.acc = torch.zeros(0, device=p.device, dtype=p.dtype)  # audio from time acc_t0
+        self.gacc = torch.zeros(0, device=p.device, dtype=p.dtype)  # gate envelope from acc_t0
+        self.acc_t0 = 0
+        self.done = False
+
+    def final_count(self, received: int) -> int:
+        """How many output samples are final once ``received`` input samples were pushed."""
+        frames = (received - self.half) // self.hop - self.m.lookahead  # synthesised frames
+        return max(0, frames * self.hop + 1) if frames >= 0 else 0
+
+    @property
+    def state_samples(self) -> int:
+        """Samples (and frames, counted as samples) of state held."""
+        frames = self.in_hist.shape[-1] + sum(h.shape[-1] for h in self.block_hist)
+        return int(self.buf.numel() + self.acc.numel() + frames + self.gates.shape[-1]
+                   + self.phasors.shape[-1])
+
+    @torch.no_grad()
+    def push(self, x: Tensor) -> Tensor:
+        if self.done:
+            raise RuntimeError("this stream has finished; start a new one")
+        self.buf = torch.cat([self.buf, x.reshape(-1).to(self.buf.dtype)])
+        self.received += x.numel()
+        last = (self.received - self.half) // self.hop  # last mel frame with all its input
+        return self._advance(last, extra_frames=0, upto=None)
+
+    @torch.no_grad()
+    def finish(self) -> Tensor:
+        """The remaining output (zero padding at the end, as the whole-file pass does)."""
+        self.buf = torch.cat([self.buf, self.buf.new_zeros(self.half)])
+        out = self._advance(self.received // self.hop, extra_frames=self.m.lookahead,
+                            upto=self.received)
+        self.done = True
+        return out
+
+    def _advance(self, last: int, extra_frames: int, upto: int | None) -> Tensor:
+        m, hop, half = self.m, self.hop, self.half
+        if last >= self.next_mel:
+            a = self.next_mel * hop - half - self.buf_t0
+            span = self.buf[a: a + (last - self.next_mel) * hop + 2 * half][None]
+            mel = self.mel(span)[..., 2:-2]
+            self.gates = torch.cat([self.gates, m.front.gate(span[:, None])[..., 2:-2]], -1)
+            if m.phase == "input":  # synthesis frames t: samples [t*hop - hop, t*hop + hop)
+                frames = span[:, half - hop: span.shape[-1] - half + hop].unfold(-1, 2 * hop, hop)
+                spec = torch.matmul(frames, m.analysis[:, 0].T).transpose(1, 2)
+                self.phasors = torch.cat([self.phasors, m.input_phasors(spec)], -1)
+            self.next_mel = last + 1
+            keep = self.next_mel * hop - half - self.buf_t0
+            self.buf, self.buf_t0 = self.buf[keep:], self.buf_t0 + keep
+        else:
+            mel = self.in_hist[..., :0]
+        if extra_frames:  # the whole-file pass pads the mel with lookahead zero frames
+            mel = torch.cat([mel, mel.new_zeros(1, mel.shape[1], extra_frames)], -1)
+        h = torch.cat([self.in_hist, mel], -1)
+        k = m.kernel_size
+        self.in_hist = h[..., max(0, h.shape[-1] - (k - 1)):]
+        if h.shape[-1] >= k:  # (with look-ahead, the first frames wait for their future)
+            h = conv_few(m.conv_in, h)
+            for i, block in enumerate(m.blocks):
+                nxt = torch.cat([self.block_hist[i], h], -1)[..., h.shape[-1]:]
+                h, self.block_hist[i] = block(h, self.block_hist[i]), nxt
+            self._synthesize(h)
+        end = self.next_frame * hop - hop + 1 if upto is None else upto  # final samples end
+        n = max(0, end - self.acc_t0)
+        out = self.acc[:n] * self.gacc[:n]
+        self.acc, self.gacc, self.acc_t0 = self.acc[n:], self.gacc[n:], self.acc_t0 + n
+        return out
+
+    def _synthesize(self, h: Tensor) -> None:
+        """Overlap-add the frames of ``h`` (and their gates) into the accumulators."""
+        m, hop = self.m, self.hop
+        count = h.shape[-1]
+        if not count:
+            return
+        f0 = self.next_frame
+        phasors = self.phasors[..., :count] if m.phase == "input" else None
+        self.phasors = self.phasors[..., count:]
+        audio = m.overlap_add(m.coefficients(h, phasors))[0, 0]
+        gate = envelope_ola(self.gates[..., :count], hop)[0, 0]  # same times as audio
+        self.gates = self.gates[..., count:]
+        self.next_frame += count
+        start = f0 * hop - hop  # time of audio[0]
+        end = start + audio.shape[0]
+        grow = end - (self.acc_t0 + self.acc.shape[0])
+        if grow > 0:
+            self.acc = torch.cat([self.acc, self.acc.new_zeros(grow)])
+            self.gacc = torch.cat([self.gacc, self.gacc.new_zeros(grow)])
+        skip = max(0, self.acc_t0 - start)  # already-final times get zero-weight samples
+        off = start + skip - self.acc_t0
+        self.acc[off: off + audio.shape[0] - skip] += audio[skip:]
+        self.gacc[off: off + audio.shape[0] - skip] += gate[skip:]
 
 
 class _TorchStream:

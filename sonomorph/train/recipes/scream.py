@@ -51,6 +51,7 @@ class GeneratorArgs:
     n_blocks: int = 6  #: istft: causal ConvNeXt blocks
     kernel_size: int = 7  #: istft: causal conv kernel (frames)
     lookahead: int = 0  #: istft: future mel frames the first conv sees (+11.6 ms each)
+    phase: Literal["input", "free"] = "input"  #: istft: offset from the input's phase, or free
     ngf: int = 32  #: melgan: width (32 = the original 4.3M parameters)
     weight_norm: bool = False
 
@@ -79,7 +80,8 @@ class ScreamConfig(TrainConfig):
     betas: tuple[float, float] = (0.5, 0.9)
     voices: str = ""  #: folder of clean voices (generator input)
     screams: str = ""  #: folder of screams (discriminator's real data)
-    val_voices: str = ""  #: held-out voices for validation and samples ("" : none)
+    val_voices: str = ""  #: held-out voices for validation ("": hold out speakers, below)
+    holdout_speakers: int = 2  #: with no val_voices, voice speakers kept out of training
     segment_s: float = 1.0
     disc_crop: int = 8192  #: samples of each segment the discriminator sees (0: all; MelGAN: 8192)
     gain_db: tuple[float, float] = (-6.0, 0.0)  #: random gain of each crop
@@ -124,21 +126,53 @@ def build_generator(args: GeneratorArgs) -> nn.Module:
         return MelGANGenerator(ngf=args.ngf, weight_norm=args.weight_norm)
     return ISTFTGenerator(dim=args.dim, hidden=args.hidden, n_blocks=args.n_blocks,
                           kernel_size=args.kernel_size, lookahead=args.lookahead,
-                          weight_norm=args.weight_norm)
+                          weight_norm=args.weight_norm, phase=args.phase)
+
+
+def speaker_of(path: Path) -> str:
+    """The speaker of a corpus file named ``<speaker>-<NNN>.wav`` (else the whole stem)."""
+    return Path(path).stem.split("-")[0]
+
+
+def split_holdout(files: list[Path], n_speakers: int) -> tuple[list[Path], list[Path]]:
+    """(training files, held-out files): the last ``n_speakers`` speakers (sorted by name)
+    are held out, unless that would leave no training speaker."""
+    speakers = sorted({speaker_of(f) for f in files})
+    if n_speakers <= 0 or len(speakers) <= n_speakers:
+        return list(files), []
+    held = set(speakers[-n_speakers:])
+    return ([f for f in files if speaker_of(f) not in held],
+            [f for f in files if speaker_of(f) in held])
+
+
+def _segments(folder: str, files: list[Path] | None, segment_s: float, *,
+              gain_db: tuple[float, float], seed: int, count: int | None = None):
+    """FolderSegments over ``folder``, restricted to ``files`` when given."""
+    from sonomorph.data.datasets import FolderSegments, audio_frames
+
+    if files is None:
+        return FolderSegments(folder, segment_s, SAMPLE_RATE, gain_db=gain_db, seed=seed,
+                              samples_per_epoch=count)
+    ds = FolderSegments(folder, segment_s, SAMPLE_RATE, gain_db=gain_db, seed=seed,
+                        samples_per_epoch=1)
+    ds.files = list(files)
+    if count is None:
+        total = sum(audio_frames(f, SAMPLE_RATE) for f in ds.files)
+        count = max(len(ds.files), total // max(1, ds.segment))
+    ds.samples_per_epoch = int(count)
+    return ds
 
 
 class VoiceScreamPairs(Dataset):
     """Unpaired items ``{"voice", "scream"}``: crop ``index`` of the voices and an
     independent crop of the screams (random 1-s crops of silence-trimmed files with a random
-    gain, :class:`~sonomorph.data.datasets.FolderSegments`)."""
+    gain, :class:`~sonomorph.data.datasets.FolderSegments`). ``voice_files`` restricts the
+    voices to those files (held-out speakers removed)."""
 
     def __init__(self, voices: str, screams: str, *, segment_s: float, gain_db: tuple[float, float],
-                 seed: int) -> None:
-        from sonomorph.data.datasets import FolderSegments
-
-        self.voices = FolderSegments(voices, segment_s, SAMPLE_RATE, gain_db=gain_db, seed=seed)
-        self.screams = FolderSegments(screams, segment_s, SAMPLE_RATE, gain_db=gain_db,
-                                      seed=seed + 7919)
+                 seed: int, voice_files: list[Path] | None = None) -> None:
+        self.voices = _segments(voices, voice_files, segment_s, gain_db=gain_db, seed=seed)
+        self.screams = _segments(screams, None, segment_s, gain_db=gain_db, seed=seed + 7919)
 
     def __len__(self) -> int:
         return max(len(self.voices), len(self.screams))
@@ -155,11 +189,9 @@ class VoiceScreamPairs(Dataset):
 class _ValVoices(Dataset):
     """Deterministic crops of held-out voices (no random gain), for validation."""
 
-    def __init__(self, folder: str, segment_s: float, count: int = 32) -> None:
-        from sonomorph.data.datasets import FolderSegments
-
-        self.data = FolderSegments(folder, segment_s, SAMPLE_RATE, gain_db=(0.0, 0.0), seed=1,
-                                   samples_per_epoch=count)
+    def __init__(self, folder: str, segment_s: float, files: list[Path] | None = None,
+                 count: int = 32) -> None:
+        self.data = _segments(folder, files, segment_s, gain_db=(0.0, 0.0), seed=1, count=count)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -206,14 +238,28 @@ class ScreamTask(TrainTask):
         return {"g": torch.optim.Adam(models["generator"].parameters(), cfg.lr, betas=betas),
                 "d": torch.optim.Adam(models["discriminator"].parameters(), cfg.lr, betas=betas)}
 
+    def _voice_split(self) -> tuple[list[Path] | None, list[Path]]:
+        """(training voice files or None for all, held-out voice files)."""
+        from sonomorph.audio.io import find_audio_files
+
+        cfg = self.config
+        if cfg.val_voices:
+            return None, find_audio_files(cfg.val_voices)
+        train, held = split_holdout(find_audio_files(cfg.voices), cfg.holdout_speakers)
+        return (train if held else None), held
+
     def train_dataset(self) -> Dataset:
         cfg = self.config
         return VoiceScreamPairs(cfg.voices, cfg.screams, segment_s=cfg.segment_s,
-                                gain_db=tuple(cfg.gain_db), seed=cfg.seed)
+                                gain_db=tuple(cfg.gain_db), seed=cfg.seed,
+                                voice_files=self._voice_split()[0])
 
     def val_dataset(self) -> Dataset | None:
-        return _ValVoices(self.config.val_voices, self.config.segment_s) \
-            if self.config.val_voices else None
+        cfg = self.config
+        held = self._voice_split()[1]
+        if not held:
+            return None
+        return _ValVoices(cfg.val_voices or cfg.voices, cfg.segment_s, files=held)
 
     def training_step(self, models, batch, ctx: StepContext) -> dict[str, Any]:
         cfg = self.config
@@ -270,12 +316,12 @@ class ScreamTask(TrainTask):
         return {"mel_corr": float(torch.cat(corrs).mean())} if corrs else {}
 
     def log_samples(self, models, logger, step: int) -> None:
-        folder = self.config.val_voices or self.config.voices
         from sonomorph.audio.io import find_audio_files, load
 
+        held = self._voice_split()[1] or find_audio_files(self.config.voices)
         gen = models["generator"]
         device = next(gen.parameters()).device
-        for i, path in enumerate(find_audio_files(folder)[:3]):
+        for i, path in enumerate(held[:: max(1, len(held) // 3)][:3]):
             wav, _ = load(path, sr=SAMPLE_RATE, channels=1, duration=4.0)
             x = torch.from_numpy(wav).to(device)[None]
             y = gen(x)[0]
