@@ -141,7 +141,7 @@ def save_model(path: str | os.PathLike, model: nn.Module, *, meta: dict | None =
         "args": config["args"],
         "versions": library_versions(),
         "git_commit": git_commit(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **extra,
     }
     text = to_json(header)

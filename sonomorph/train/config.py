@@ -22,14 +22,13 @@ import argparse
 import dataclasses
 import os
 import re
+import tomllib
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-
-import tomllib
 
 from sonomorph.errors import ConfigError
 
