@@ -176,3 +176,37 @@ def test_batch_goes_on_past_a_broken_file(tmp_path, capsys):
     assert broken.name in err
     written = sorted(p.name for p in out.rglob("*.wav"))
     assert written == [good.name]
+
+
+def test_parser_builds_without_heavy_imports():
+    """`sonomorph --help` must stay fast: building the parser imports no torch or scipy."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from sonomorph.cli import build_parser; build_parser(); "
+            "heavy = [m for m in ('torch', 'scipy.signal', 'librosa') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"parser imports {out.stdout.strip()}"
+
+
+def test_growl_styles_agree():
+    from sonomorph.audio.growl import STYLES
+    from sonomorph.cli.effects import STYLES as CLI_STYLES
+
+    assert CLI_STYLES == STYLES
+
+
+def test_cli_constants_agree_with_their_modules():
+    from sonomorph.audio.images import ENCODINGS
+    from sonomorph.cli import build_parser
+    from sonomorph.models.random_cnn import KERNELS
+
+    text = build_parser()._subparsers._group_actions[0].choices
+    assert set(ENCODINGS) <= set(text["image"]._subparsers._group_actions[0].choices["encode"]
+                                 ._option_string_actions["--encoding"].choices)
+    assert tuple(text["style"]._option_string_actions["--kernel"].choices) == KERNELS
+    from sonomorph.pipelines.speakers import DEFAULT_DB
+
+    enroll = text["speakers"]._subparsers._group_actions[0].choices["enroll"]
+    assert enroll._option_string_actions["--db"].default == DEFAULT_DB

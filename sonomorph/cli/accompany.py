@@ -78,7 +78,7 @@ def register(sub, groups) -> None:
     p.set_defaults(func=run)
 
     if "train" in groups:
-        from sonomorph.train import add_config_arguments
+        from sonomorph.train.config import add_config_arguments
 
         t = groups["train"].add_parser(
             "accompany", help="train the vocals-to-song generator (pix2pix)",

@@ -31,7 +31,7 @@ def register(sub, groups) -> None:
     p.set_defaults(func=run_classify)
 
     if "train" in groups:
-        from sonomorph.train import add_config_arguments
+        from sonomorph.train.config import add_config_arguments
 
         t = groups["train"].add_parser(
             "genre", help="train the genre classifier",

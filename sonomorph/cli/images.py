@@ -34,7 +34,7 @@ def _float(minimum: float, strict: bool):
 
 
 def register(sub, groups) -> None:
-    from sonomorph.audio.images import ENCODINGS
+    ENCODINGS = ("rgb8", "png16", "float")  # sonomorph.audio.images.ENCODINGS, no torch import here
 
     p = sub.add_parser("image", help="spectrogram images: encode audio, decode pictures",
                        description="Convert audio to spectrogram pictures for image-to-image "

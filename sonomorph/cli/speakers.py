@@ -14,7 +14,7 @@ from sonomorph.utils.progress import console, progress_bar
 
 
 def register(sub, groups) -> None:
-    from sonomorph.pipelines.speakers import DEFAULT_DB
+    DEFAULT_DB = "speakers.safetensors"  # sonomorph.pipelines.speakers.DEFAULT_DB (no torch here)
 
     p = sub.add_parser("speakers", help="enrol speakers and identify who speaks",
                        description="Speaker identification by 1-nearest-neighbour over "

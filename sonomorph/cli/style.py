@@ -38,7 +38,7 @@ def _layers(text: str) -> list[str]:
 
 
 def register(sub, groups) -> None:
-    from sonomorph.models.random_cnn import KERNELS
+    KERNELS = ("3x1", "3x3")  # sonomorph.models.random_cnn.KERNELS, without importing torch here
 
     p = sub.add_parser(
         "style",

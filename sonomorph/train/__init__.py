@@ -9,60 +9,46 @@ Launch on several processes with ``torchrun --nproc_per_node N -m sonomorph trai
 See :mod:`sonomorph.train.trainer` for the task protocol and the rules that make resume exact.
 """
 
-from sonomorph.errors import ConfigError
-from sonomorph.train.config import (
-    TrainConfig,
-    add_config_arguments,
-    config_from_args,
-    config_from_dict,
-    config_to_dict,
-    load_config,
-    parse_override,
-)
-from sonomorph.train.distributed import (
-    DeterministicBatchSampler,
-    EpochAware,
-    mix_seed,
-    sample_generator,
-    sample_rng,
-)
-from sonomorph.train.logger import TrainLogger
-from sonomorph.train.state import (
-    TrainingState,
-    latest_checkpoint,
-    load_training_state,
-    save_training_state,
-)
-from sonomorph.train.trainer import (
-    StepContext,
-    Trainer,
-    TrainingDiverged,
-    TrainResult,
-    TrainTask,
-)
+import importlib
 
-__all__ = [
-    "ConfigError",
-    "TrainConfig",
-    "load_config",
-    "config_from_dict",
-    "config_to_dict",
-    "config_from_args",
-    "add_config_arguments",
-    "parse_override",
-    "Trainer",
-    "TrainTask",
-    "StepContext",
-    "TrainResult",
-    "TrainingDiverged",
-    "TrainLogger",
-    "DeterministicBatchSampler",
-    "EpochAware",
-    "sample_rng",
-    "sample_generator",
-    "mix_seed",
-    "TrainingState",
-    "save_training_state",
-    "load_training_state",
-    "latest_checkpoint",
-]
+# Exports load lazily (PEP 562): the CLI imports sonomorph.train.config to build its parser,
+# and that must not pull in torch.
+_EXPORTS = {
+    "ConfigError": "sonomorph.errors",
+    "TrainConfig": "sonomorph.train.config",
+    "add_config_arguments": "sonomorph.train.config",
+    "config_from_args": "sonomorph.train.config",
+    "config_from_dict": "sonomorph.train.config",
+    "config_to_dict": "sonomorph.train.config",
+    "load_config": "sonomorph.train.config",
+    "parse_override": "sonomorph.train.config",
+    "DeterministicBatchSampler": "sonomorph.train.distributed",
+    "EpochAware": "sonomorph.train.distributed",
+    "mix_seed": "sonomorph.train.distributed",
+    "sample_generator": "sonomorph.train.distributed",
+    "sample_rng": "sonomorph.train.distributed",
+    "TrainLogger": "sonomorph.train.logger",
+    "TrainingState": "sonomorph.train.state",
+    "latest_checkpoint": "sonomorph.train.state",
+    "load_training_state": "sonomorph.train.state",
+    "save_training_state": "sonomorph.train.state",
+    "StepContext": "sonomorph.train.trainer",
+    "Trainer": "sonomorph.train.trainer",
+    "TrainingDiverged": "sonomorph.train.trainer",
+    "TrainResult": "sonomorph.train.trainer",
+    "TrainTask": "sonomorph.train.trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sonomorph.train' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
