@@ -120,7 +120,18 @@ def load_factory(target: str) -> Callable[..., Callable[[], object]]:
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak resident set size in MiB (Linux reports KiB, macOS bytes)."""
+    """This process's peak resident set size in MiB.
+
+    On Linux this is VmHWM from /proc/self/status: ``ru_maxrss`` survives execve, so a
+    worker forked from a large parent (pytest, a notebook) would report the parent's size.
+    Elsewhere ``ru_maxrss`` (macOS reports bytes, others KiB)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
