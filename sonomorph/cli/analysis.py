@@ -38,8 +38,8 @@ def register(sub, groups) -> None:
             description="Train a genre classifier on a GTZAN-layout folder (<genre>/<clip>.wav; "
             "real GTZAN or `sonomorph corpus genres`). The split is by track: the folder's "
             "split files (splits/train.txt, test.txt, or the fault-filtered "
-            "*_filtered.txt lists) when present, else a stable hash. The best model by "
-            "validation accuracy is kept as <out>/best.safetensors.")
+            "*_filtered.txt lists) when present, else a stable hash. The model with the "
+            "lowest validation loss is kept as <out>/best.safetensors.")
         t.add_argument("--data", required=True, metavar="DIR", help="GTZAN-layout folder")
         t.add_argument("--arch", choices=("tcn", "cnn"), default=None,
                        help="tcn: the stronger temporal CNN, fast on a CPU; cnn: the original "
@@ -129,8 +129,10 @@ def run_train(args) -> int:
     cfg = config_from_args(GenreTrainConfig, args)
     result = Trainer(GenreTask(cfg), cfg, quiet=args.quiet).fit()
     if not args.quiet:
-        best = (f"; best validation accuracy {result.best_metric:.1%}: {result.best}"
+        acc = result.metrics.get("accuracy")
+        best = (f"; best validation loss {result.best_metric:.3f}: {result.best}"
                 if result.best else "")
+        best += f"; last validation accuracy {acc:.1%}" if acc is not None else ""
         console.print(f"trained {result.step} steps -> {result.last}{best}", highlight=False)
     return 0
 
