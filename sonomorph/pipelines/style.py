@@ -116,9 +116,10 @@ def _prepare(wav: np.ndarray, sr: int, target_sr: int, min_samples: int, role: s
 
 
 def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: str = "adam",
-             upper: float = math.inf, patience: int = 10, tol: float = 0.01,
+             upper: float | Tensor = math.inf, patience: int = 10, tol: float = 0.01,
              progress: ProgressCallback | None = None) -> tuple[Tensor, list[dict[str, float]]]:
-    """Minimise ``loss_fn(x)`` over ``x >= 0`` (and ``<= upper``), starting from ``x0``.
+    """Minimise ``loss_fn(x)`` over ``0 <= x <= upper``, starting from ``x0``. ``upper`` is a
+    number or a tensor broadcasting to ``x`` (0 pins an element at 0).
 
     ``loss_fn`` returns the scalar loss and the named terms to record; the loss carries a
     graph, or none when ``loss_fn`` has already backpropagated (in pieces, to bound memory).
@@ -132,7 +133,12 @@ def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: s
     if steps < 1 or not lr > 0:
         raise ConfigError(f"need steps >= 1 and lr > 0 (got {steps}, {lr})")
     # Contiguous: L-BFGS flattens gradients with view(), and a gradient takes its leaf's layout.
-    x = x0.detach().contiguous().clone().clamp_(0.0, upper).requires_grad_(True)
+    hi = torch.as_tensor(upper, dtype=x0.dtype, device=x0.device)
+
+    def project(v: Tensor) -> Tensor:
+        return torch.minimum(v.clamp_min(0.0), hi)
+
+    x = project(x0.detach()).contiguous().requires_grad_(True)
     if optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam([x], lr=lr)
     else:
@@ -146,7 +152,7 @@ def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: s
         opt.zero_grad(set_to_none=True)
         # L-BFGS's line search tries points outside the box: the loss only ever sees the
         # projected (non-negative, bounded) variable.
-        projected = x.clamp(0.0, upper)
+        projected = project(x)
         loss, terms = loss_fn(projected)
         value = float(loss.detach())
         if math.isfinite(value):
@@ -167,7 +173,7 @@ def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: s
                         "iterate", last_terms.get("loss"), step)
             break
         with torch.no_grad():
-            x.clamp_(0.0, upper)
+            x.copy_(project(x))
         if progress is not None:
             progress(step + 1, steps)
         if best["loss"] < mark[0] * (1.0 - tol):
@@ -175,7 +181,7 @@ def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: s
         elif step - mark[1] >= patience:
             break
     with torch.no_grad():  # the final iterate was never scored: it may be the best
-        last = x.detach().clamp(0.0, upper)
+        last = project(x.detach())
         final, _ = loss_fn(last)
     if math.isfinite(float(final)) and float(final) < best["loss"]:
         best["x"] = last
@@ -266,7 +272,7 @@ class RandomStyleTransfer:
         upper = float(max(cs.max(), ss.max())) + 1.0
         t0 = time.perf_counter()
         with torch.no_grad():
-            _, start = loss_fn(x0.clamp(0.0, upper))
+            _, start = loss_fn(x0.clamp(0.0, upper))  # the metrics start where optimise does
         x, history = optimise(x0, loss_fn, steps=self.steps, lr=self.lr,
                               optimizer=self.optimizer, upper=upper, progress=progress)
         with torch.no_grad():
@@ -406,10 +412,14 @@ class ClassifierStyleTransfer:
             return total, {"content": total_c, "style": total_s}
 
         x0 = _initial(cm, self.init, self.init_noise, self.seed)
-        upper = float(max(cm.max(), sm.max())) + 1.0
+        # Mel bands narrower than an FFT bin have no filter weights: no sound can fill them,
+        # and training saw them only at 0 (their normalisation has a tiny variance), so they
+        # stay pinned at 0 instead of being used by the optimiser to fool the network.
+        live = (self.mel.mel_basis.sum(dim=1) > 0).to(cm.dtype)[:, None]
+        upper = live * (float(max(cm.max(), sm.max())) + 1.0)
         t0 = time.perf_counter()
         with torch.no_grad():
-            _, start = loss_fn(x0.clamp(0.0, upper))
+            _, start = loss_fn(torch.minimum(x0.clamp_min(0.0), upper))
         x, history = optimise(x0, loss_fn, steps=self.steps, lr=self.lr,
                               optimizer=self.optimizer, upper=upper, progress=progress)
         with torch.no_grad():
