@@ -221,6 +221,8 @@ def test_classifier_transfer_loss_falls(clips, tiny_genre_model):
     losses = [h["loss"] for h in result.history]
     assert losses[4] < losses[0]
     assert result.result.min() >= 0.0  # the scaled mel, hence the mel, is non-negative
+    dead = (transfer.mel.mel_basis.sum(dim=1) == 0).numpy()  # bands no sound can fill
+    assert dead.any() and not result.result[dead].any()
     assert result.audio.shape[0] == 1 and np.isfinite(result.audio).all()
 
 
