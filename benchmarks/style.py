@@ -189,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
                                        repeats=1, warmup=0, name="classifier 10 s"))
     out["speed"] = [m.to_dict() for m in speed_rows]
     print(markdown_table(
-        ["case", "threads", "wall s", "x real time", "peak MB", "load before/after", "error"],
-        [[m.name, m.threads, m.median_s, m.x_realtime, m.peak_rss_mb,
+        ["case", "threads", "wall s", "CPU s", "x real time", "peak MB", "load before/after",
+         "error"],
+        [[m.name, m.threads, m.median_s, (sorted(getattr(m, "cpu_times", []) or [None]))[0],
+          m.x_realtime, m.peak_rss_mb,
           "/".join(f"{v:.1f}" for v in getattr(m, "load", None) or ()) or None,
           m.error] for m in speed_rows]))
     rows = quality(PAIRS[:1] if args.quick else PAIRS)

@@ -134,7 +134,7 @@ def test_losses_are_relative():
 # ----------------------------------------------------------------------------- optimiser
 
 
-@pytest.mark.parametrize("optimizer,lr", [("adam", 0.1), ("lbfgs", 1.0)])
+@pytest.mark.parametrize("optimizer,lr", [("adam", 0.1), ("lbfgs", 0.1)])
 def test_optimiser_keeps_the_variable_non_negative_and_bounded(optimizer, lr):
     seen = []
 
@@ -172,10 +172,11 @@ def test_optimiser_cannot_diverge():
     assert float(((x - 1.0) ** 2).sum()) < 4.0
 
 
-def test_random_transfer_loss_falls_and_spectrogram_stays_non_negative(clips):
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_random_transfer_loss_falls_and_spectrogram_stays_non_negative(clips, optimizer):
     content, style = (sf.read(p, dtype="float32") for p in clips)
     transfer = RandomStyleTransfer(sample_rate=SR, steps=12, channels=4, bands=4,
-                                   griffin_lim_iters=4)
+                                   griffin_lim_iters=4, optimizer=optimizer)
     result = transfer.transfer(content[0], content[1], style[0], style[1])
     losses = [h["loss"] for h in result.history]
     assert all(math.isfinite(v) for v in losses)

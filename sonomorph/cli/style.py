@@ -65,10 +65,11 @@ def register(sub, groups) -> None:
                    help="weight of the style term; both terms are relative distances, so "
                    "larger means more style (default: 3)")
     p.add_argument("--lr", type=_positive_float, default=None, metavar="LR",
-                   help="learning rate of the optimiser (default: 0.05 for Adam, 1 for L-BFGS)")
+                   help="step size of the optimiser (default: 0.05 for Adam, 0.1 for L-BFGS)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam",
-                   help="optimiser; the spectrogram is projected to be non-negative and "
-                   "bounded after every step either way (default: adam)")
+                   help="optimiser; the spectrogram stays non-negative and bounded either "
+                   "way (Adam: projected after every step; L-BFGS: optimises its square "
+                   "root) (default: adam)")
     p.add_argument("--init", choices=("content", "noise"), default="content",
                    help="start from the content plus a little noise, or from noise "
                    "(default: content)")
@@ -121,8 +122,6 @@ def options_from_args(args) -> dict:
         opts["steps"] = args.steps
     if args.lr is not None:
         opts["lr"] = args.lr
-    elif args.optimizer == "lbfgs":
-        opts["lr"] = 1.0
     if args.method == "random":
         opts.update(kernel=args.kernel, n_fft=args.n_fft)
         if args.channels is not None:

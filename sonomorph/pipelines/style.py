@@ -22,7 +22,8 @@ Why the optimiser cannot diverge (the original climbed to 1e31): the variable is
 after every step onto a box ``[0, upper]`` (non-negative spectrogram, at most ``e`` times
 louder than the loudest input bin), the loss only ever sees the projected variable, the best
 iterate is kept, a non-finite loss stops the run and returns the best one, and a plateau
-ends it early. Adam is the default; L-BFGS is offered but its line search fits a box poorly.
+ends it early. Adam (projected) is the default; L-BFGS optimises the square root of the
+spectrogram instead, non-negative by construction.
 
 The content is initialised from itself plus a little Gaussian noise (``init_noise``, 0.1 in
 log1p units by default) or from noise only (``init="noise"``); the result's metrics
@@ -123,43 +124,51 @@ def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: s
 
     ``loss_fn`` returns the scalar loss and the named terms to record; the loss carries a
     graph, or none when ``loss_fn`` has already backpropagated (in pieces, to bound memory).
-    Adam (default) or L-BFGS (strong Wolfe line search) steps are each followed by a
-    projection onto ``[0, upper]``. The best iterate seen is returned, with one history
-    entry per step. The run stops early when the best loss improved by less than ``tol``
-    (relative) over ``patience`` steps, or at once if the loss is not finite.
+    Adam (default) steps on ``x`` itself, each followed by a projection onto ``[0, upper]``.
+    L-BFGS (strong Wolfe line search), whose curvature pairs a projection would corrupt,
+    works unconstrained on ``u`` with ``x = min(u^2, upper)``, non-negative by construction.
+    Either way the loss only ever sees a non-negative, bounded ``x``. The best iterate seen
+    is returned, with one history entry per step. The run stops early when the best loss
+    improved by less than ``tol`` (relative) over ``patience`` steps, or at once if the loss
+    is not finite.
     """
     if optimizer not in OPTIMIZERS:
         raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
     if steps < 1 or not lr > 0:
         raise ConfigError(f"need steps >= 1 and lr > 0 (got {steps}, {lr})")
-    # Contiguous: L-BFGS flattens gradients with view(), and a gradient takes its leaf's layout.
     hi = torch.as_tensor(upper, dtype=x0.dtype, device=x0.device)
 
     def project(v: Tensor) -> Tensor:
         return torch.minimum(v.clamp_min(0.0), hi)
 
-    x = project(x0.detach()).contiguous().requires_grad_(True)
+    start = project(x0.detach())
+    # Contiguous: L-BFGS flattens gradients with view(), and a gradient takes its leaf's layout.
     if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam([x], lr=lr)
+        var = start.contiguous().requires_grad_(True)
+        opt: torch.optim.Optimizer = torch.optim.Adam([var], lr=lr)
+        to_x = project
     else:
-        opt = torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=20,
+        var = start.sqrt().contiguous().requires_grad_(True)
+        opt = torch.optim.LBFGS([var], lr=lr, max_iter=1, history_size=20,
                                 line_search_fn="strong_wolfe")
-    best = {"loss": math.inf, "x": x.detach().clone()}
+
+        def to_x(u: Tensor) -> Tensor:
+            return torch.minimum(u * u, hi)
+
+    best = {"loss": math.inf, "x": start.clone()}
     history: list[dict[str, float]] = []
     last_terms: dict[str, float] = {}
 
     def closure() -> Tensor:
         opt.zero_grad(set_to_none=True)
-        # L-BFGS's line search tries points outside the box: the loss only ever sees the
-        # projected (non-negative, bounded) variable.
-        projected = project(x)
-        loss, terms = loss_fn(projected)
+        x = to_x(var)
+        loss, terms = loss_fn(x)
         value = float(loss.detach())
         if math.isfinite(value):
             if loss.requires_grad:  # else loss_fn accumulated the gradients itself
                 loss.backward()
             if value < best["loss"]:
-                best["loss"], best["x"] = value, projected.detach().clone()
+                best["loss"], best["x"] = value, x.detach().clone()
         last_terms.clear()
         last_terms.update(terms, loss=value)
         return loss
@@ -172,8 +181,9 @@ def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: s
             log.warning("style transfer: the loss became %s at step %d; keeping the best "
                         "iterate", last_terms.get("loss"), step)
             break
-        with torch.no_grad():
-            x.copy_(project(x))
+        if optimizer == "adam":
+            with torch.no_grad():
+                var.copy_(project(var))
         if progress is not None:
             progress(step + 1, steps)
         if best["loss"] < mark[0] * (1.0 - tol):
@@ -181,13 +191,23 @@ def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: s
         elif step - mark[1] >= patience:
             break
     with torch.no_grad():  # the final iterate was never scored: it may be the best
-        last = project(x.detach())
+        last = to_x(var.detach())
         final, _ = loss_fn(last)
     if math.isfinite(float(final)) and float(final) < best["loss"]:
         best["x"] = last
     if progress is not None:
         progress(steps, steps)
     return best["x"], history
+
+
+def default_lr(optimizer: str, lr: float | None) -> float:
+    """``lr``, or the default step size of ``optimizer`` (in log1p units): 0.05 for Adam,
+    0.1 for L-BFGS (its strong-Wolfe line search stalls from about 0.3 on long clips)."""
+    if lr is not None:
+        return float(lr)
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
+    return 0.05 if optimizer == "adam" else 0.1
 
 
 def _initial(content: Tensor, init: str, noise: float, seed: int) -> Tensor:
@@ -216,7 +236,7 @@ class RandomStyleTransfer:
     def __init__(self, *, sample_rate: int = 22050, n_fft: int = 512,
                  hop_length: int | None = None, kernel: str = "3x1", channels: int = 8,
                  bands: int = 64, seed: int = 0, content_weight: float = 1.0,
-                 style_weight: float = 3.0, steps: int = 150, lr: float = 0.05,
+                 style_weight: float = 3.0, steps: int = 150, lr: float | None = None,
                  optimizer: str = "adam", init: str = "content", init_noise: float = 0.1,
                  griffin_lim_iters: int = 64, device: str = "cpu") -> None:
         from sonomorph.audio.spectral import GriffinLim, Spectrogram
@@ -230,7 +250,7 @@ class RandomStyleTransfer:
         self.sample_rate, self.n_fft = int(sample_rate), int(n_fft)
         self.hop_length = int(hop_length or n_fft // 4)
         self.content_weight, self.style_weight = float(content_weight), float(style_weight)
-        self.steps, self.lr, self.optimizer = int(steps), float(lr), optimizer
+        self.steps, self.lr, self.optimizer = int(steps), default_lr(optimizer, lr), optimizer
         self.init, self.init_noise, self.seed = init, float(init_noise), int(seed)
         self.device = torch.device(device)
         self.spec = Spectrogram(self.n_fft, self.hop_length, power=1.0).to(self.device)
@@ -312,7 +332,7 @@ class ClassifierStyleTransfer:
                  content_layers: Sequence[str] | None = None,
                  style_layers: Sequence[str] | None = None, bands: int = 1,
                  content_weight: float = 1.0, style_weight: float = 3.0, steps: int = 100,
-                 lr: float = 0.05, optimizer: str = "adam", init: str = "content",
+                 lr: float | None = None, optimizer: str = "adam", init: str = "content",
                  init_noise: float = 0.1, seed: int = 0, batch_windows: int = 4,
                  griffin_lim_iters: int = 64, device: str = "cpu") -> None:
         from sonomorph.audio.spectral import MelToAudio
@@ -344,7 +364,7 @@ class ClassifierStyleTransfer:
         self.window = int(meta.get("segment_frames", SEGMENT_FRAMES))
         self.gram_loss, self.content_loss = GramLoss(bands), FeatureContentLoss()
         self.content_weight, self.style_weight = float(content_weight), float(style_weight)
-        self.steps, self.lr, self.optimizer = int(steps), float(lr), optimizer
+        self.steps, self.lr, self.optimizer = int(steps), default_lr(optimizer, lr), optimizer
         self.init, self.init_noise, self.seed = init, float(init_noise), int(seed)
         self.batch_windows = max(1, int(batch_windows))
         self.hop_length = hop
