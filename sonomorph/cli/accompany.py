@@ -9,7 +9,6 @@ The commands only parse arguments: the work is done by
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,6 +17,8 @@ from sonomorph.cli.common import (
     BIT_DEPTHS,
     add_jobs_option,
     expand_inputs,
+    non_negative_int,
+    positive_float,
     run_batch,
     unit_float,
 )
@@ -26,24 +27,6 @@ from sonomorph.utils.progress import console, progress_bar
 DEFAULT_OUT = "accompanied"
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
-    return value
 
 
 def register(sub, groups) -> None:
@@ -65,7 +48,7 @@ def register(sub, groups) -> None:
     p.add_argument("--phase", choices=("griffinlim", "model"), default="griffinlim",
                    help="phase of the output: Griffin-Lim refined from the model's estimate "
                    "(default) or the model's own")
-    p.add_argument("--gl-iters", type=_non_negative_int, default=16, metavar="N",
+    p.add_argument("--gl-iters", type=non_negative_int, default=16, metavar="N",
                    help="Griffin-Lim iterations (default: 16)")
     p.add_argument("--overlap", type=unit_float, default=0.25, metavar="R",
                    help="overlap of consecutive tiles, a fraction of a tile (default: 0.25)")
@@ -90,7 +73,7 @@ def register(sub, groups) -> None:
         t.add_argument("--target", choices=("accompaniment", "mixture"), default=None,
                        help="what the model generates (default: accompaniment; the original "
                        "generated the whole mixture)")
-        t.add_argument("--tile-frames", type=_non_negative_int, default=None, metavar="N",
+        t.add_argument("--tile-frames", type=non_negative_int, default=None, metavar="N",
                        help="training tile length in STFT frames, a multiple of 128 "
                        "(default: 128)")
         add_config_arguments(t)
@@ -109,11 +92,11 @@ def register(sub, groups) -> None:
         e.add_argument("--phase", choices=("griffinlim", "model", "both"), default="griffinlim",
                        help="output phase (default: griffinlim; both: one row for each)")
         e.add_argument("--split", default="test", help="split to score (default: test)")
-        e.add_argument("--tracks", type=_non_negative_int, default=0, metavar="N",
+        e.add_argument("--tracks", type=non_negative_int, default=0, metavar="N",
                        help="score only the first N tracks (default: all)")
-        e.add_argument("--seconds", type=_positive_float, default=None, metavar="S",
+        e.add_argument("--seconds", type=positive_float, default=None, metavar="S",
                        help="score S seconds from the middle of each track (default: all)")
-        e.add_argument("--retrieval-tracks", type=_non_negative_int, default=0, metavar="N",
+        e.add_argument("--retrieval-tracks", type=non_negative_int, default=0, metavar="N",
                        help="retrieval searches the first N training songs (default: all)")
         e.add_argument("--no-baselines", action="store_true", help="score the model only")
         e.add_argument("--json", metavar="PATH", help="also write the scores as JSON")

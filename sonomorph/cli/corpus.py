@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from sonomorph.cli.common import positive_int
+from sonomorph.cli.common import positive_float, positive_int
 from sonomorph.utils.progress import console
 
 
@@ -42,15 +42,6 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
-
 
 def register(sub, groups) -> None:
     corpus = groups["corpus"]
@@ -77,7 +68,7 @@ def register_multitrack(corpus) -> None:
                    help="number of tracks (default: 200, about 3.5 hours)")
     p.add_argument("--test-fraction", type=_fraction, default=0.15, metavar="F",
                    help="share of pieces in the test split (default: 0.15)")
-    p.add_argument("--max-seconds", type=_positive_float, default=None, metavar="S",
+    p.add_argument("--max-seconds", type=positive_float, default=None, metavar="S",
                    help="cut every track to at most S seconds (for quick previews and tests)")
     p.add_argument("--drums", type=_fraction, default=0.6, metavar="P",
                    help="probability that a track has drums (default: 0.6)")
@@ -148,7 +139,7 @@ def register_other_builders(corpus) -> None:
         "random amount).",
     )
     add_common_options(p, default_out="corpora/screams")
-    p.add_argument("--minutes", type=_positive_float, default=60.0, metavar="M",
+    p.add_argument("--minutes", type=positive_float, default=60.0, metavar="M",
                    help="minutes of audio on each side (default: 60)")
     p.add_argument("--speakers", type=positive_int, default=12, metavar="N",
                    help="speakers on each side (default: 12)")

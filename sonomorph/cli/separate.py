@@ -8,7 +8,6 @@ The commands only parse arguments: the work is done by
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,6 +17,8 @@ from sonomorph.cli.common import (
     Skipped,
     add_jobs_option,
     expand_inputs,
+    non_negative_int,
+    positive_float,
     run_batch,
     unit_float,
 )
@@ -26,24 +27,6 @@ from sonomorph.utils.progress import console, progress_bar
 DEFAULT_OUT = "separated"
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
-    return value
 
 
 def register(sub, groups) -> None:
@@ -68,11 +51,11 @@ def register(sub, groups) -> None:
     add_jobs_option(p)
     p.add_argument("--overlap", type=unit_float, default=0.1, metavar="R",
                    help="overlap of consecutive chunks, a fraction of a chunk (default: 0.1)")
-    p.add_argument("--chunk", type=_positive_float, default=30.0, metavar="SECONDS",
+    p.add_argument("--chunk", type=positive_float, default=30.0, metavar="SECONDS",
                    help="chunk length; memory grows with it, not with the song (default: 30)")
     p.add_argument("--model", metavar="PATH", default="default",
                    help="a separator .safetensors file (default: the shipped model)")
-    p.add_argument("--wiener", type=_non_negative_int, default=0, metavar="N",
+    p.add_argument("--wiener", type=non_negative_int, default=0, metavar="N",
                    help="multichannel Wiener refinement iterations (default: 0, off; slower)")
     p.add_argument("--filename", metavar="TEMPLATE", default="{track}/{source}",
                    help="output name below the output folder, without extension; fields "
@@ -94,7 +77,7 @@ def register(sub, groups) -> None:
             "every epoch; the best model is kept as <out>/best.safetensors.")
         t.add_argument("--data", required=True, metavar="DIR", help="training data folder")
         add_config_arguments(t)
-        t.add_argument("--pretrain-noise-steps", type=_non_negative_int, default=None,
+        t.add_argument("--pretrain-noise-steps", type=non_negative_int, default=None,
                        metavar="N", help="first N steps on vocals mixed with coloured noise "
                        "instead of music (the original karaoke CNN's pre-training idea)")
         t.set_defaults(func=run_train)
@@ -110,11 +93,11 @@ def register(sub, groups) -> None:
         e.add_argument("--model", metavar="PATH", default="default",
                        help="separator .safetensors file (default: the shipped model)")
         e.add_argument("--split", default="test", help="split to score (default: test)")
-        e.add_argument("--tracks", type=_non_negative_int, default=0, metavar="N",
+        e.add_argument("--tracks", type=non_negative_int, default=0, metavar="N",
                        help="score only the first N tracks (default: all)")
-        e.add_argument("--seconds", type=_positive_float, default=None, metavar="S",
+        e.add_argument("--seconds", type=positive_float, default=None, metavar="S",
                        help="score S seconds from the middle of each track (default: all)")
-        e.add_argument("--wiener", type=_non_negative_int, default=0, metavar="N",
+        e.add_argument("--wiener", type=non_negative_int, default=0, metavar="N",
                        help="Wiener refinement iterations for the model (default: 0)")
         e.add_argument("--no-baselines", action="store_true", help="score the model only")
         e.add_argument("--json", metavar="PATH", help="also write the scores as JSON")

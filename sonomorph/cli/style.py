@@ -9,7 +9,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from sonomorph.cli.common import BIT_DEPTHS, positive_int
+from sonomorph.cli.common import BIT_DEPTHS, positive_float, positive_int
 from sonomorph.utils.progress import console, progress_bar
 
 
@@ -22,12 +22,6 @@ def _non_negative_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
     return value
 
-
-def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
 
 
 def _layers(text: str) -> list[str]:
@@ -64,7 +58,7 @@ def register(sub, groups) -> None:
     p.add_argument("--style-weight", type=_non_negative_float, default=3.0, metavar="W",
                    help="weight of the style term; both terms are relative distances, so "
                    "larger means more style (default: 3)")
-    p.add_argument("--lr", type=_positive_float, default=None, metavar="LR",
+    p.add_argument("--lr", type=positive_float, default=None, metavar="LR",
                    help="step size of the optimiser (default: 0.05 for Adam, 0.1 for L-BFGS)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam",
                    help="optimiser; the spectrogram stays non-negative and bounded either "
