@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import safetensors.torch
 import torch
+from safetensors.torch import load as _tensors_from_bytes
 
 from sonomorph.errors import CheckpointError
 from sonomorph.utils.fs import TMP_PREFIX, atomic_path
@@ -336,7 +337,7 @@ def load_training_state(path: str | os.PathLike) -> TrainingState:
             f"training checkpoint is damaged: {name} fails its checksum ({len(data)} bytes, "
             f"{doc.get('tensor_bytes')} expected; truncated or modified); {fix}", path)
     try:
-        tensors = safetensors.torch.load(data)
+        tensors = _tensors_from_bytes(data)  # safetensors format: never a pickle
         tree = decode_tree(doc["state"], tensors)
         extra = decode_tree(doc.get("extra", {}), {})
         return TrainingState(
