@@ -128,9 +128,9 @@ def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: s
     L-BFGS (strong Wolfe line search), whose curvature pairs a projection would corrupt,
     works unconstrained on ``u`` with ``x = min(u^2, upper)``, non-negative by construction.
     Either way the loss only ever sees a non-negative, bounded ``x``. The best iterate seen
-    is returned, with one history entry per step. The run stops early when the best loss
-    improved by less than ``tol`` (relative) over ``patience`` steps, or at once if the loss
-    is not finite.
+    is returned, with one history entry per step. After ``3 * patience`` steps the run stops
+    early when the best loss improved by less than ``tol`` (relative) over ``patience``
+    steps (Adam pauses briefly early on), and at once if the loss is not finite.
     """
     if optimizer not in OPTIMIZERS:
         raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
@@ -188,7 +188,7 @@ def optimise(x0: Tensor, loss_fn: LossFn, *, steps: int, lr: float, optimizer: s
             progress(step + 1, steps)
         if best["loss"] < mark[0] * (1.0 - tol):
             mark = (best["loss"], step)
-        elif step - mark[1] >= patience:
+        elif step - mark[1] >= patience and step >= 3 * patience:
             break
     with torch.no_grad():  # the final iterate was never scored: it may be the best
         last = to_x(var.detach())
