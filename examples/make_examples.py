@@ -86,8 +86,9 @@ def build(work: Path) -> dict[str, Path]:
 def make(out: Path, work: Path, *, force: bool) -> None:
     dirs = build(work)
     song_dir = next(dirs["multitrack"].glob(f"*/{SONG_TRACK}"))
-    write_ogg(out / "song.ogg", excerpt(song_dir / "mixture.wav", SONG_SPAN, 22050, 2),
-              22050, force=force)
+    # The song keeps the corpus's 44.1 kHz (the separator's rate); the rest is 22.05 kHz.
+    write_ogg(out / "song.ogg", excerpt(song_dir / "mixture.wav", SONG_SPAN, 44100, 2),
+              44100, force=force)
     write_ogg(out / "song_vocals.ogg", excerpt(song_dir / "vocals.wav", SONG_SPAN, 22050, 1),
               22050, force=force)
     sung, sr = load(dirs["screams"] / SUNG_TAKE, channels=1)

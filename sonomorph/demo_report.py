@@ -132,12 +132,13 @@ def _mono(path: Path, sr: int | None = None):
 def separation_metrics(song: Path, reference_vocals: Path, vocals: Path, karaoke: Path
                         ) -> list[tuple[str, str]]:
     """SI-SDR of the two stems against the reference vocals and accompaniment (song minus
-    reference vocals), beside the unprocessed song as the baseline estimate of each."""
+    reference vocals), beside the unprocessed song as the baseline estimate of each; all
+    mixed to mono at the reference's sample rate."""
     from sonomorph.eval.metrics import si_sdr
 
-    est_v, sr = _mono(vocals)
+    ref_v, sr = _mono(reference_vocals)  # compared at the reference's rate
+    est_v, _ = _mono(vocals, sr)
     est_k, _ = _mono(karaoke, sr)
-    ref_v, _ = _mono(reference_vocals, sr)
     mix, _ = _mono(song, sr)
     n = min(est_v.shape[1], est_k.shape[1], ref_v.shape[1], mix.shape[1])
     ref_v, mix = ref_v[:, :n], mix[:, :n]

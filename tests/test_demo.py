@@ -61,7 +61,7 @@ def test_committed_examples_exist_and_are_small() -> None:
     total = sum(p.stat().st_size for p in EXAMPLES.rglob("*") if p.is_file())
     assert total < 800 * 1024, f"examples/ holds {total // 1024} KB"
     info = sf.info(EXAMPLES / "song.ogg")
-    assert info.channels == 2 and info.samplerate == 22050 and info.duration >= 9.5
+    assert info.channels == 2 and info.samplerate == 44100 and info.duration >= 9.5
 
 
 def test_demo_runs_every_available_capability(tmp_path, models, examples, fast) -> None:
