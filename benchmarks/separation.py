@@ -235,7 +235,7 @@ def _extrapolate(rows: list[Measurement], seconds: float) -> Measurement | None:
 
 def run_all(args) -> dict:
     speed_clip = args.speed_seconds
-    lengths = [60.0] if args.quick else [60.0, 600.0, 3600.0]
+    lengths = [] if args.speed_only else [60.0] if args.quick else [60.0, 600.0, 3600.0]
     cases = {
         "sonomorph": {"speed": f"{THIS}:sonomorph_memory", "memory": f"{THIS}:sonomorph_file",
                       "kwargs": {"model": args.model}},
@@ -348,7 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="*", choices=["sonomorph", "open-unmix", "ht-demucs"])
     p.add_argument("--model", default="default", help="sonomorph model (default, random, path)")
     p.add_argument("--speed-seconds", type=float, default=30.0)
-    p.add_argument("--memory-cap-mb", type=int, default=12000,
+    p.add_argument("--speed-only", action="store_true", help="skip the memory runs")
+    p.add_argument("--merge", action="store_true",
+                   help="update only the measured entries of an existing results file "
+                   "(e.g. re-time sonomorph when the machine is quieter)")
+    p.add_argument("--memory-cap-mb", type=int, default=8000,
                    help="address-space cap per subprocess (protects a shared machine)")
     p.add_argument("--candidates", action="store_true", help="time architecture candidates")
     p.add_argument("--out", default=str(RESULTS))
@@ -358,10 +362,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.time()
     results = run_all(args)
-    results["wall_s"] = round(time.time() - t0, 1)
+    out = Path(args.out)
+    if args.merge and out.exists():
+        old = json.loads(out.read_text())
+        for name, entry in results["cases"].items():
+            previous = old.get("cases", {}).get(name, {})
+            for part in ("speed", "memory"):
+                merged = {str(k): v for k, v in previous.get(part, {}).items()}
+                merged.update({str(k): v for k, v in entry[part].items()})
+                entry[part] = merged
+            if not args.speed_only or "growth_mb_per_min" not in previous:
+                continue
+            entry["growth_mb_per_min"] = previous["growth_mb_per_min"]
+        old.setdefault("cases", {}).update(results["cases"])
+        old.setdefault("runs", []).append({"wall_s": round(time.time() - t0, 1),
+                                           "cases": sorted(results["cases"]),
+                                           "speed_only": args.speed_only})
+        results = old
+    results.setdefault("wall_s", round(time.time() - t0, 1))
     text = table(results)
     print(text)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results["table"] = text
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
