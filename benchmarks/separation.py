@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -296,7 +297,9 @@ def _mem_cell(entry: dict, seconds: int) -> object:
     if not d:
         return None
     if d.get("error"):
-        return f"failed ({d['error']})"
+        cap = re.search(r"under a (\d+) MB cap", d["error"])
+        return f"> {cap.group(1)} MB (address-space cap hit)" if cap else \
+            f"failed ({d['error'][:80]})"
     return f"{d['peak_rss_mb']:.0f} MB" + (" (extrapolated)" if d.get("note") else "")
 
 
@@ -356,9 +359,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="address-space cap per subprocess (protects a shared machine)")
     p.add_argument("--candidates", action="store_true", help="time architecture candidates")
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--table-only", action="store_true",
+                   help="only re-render the table of the results file --out")
     args = p.parse_args(argv)
     if args.candidates:
         candidates(args)
+        return 0
+    if args.table_only:  # re-render the table of an existing results file
+        results = json.loads(Path(args.out).read_text())
+        results["table"] = table(results)
+        Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(results["table"])
         return 0
     t0 = time.time()
     results = run_all(args)
