@@ -335,14 +335,27 @@ def candidates(args) -> None:
     }
     rows = []
     for name, arch in variants.items():
-        res = []
+        row: list[object] = [name]
         for threads in (1, 2):
             m = run_case(f"{THIS}:sonomorph_memory", seconds=args.speed_seconds, threads=threads,
                          repeats=3, warmup=1, kwargs={"model": "random", **arch}, name=name)
-            res.append(None if m.x_realtime is None else round(m.x_realtime, 1))
-        rows.append([name, *res])
+            if threads == 1:
+                row.append(None if m.x_realtime_cpu is None else round(m.x_realtime_cpu, 1))
+            row.append(None if m.x_realtime is None else round(m.x_realtime, 1))
+            if threads == 2 and m.load:
+                row.append(f"{m.load[0]:.1f}-{m.load[1]:.1f}")
+        rows.append(row)
         print(rows[-1], flush=True)
-    print(markdown_table(["candidate", "x RT 1 thread", "x RT 2 threads"], rows))
+    header = ["candidate", "x RT 1 thread (CPU time)", "x RT 1 thread (wall)",
+              "x RT 2 threads (wall)", "load avg"]
+    text = markdown_table(header, rows)
+    print(text)
+    out = RESULTS.with_name("separation-candidates.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"clip_s": args.speed_seconds, "weights": "random",
+                               "rows": [dict(zip(header, r)) for r in rows], "table": text},
+                              indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
