@@ -237,3 +237,19 @@ def test_separate_file_streams_to_wav_and_keeps_rate(tmp_path, write_audio):
     assert sr == 48000 and v.shape == x.shape == k.shape
     assert sf.info(paths["vocals"]).subtype == "PCM_24"
     np.testing.assert_allclose(v + k, x, atol=1e-3)
+
+
+def test_shipped_model_loads_and_separates():
+    from sonomorph import pretrained
+    from sonomorph.models import read_metadata
+
+    path = pretrained.path_for("separator")
+    meta = read_metadata(path)
+    assert meta["kind"] == "separator" and meta["sample_rate"] == SR
+    assert path.stat().st_size < 8 * 2**20  # small enough to ship in the wheel
+    assert pretrained.model_card("separator") is not None
+    sep = Separator()  # "default"
+    x = song(1.0)
+    out = sep.separate(x, SR)
+    np.testing.assert_allclose(out["vocals"] + out["accompaniment"], x, atol=1e-4)
+    assert 0 < np.sqrt(np.mean(out["vocals"] ** 2)) < np.sqrt(np.mean(x**2))
