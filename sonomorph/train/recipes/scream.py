@@ -51,7 +51,7 @@ class GeneratorArgs:
     n_blocks: int = 6  #: istft: causal ConvNeXt blocks
     kernel_size: int = 7  #: istft: causal conv kernel (frames)
     lookahead: int = 0  #: istft: future mel frames the first conv sees (+11.6 ms each)
-    phase: Literal["input", "free"] = "input"  #: istft: offset from the input's phase, or free
+    phase: Literal["free", "input"] = "free"  #: istft: predicted outright, or offset from the input's phase
     ngf: int = 32  #: melgan: width (32 = the original 4.3M parameters)
     weight_norm: bool = False
 
