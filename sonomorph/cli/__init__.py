@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -125,5 +126,22 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
+
+
 def run() -> None:  # console-script entry point wrapper for `python -m sonomorph`
-    sys.exit(main())
+    """Run :func:`main` and exit with its status. When the reader of our output goes away
+    (``sonomorph classify *.wav | head -1``), stop quietly with status 141 instead of a
+    BrokenPipeError traceback: stdout is flushed here, inside the handler, and on a broken
+    pipe pointed at /dev/null so that the interpreter's own flush at exit cannot fail again."""
+    try:
+        try:
+            status = main()
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        sys.exit(BROKEN_PIPE_STATUS)
+    sys.exit(status)
