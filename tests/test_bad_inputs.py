@@ -6,7 +6,10 @@ the input untouched. The files are made here by fixtures, never committed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
 import struct
 from pathlib import Path
 
@@ -210,3 +213,212 @@ def test_cli_constants_agree_with_their_modules():
 
     enroll = text["speakers"]._subparsers._group_actions[0].choices["enroll"]
     assert enroll._option_string_actions["--db"].default == DEFAULT_DB
+
+
+# ---------------------------------------------------------------------- odd but valid inputs
+
+def _make_odd(kind: str, folder: Path) -> Path:
+    """A valid file that is unusual in one way; every command must take it."""
+    def tone(sr: int, seconds: float = 1.0) -> np.ndarray:
+        t = np.arange(int(sr * seconds)) / sr
+        return (0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1330 * t)).astype(np.float32)
+
+    sub = None
+    if kind == "silence":
+        path, wav, sr = folder / "silence.wav", np.zeros(SR, np.float32), SR
+    elif kind == "dc":
+        path, wav, sr = folder / "dc.wav", np.full(SR, 0.5, np.float32), SR
+    elif kind == "clipped":  # a square wave at full scale: every sample at +-1
+        path, sr = folder / "clipped.wav", SR
+        wav = np.where(tone(SR) >= 0, 1.0, -1.0).astype(np.float32)
+    elif kind == "6-channels":
+        path, sr = folder / "surround 5.1.wav", SR
+        wav = np.stack([tone(SR) * (c + 1) / 7 for c in range(6)], axis=1)
+    elif kind == "8khz":
+        path, wav, sr = folder / "phone.wav", tone(8000), 8000
+    elif kind == "192khz":
+        path, wav, sr = folder / "studio.wav", tone(192000, 0.5), 192000
+    elif kind == "24-bit":
+        path, wav, sr, sub = folder / "deep.wav", tone(SR), SR, "PCM_24"
+    elif kind == "32-bit-float":
+        path, wav, sr, sub = folder / "float.wav", tone(SR), SR, "FLOAT"
+    elif kind == "spaces-non-ascii":
+        path, wav, sr = folder / "a folder with spaces" / "voix d'été – ça.flac", tone(SR), SR
+        path.parent.mkdir()
+    else:  # pragma: no cover - guarded by the parametrisation
+        raise AssertionError(kind)
+    sf.write(path, wav, sr, subtype=sub)
+    return path
+
+
+REFUSE_SILENCE = {"classify", "remove-silence", "style-content", "style-style"}
+ODD_KINDS = ["silence", "dc", "clipped", "6-channels", "8khz", "192khz", "24-bit",
+             "32-bit-float", "spaces-non-ascii"]
+
+
+def _outputs(out: Path) -> list[Path]:
+    return sorted(p for p in out.rglob("*") if p.is_file()) if out.exists() else []
+
+
+@pytest.mark.parametrize("kind", ODD_KINDS)
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_odd_but_valid_input_succeeds_with_finite_output(command, kind, tmp_path, capsys, models):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    src = _make_odd(kind, inputs)
+    good = _good_voice(tmp_path)
+    out = tmp_path / "out"
+    before = _digest(src)
+    rc = main(["-q", *COMMANDS[command](src, out, good, models)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert _digest(src) == before
+    written = _outputs(out)
+    if kind == "silence" and command in REFUSE_SILENCE:
+        # Nothing to classify, keep or take the texture of: a one-line refusal is the sane answer.
+        assert rc == 2, f"{command} on silence: exit {rc}\n{captured.err}"
+        errors = [line for line in captured.err.splitlines() if line.startswith("sonomorph: error:")]
+        assert len(errors) == 1 and src.name in errors[0] and "silent" in errors[0], captured.err
+        assert written == []
+        return
+    assert rc == 0, f"{command} on {kind}: exit {rc}\n{captured.err}"
+    if command == "classify":  # prints its answer
+        assert written == [] and src.name in captured.out
+        assert "nan" not in captured.out.lower(), captured.out
+        return
+    assert written, f"{command} on {kind} wrote nothing"
+    assert not [p for p in written if p.name.startswith(".sonomorph-tmp-")]
+    for path in written:
+        if path.suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        elif path.suffix == ".json":  # the .npy picture's sidecar
+            assert json.loads(path.read_text(encoding="utf-8"))
+            continue
+        else:
+            data, _ = sf.read(path, dtype="float32")
+        assert data.size > 0 and np.isfinite(data).all(), path
+
+
+# ---------------------------------------------------------------------- unreadable file
+
+@contextlib.contextmanager
+def _unprivileged():
+    """Run the block as an ordinary user. Root reads a mode-000 file anyway (it bypasses
+    permission bits), so as root the effective user becomes nobody for the block; yields
+    False where that is impossible (no CAP_SETUID), and root then reads the file."""
+    if os.geteuid() != 0:
+        yield True
+        return
+    try:
+        os.setegid(NOBODY)
+        os.seteuid(NOBODY)
+    except PermissionError:
+        os.setegid(0)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+NOBODY = 65534
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_unreadable_file(command, capsys, models):
+    import shutil
+    import tempfile
+
+    # Everything but the locked file must be reachable by an ordinary user: pytest's own
+    # temporary folders are private to their owner.
+    folder = Path(tempfile.mkdtemp(prefix="sonomorph-unreadable-"))
+    try:
+        folder.chmod(0o777)
+        local = {}
+        for kind, path in models.items():
+            local[kind] = str(shutil.copy(path, folder / Path(path).name))
+            os.chmod(local[kind], 0o644)
+        good = _good_voice(folder)
+        src = folder / "locked song.wav"
+        sf.write(src, np.zeros(SR, np.float32) + 0.1, SR)
+        src.chmod(0)
+        out = folder / "out"
+        # The same command on a text file first, as ourselves: it imports every module the
+        # failing run needs (an ordinary user may not be able to read the Python install).
+        warm = folder / "warm-up.wav"
+        warm.write_text("not audio\n" * 40)
+        assert main(COMMANDS[command](warm, folder / "warm", good, local)) == 2
+        capsys.readouterr()
+        with _unprivileged() as enforced:
+            if enforced:
+                with pytest.raises(PermissionError):  # the test really tests a refusal
+                    src.open("rb")
+            rc = main(COMMANDS[command](src, out, good, local))
+        err = capsys.readouterr().err
+        if not enforced:  # root without CAP_SETUID: permission bits cannot stop it reading
+            assert rc == 0 or "permission" not in err, err
+            return
+        assert rc == 2, err
+        errors = [line for line in err.splitlines() if line.startswith("sonomorph: error:")]
+        assert len(errors) == 1 and src.name in errors[0], err
+        assert "permission denied" in errors[0]
+        assert _outputs(out) == []
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- long files
+
+def _long_wav(path: Path, seconds: int, sr: int = 8000) -> Path:
+    """Written a second at a time (the test itself never holds the file)."""
+    t = np.arange(sr) / sr
+    with sf.SoundFile(path, "w", sr, 1, "PCM_16") as f:
+        for i in range(seconds):
+            f.write((0.3 * np.sin(2 * np.pi * (200 + i) * t)).astype(np.float32))
+    return path
+
+
+def _numpy_peak(argv: list[str]) -> int:
+    """Peak bytes of traced allocations (numpy's, the file buffers) while ``argv`` runs."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert main(["-q", *argv]) == 0
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("command, short, long, work_rate, channels", [
+    ("separate", 20, 100, 44100, 2),  # streams every file, chunk by chunk
+    ("scream", 20, 100, 22050, 1),    # streams files over LONG_FILE_S (lowered here)
+])
+def test_long_file_is_streamed_in_bounded_memory(command, short, long, work_rate, channels,
+                                                tmp_path, monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _tiny_models import make_tiny_models
+
+    import sonomorph.pipelines.scream as scream_pipeline
+
+    monkeypatch.setattr(scream_pipeline, "LONG_FILE_S", 5.0)
+    tiny = make_tiny_models(tmp_path / "models")
+    argv = {"separate": ["separate", "--chunk", "2", "--model", tiny["separator"]],
+            "scream": ["scream", "--model", tiny["scream"]]}[command]
+    peaks = {}
+    for seconds in (short, long):
+        src = _long_wav(tmp_path / f"long {seconds}.wav", seconds)
+        out = tmp_path / f"out{seconds}"
+        peaks[seconds] = _numpy_peak([*argv, str(src), "-o", str(out)])
+        written = _outputs(out)
+        assert written
+        for path in written:  # complete: the whole length came out
+            assert sf.info(path).duration == pytest.approx(seconds, abs=0.05), path
+    # Holding the long file at the model's rate would take this much more than the short one:
+    whole = (long - short) * work_rate * channels * 4
+    growth = peaks[long] - peaks[short]
+    assert growth < 0.1 * whole, f"peak grew by {growth / 1e6:.1f} MB ({peaks})"
