@@ -148,12 +148,19 @@ def run_batch(
                 update(count)
                 _record(report, item, err)
         else:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
+            pool = ThreadPoolExecutor(max_workers=jobs)
+            try:
                 futures = [pool.submit(one, i) for i in items]
                 for fut in as_completed(futures):
                     count += 1
                     update(count)
                     _record(report, *fut.result())
+            except BaseException:
+                # Ctrl-C / SIGTERM: the files being written finish (atomically), the
+                # queued ones never start.
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
     if report.failed:
         console.print(f"[red]{len(report.failed)} of {len(items)} failed:")
         for item, err in report.failed:
