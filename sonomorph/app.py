@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sonomorph.demo import CAPABILITIES, EXAMPLES_DIR, capability, run, unavailable
+from sonomorph.demo import CAPABILITIES, EXAMPLES_DIR, capability, check_models, run, unavailable
 from sonomorph.demo_report import Outcome
 from sonomorph.errors import CheckpointError, SonomorphError
 
@@ -429,6 +429,7 @@ def launch(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     for kind, path in (models or {}).items():
         if not Path(path).is_file():
             raise CheckpointError(f"no such {kind} model file", path)
+    check_models(models or {})  # a damaged, pickled or wrong-kind file: refused before serving
     root = Path(tempfile.mkdtemp(prefix="sonomorph-app-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     prepare_environment(root)

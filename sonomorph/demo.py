@@ -46,7 +46,7 @@ from sonomorph.utils.progress import ProgressCallback
 log = logging.getLogger(__name__)
 
 __all__ = ["Capability", "CAPABILITIES", "capability", "unavailable", "run", "run_demo",
-           "parse_models", "safe_stem", "DEFAULT_OUT", "EXAMPLES_DIR", "DEMO_INPUTS"]
+           "parse_models", "check_models", "safe_stem", "DEFAULT_OUT", "EXAMPLES_DIR", "DEMO_INPUTS"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = REPO_ROOT / "examples"
@@ -149,6 +149,22 @@ def parse_models(specs: list[str] | None) -> dict[str, str]:
                               f", not {spec!r}")
         out[kind] = path
     return out
+
+
+def check_models(models: Mapping[str, str]) -> None:
+    """Load each model a user named once, so that a bad file (missing, damaged, pickled,
+    of another kind) is a one-line error naming it before any work is done."""
+    from sonomorph.models import load_model, resolve_model
+
+    for kind, spec in models.items():
+        if kind == "scream":
+            try:
+                from sonomorph.pipelines.scream import load_backend
+            except ImportError:  # pipeline not in this build: its tab says so
+                continue
+            load_backend(spec)  # a checkpoint or an exported .onnx
+        else:
+            load_model(resolve_model(spec, kind), expect=kind)
 
 
 def safe_stem(name: str | os.PathLike, fallback: str = "audio") -> str:
@@ -502,7 +518,9 @@ def run_from_args(args: argparse.Namespace, device: str = "cpu") -> int:
     """Run the demo from parsed arguments: 0 when nothing failed, 1 otherwise."""
     from sonomorph.utils.progress import console
 
-    sections = run_demo(args.out, examples=args.examples, models=parse_models(args.model),
+    models = parse_models(args.model)
+    check_models(models)
+    sections = run_demo(args.out, examples=args.examples, models=models,
                         only=args.only, force=args.force, quiet=getattr(args, "quiet", False),
                         device=device)
     page = Path(args.out) / "index.html"
