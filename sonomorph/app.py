@@ -53,8 +53,11 @@ class AppSettings:
     work folder and the upload limit."""
 
     def __init__(self, workdir: str | os.PathLike, *, models: Mapping[str, str] | None = None,
-                 device: str = "cpu", max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> None:
+                 device: str = "cpu", max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+                 upload_dirs: tuple[str | os.PathLike, ...] = ()) -> None:
         self.workdir = Path(workdir)
+        # Where uploads may come from (the private folder, the examples); empty: anywhere.
+        self.upload_dirs = tuple(Path(d).resolve() for d in upload_dirs)
         self.models = dict(models or {})
         self.device = device
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
@@ -95,6 +98,9 @@ def _check_upload(path: str | None, settings: AppSettings, what: str) -> Path:
     if not path:
         raise gr.Error(f"Upload or record the {what} first.")
     p = Path(path)
+    if settings.upload_dirs and not any(p.resolve().is_relative_to(d) for d in settings.upload_dirs):
+        # Gradio hands us only its own copies; anything else is a crafted request.
+        raise gr.Error(f"The {what} is not an uploaded file.")
     if not p.is_file():
         raise gr.Error(f"The {what} upload is missing; upload it again.")
     if p.stat().st_size > settings.max_upload_bytes:
@@ -432,9 +438,10 @@ def launch(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     check_models(models or {})  # a damaged, pickled or wrong-kind file: refused before serving
     root = Path(tempfile.mkdtemp(prefix="sonomorph-app-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    prepare_environment(root)
+    uploads = prepare_environment(root)
+    examples = (EXAMPLES_DIR,) if EXAMPLES_DIR.is_dir() else ()
     settings = AppSettings(root / "work", models=models, device=device,
-                           max_upload_mb=max_upload_mb)
+                           max_upload_mb=max_upload_mb, upload_dirs=(uploads, *examples))
     ui = build_app(settings)
     if port == 0:
         port = _free_port(host)
@@ -449,6 +456,16 @@ def launch(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     finally:
         if block:
             shutil.rmtree(root, ignore_errors=True)
+    if not block:  # closing the server removes the uploads and results too
+        close = ui.close
+
+        def close_and_clean(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return close(*args, **kwargs)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+
+        ui.close = close_and_clean
     return ui
 
 
