@@ -10,13 +10,24 @@ from __future__ import annotations
 import os
 
 
+def printable_path(path: str | os.PathLike) -> str:
+    """A path as it is shown in a message: characters that cannot be printed on one line
+    (a newline, a tab, undecodable bytes) are shown escaped (``\\n``, ``\\udcff``)."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
 class SonomorphError(Exception):
     """Base class: an error caused by the input, with a one-line message."""
 
     def __init__(self, message: str, path: str | os.PathLike | None = None):
         self.path = None if path is None else os.fspath(path)
         self.reason = message
-        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+        super().__init__(f"{printable_path(self.path)}: {message}" if self.path is not None
+                         else message)
 
 
 class AudioLoadError(SonomorphError):

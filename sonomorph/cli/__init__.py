@@ -19,7 +19,7 @@ import sys
 import warnings
 
 from sonomorph import __version__
-from sonomorph.errors import SonomorphError
+from sonomorph.errors import SonomorphError, printable_path
 
 # Modules that register commands; each is imported lazily only to build the parser.
 COMMAND_MODULES = (
@@ -49,7 +49,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2 (argparse's own convention)."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # The message quotes what was typed: control characters are shown escaped.
+        self.exit(2, f"{self.prog}: error: {printable_path(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

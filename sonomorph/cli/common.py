@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -10,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sonomorph.errors import AudioLoadError, SonomorphError
+from sonomorph.errors import AudioLoadError, SonomorphError, printable_path
 from sonomorph.utils.progress import console, progress_bar
 
 BIT_DEPTHS = ("16", "24", "32f")
@@ -47,8 +48,8 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number: {text}")
     return value
 
 
@@ -164,7 +165,8 @@ def run_batch(
     if report.failed:
         console.print(f"[red]{len(report.failed)} of {len(items)} failed:")
         for item, err in report.failed:
-            print(f"  {err if str(item) in err else f'{item}: {err}'}", file=sys.stderr)
+            shown = printable_path(item)
+            print(f"  {err if shown in err else f'{shown}: {err}'}", file=sys.stderr)
     return report
 
 

@@ -26,6 +26,8 @@ def _float(minimum: float, strict: bool):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value < float("inf"):  # NaN or infinity
+            raise argparse.ArgumentTypeError(f"not a finite number: {text}")
         if value < minimum or (strict and value == minimum):
             raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum}: {text}")
         return value

@@ -14,7 +14,13 @@ import argparse
 import json
 from pathlib import Path
 
-from sonomorph.cli.common import add_jobs_option, add_output_options, expand_inputs, run_batch
+from sonomorph.cli.common import (
+    add_jobs_option,
+    add_output_options,
+    expand_inputs,
+    positive_float,
+    run_batch,
+)
 from sonomorph.errors import ConfigError
 from sonomorph.utils.progress import console, progress_bar
 
@@ -73,7 +79,7 @@ def register(sub, groups) -> None:
                    help="real time from the microphone to the speakers (sounddevice)")
     p.add_argument("--block", type=_block, default=256, metavar="N",
                    help="live block size in samples at 22.05 kHz, 256-2048 (default: 256)")
-    p.add_argument("--duration", type=float, default=None, metavar="S",
+    p.add_argument("--duration", type=positive_float, default=None, metavar="S",
                    help="live: stop after S seconds (default: until Ctrl-C)")
     add_jobs_option(p)
     p.set_defaults(func=_run_scream)
