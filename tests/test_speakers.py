@@ -134,11 +134,16 @@ def test_identify_errors_are_one_line(speakers_dir, tmp_path, capsys):
     assert code == 2 and "silent.wav" in err and "silent" in err and len(err.splitlines()) == 1
 
 
-def test_eval_speakers_command_prints_accuracy(speakers_dir, capsys):
+def test_eval_speakers_command_prints_accuracy(speakers_dir, capsys, tmp_path):
+    report = tmp_path / "speakers.json"
     code = main(["-q", "eval", "speakers", "--data", str(speakers_dir), "--speakers", "4",
-                 "--enroll", "3", "--test", "2"])
+                 "--enroll", "3", "--test", "2", "--json", str(report)])
     out = capsys.readouterr().out
     assert code == 0 and "4 speakers" in out and "accuracy" in out
+    rows = json.loads(report.read_text())
+    assert len(rows) == 1 and list(rows[0])[:2] == ["n_speakers", "data"]
+    assert rows[0]["n_speakers"] == 4 and rows[0]["data"] == str(speakers_dir)
+    assert rows[0]["trials"] == 8 and f"{rows[0]['accuracy']:.1%}" in out
 
 
 def test_resemblyzer_option(speakers_dir, tmp_path):

@@ -160,9 +160,11 @@ def run_eval_speakers(args) -> int:
     for kind in kinds:
         for n in args.speakers:
             with progress_bar(f"{n} speakers ({kind})", None, quiet=args.quiet) as update:
-                results.append(evaluate_speakers(args.data, speakers=n, enroll=args.enroll,
-                                                 test=args.test, features=kind,
-                                                 device=_device(args), progress=update))
+                r = evaluate_speakers(args.data, speakers=n, enroll=args.enroll,
+                                      test=args.test, features=kind, device=_device(args),
+                                      progress=update)
+            # Count and folder first, so that a results table reads without the id lists.
+            results.append({"n_speakers": len(r["speakers"]), "data": str(args.data), **r})
     print(format_speakers(results))
     if args.json:
         _write_json(args.json, results)

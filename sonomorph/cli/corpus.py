@@ -108,8 +108,9 @@ def register_other_builders(corpus) -> None:
         "sentence (English, Italian or Finnish by voice).",
     )
     add_common_options(p, default_out="corpora/speech")
-    p.add_argument("--speakers", type=positive_int, default=24, metavar="N",
-                   help="number of speakers (default: 24)")
+    p.add_argument("--speakers", type=positive_int, default=30, metavar="N",
+                   help="number of speakers (default: 30, enough for the original protocol's "
+                   "30-speaker row)")
     p.add_argument("--utterances", type=positive_int, default=50, metavar="N",
                    help="utterances per speaker (default: 50)")
     p.set_defaults(func=_run_speech)

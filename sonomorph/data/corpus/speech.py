@@ -137,7 +137,7 @@ def speech_jobs(*, seed: int, speakers: int, utterances: int, sample_rate: int =
     return jobs
 
 
-def build_speech(out: str | os.PathLike, *, seed: int = 0, speakers: int = 24,
+def build_speech(out: str | os.PathLike, *, seed: int = 0, speakers: int = 30,
                  utterances: int = 50, sample_rate: int = SR, workers: int = 1,
                  quiet: bool = False, verify: bool = False) -> dict:
     """Build (or resume) the speech corpus in ``out``; returns a summary dict with
