@@ -78,3 +78,22 @@ def test_tiny_build_layout_lengths_and_determinism(tmp_path):
     assert (a / "manifest.json").read_bytes() == (b / "manifest.json").read_bytes()
     again = build_speech(a, seed=3, speakers=3, utterances=2, workers=1, quiet=True)
     assert again["rendered"] == 0 and again["skipped"] == 4
+
+
+def test_default_build_has_enough_speakers_for_the_30_speaker_protocol():
+    import inspect
+
+    from sonomorph.cli import build_parser
+
+    args = build_parser().parse_args(["corpus", "speech"])
+    assert args.speakers >= 30 and args.utterances >= 15  # 9 enrolled + 6 tested each
+    assert inspect.signature(build_speech).parameters["speakers"].default >= 30
+    plan = plan_speakers(args.speakers, seed=0, voices=fake_voices_many(args.speakers))
+    assert len({s["voice"]["name"] for s in plan}) == args.speakers
+
+
+def fake_voices_many(n: int) -> dict[str, list[Voice]]:
+    voices = fake_voices()
+    voices["espeak-ng"] = [Voice("espeak-ng", f"{b}+{v}", "en", "M")
+                           for b in ("en-us", "en-gb", "en-sc") for v in range(n)]
+    return voices
