@@ -187,6 +187,27 @@ def test_train_separator_a_few_steps(tmp_path):
     src = write(tmp_path / "s.wav", song(0.5))
     assert separate(src, "-o", tmp_path / "sep", "--model", out / "best.safetensors") == 0
 
+    # Fine-tuning: --init-from starts from those weights (its architecture, not the flags').
+    from safetensors.torch import load_file
+
+    tuned = tmp_path / "tuned"
+    code = main(["-q", "train", "separator", "--data", str(data), "--out", str(tuned),
+                 "--steps", "1", "--init-from", str(out / "last.safetensors"),
+                 "--set", "batch_size=2", "--set", "segment_s=0.5", "--set", "val_seconds=1.0",
+                 "--set", "num_workers=0", "--set", "lr=1e-12", "--set", "lr_final=1e-12"])
+    assert code == 0
+    before, after = load_file(out / "last.safetensors"), load_file(tuned / "last.safetensors")
+    assert before.keys() == after.keys()
+    assert read_metadata(tuned / "last.safetensors")["args"]["hidden"] == 8
+    for key in before:
+        if "running" not in key and "num_batches" not in key:  # batch-norm statistics move
+            torch.testing.assert_close(after[key], before[key], atol=1e-6, rtol=0)
+    # a file of another kind is a clear error
+    genre = Path(__file__).resolve().parents[1] / "sonomorph" / "pretrained" / "genre.safetensors"
+    code = main(["-q", "train", "separator", "--data", str(data), "--out", str(tmp_path / "x"),
+                 "--steps", "1", "--init-from", str(genre)])
+    assert code == 2
+
 
 def test_train_separator_bad_data_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()

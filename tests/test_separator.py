@@ -253,3 +253,58 @@ def test_shipped_model_loads_and_separates():
     out = sep.separate(x, SR)
     np.testing.assert_allclose(out["vocals"] + out["accompaniment"], x, atol=1e-4)
     assert 0 < np.sqrt(np.mean(out["vocals"] ** 2)) < np.sqrt(np.mean(x**2))
+
+
+def test_augment_batch_band_limits_and_scales_both_stems_alike():
+    from sonomorph.train.recipes.separator import augment_batch
+
+    gen = torch.Generator().manual_seed(0)
+    vocals = torch.randn(16, 2, 8192, generator=gen) * 0.5
+    acc = torch.randn(16, 2, 8192, generator=gen) * 0.5
+    v, a = augment_batch(vocals, acc, SR, level_db=(-30.0, 0.0), lowpass_probability=1.0,
+                         lowpass_hz=(4000.0, 8000.0), generator=gen)
+    spec = torch.fft.rfft(v + a, dim=-1).abs()
+    freqs = torch.fft.rfftfreq(8192, 1.0 / SR)
+    above = spec[..., freqs > 8600.0]  # past the highest cut plus its 500-Hz edge
+    assert float(above.max()) < 1e-3 * float(spec.max())
+    assert float((v + a).abs().max()) <= 1.0 + 1e-6  # never past full scale
+    # the level changes per example (over a 30-dB range), the same for both stems
+    gains = (v.pow(2).mean((1, 2)) / a.pow(2).mean((1, 2))).log10() * 10
+    ref = (vocals.pow(2).mean((1, 2)) / acc.pow(2).mean((1, 2))).log10() * 10
+    torch.testing.assert_close(gains, ref, atol=0.5, rtol=0)
+    levels = 10 * (v + a).pow(2).mean((1, 2)).log10()
+    assert float(levels.max() - levels.min()) > 10.0
+    # with probability 0 nothing is band-limited
+    v0, a0 = augment_batch(vocals, acc, SR, level_db=(0.0, 0.0), lowpass_probability=0.0)
+    peak = (vocals + acc).abs().amax(dim=(1, 2), keepdim=True).clamp_min(1.0)
+    torch.testing.assert_close(v0, vocals / peak)
+    torch.testing.assert_close(a0, acc / peak)
+
+
+def test_shipped_model_finds_the_voice_in_a_lossy_file_at_any_level():
+    """examples/song.ogg is Ogg Vorbis (nothing above ~16 kHz): the shipped model must still
+    return the voice, at the right level, whether the song is loud or 20 dB quieter."""
+    from pathlib import Path
+
+    from sonomorph.audio.io import load
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    x, sr = load(root / "song.ogg", SR)
+    ref, _ = load(root / "song_vocals.ogg", SR)
+    sep = Separator()
+
+    def db(a):
+        return 10 * np.log10(np.mean(np.square(a)) + 1e-20)
+
+    def sdr(est):
+        return 10 * np.log10(np.sum(ref**2) / np.sum((est - ref) ** 2))
+
+    results = {}
+    for gain_db in (0.0, -20.0):
+        g = 10 ** (gain_db / 20)
+        v = sep.separate(x * g, sr)["vocals"] / g
+        results[gain_db] = (db(v), sdr(v))
+    for level, quality in results.values():
+        assert abs(level - db(ref)) < 6.0  # not near-silent, not the whole mixture
+        assert quality > sdr(x) + 8.0  # far better than doing nothing
+    assert abs(results[0.0][1] - results[-20.0][1]) < 1.5  # the level barely matters

@@ -80,6 +80,9 @@ def register(sub, groups) -> None:
         t.add_argument("--pretrain-noise-steps", type=non_negative_int, default=None,
                        metavar="N", help="first N steps on vocals mixed with coloured noise "
                        "instead of music (the original karaoke CNN's pre-training idea)")
+        t.add_argument("--init-from", metavar="PATH", default=None,
+                       help="start from the weights of a separator file ('default': the "
+                       "shipped model) instead of random ones, e.g. to fine-tune on your songs")
         t.set_defaults(func=run_train)
 
     if "eval" in groups:
@@ -180,6 +183,8 @@ def run_train(args) -> int:
     if args.pretrain_noise_steps is not None:
         args.overrides = [*args.overrides, f"pretrain_noise_steps={args.pretrain_noise_steps}"]
     args.overrides = [*args.overrides, f"data={json.dumps(str(args.data))}"]
+    if args.init_from:
+        args.overrides = [*args.overrides, f"init_from={json.dumps(str(args.init_from))}"]
     if not args.out:
         args.out = "runs/separator"
     cfg = config_from_args(SeparatorTrainConfig, args)

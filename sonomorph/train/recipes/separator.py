@@ -18,6 +18,10 @@ of keeping the mixture's phase). Validation every epoch computes BSSEval v4 SDR
 (museval) on ``val_tracks`` excerpts of ``val_seconds``; ``best.safetensors`` is the
 model with the best median vocals SDR.
 
+Augmentation on every batch (:func:`augment_batch`): a random level over 30 dB and, for
+half the examples, a random band limit between 5 and 20 kHz, so that the mask does not
+depend on how loud a song is or on whether it went through a lossy codec.
+
 Pre-training on voice plus noise (the original karaoke CNN's good idea, as an option):
 for the first ``pretrain_noise_steps`` steps the accompaniment of every example is
 replaced with coloured noise (spectral slope 1/f^a, a in [0, 2], random level), so the
@@ -45,7 +49,7 @@ from sonomorph.train.trainer import StepContext, TrainTask
 log = logging.getLogger(__name__)
 
 __all__ = ["SeparatorModelArgs", "SeparatorTrainConfig", "SeparatorTask", "MaskedSeparationLoss",
-           "coloured_noise", "data_layout"]
+           "augment_batch", "coloured_noise", "data_layout"]
 
 
 @dataclass
@@ -85,6 +89,12 @@ class SeparatorTrainConfig(TrainConfig):
     pretrain_noise_steps: int = 0  #: first steps on vocals + coloured noise instead of music
     noise_snr_db: tuple[float, float] = (-6.0, 12.0)  #: vocals-to-noise ratio in pre-training
     wave_weight: float = 1.0  #: weight of the waveform L1 term of the loss
+    level_db: tuple[float, float] = (-30.0, 0.0)  #: random gain of each whole example (dB)
+    lowpass_probability: float = 0.5  #: share of examples band-limited like a lossy file
+    lowpass_hz: tuple[float, float] = (5000.0, 20000.0)  #: range of those band limits
+    #: start from the weights of a separator file ("default": the shipped one) instead of
+    #: random ones (fine-tuning; the model arguments come from that file)
+    init_from: str = ""
     model: SeparatorModelArgs = field(default_factory=SeparatorModelArgs)
 
     def validate(self) -> None:
@@ -96,6 +106,10 @@ class SeparatorTrainConfig(TrainConfig):
         if self.pretrain_noise_steps < 0 or self.samples_per_epoch < 0 or self.val_tracks < 0:
             raise ConfigError("'pretrain_noise_steps', 'samples_per_epoch' and 'val_tracks' "
                               "must not be negative")
+        if not 0.0 <= self.lowpass_probability <= 1.0:
+            raise ConfigError("'lowpass_probability' must be in [0, 1]")
+        if self.level_db[0] > self.level_db[1] or self.lowpass_hz[0] > self.lowpass_hz[1]:
+            raise ConfigError("'level_db' and 'lowpass_hz' must be (low, high) ranges")
         if self.model.core not in ("tcn", "lstm"):
             raise ConfigError(f"'model.core' must be tcn or lstm, got {self.model.core!r}")
 
@@ -153,6 +167,40 @@ def coloured_noise(shape: tuple[int, ...], generator: torch.Generator | None = N
     spec = spec * freqs.pow(-slope / 2.0)
     noise = torch.fft.irfft(spec, n=n, dim=-1)
     return noise / noise.pow(2).mean(dim=(1, 2), keepdim=True).sqrt().clamp_min(1e-8)
+
+
+def augment_batch(vocals: Tensor, acc: Tensor, sample_rate: int, *,
+                  level_db: tuple[float, float] = (-30.0, 0.0), lowpass_probability: float = 0.5,
+                  lowpass_hz: tuple[float, float] = (5000.0, 20000.0),
+                  generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Level and bandwidth augmentation of a batch of stems ``(B, C, N)``, the same for both
+    stems of an example so that mixture = vocals + accompaniment still holds.
+
+    - *Band limit*: with ``lowpass_probability`` an example loses everything above a random
+      frequency in ``lowpass_hz`` (a 500-Hz raised-cosine edge), as an MP3, Ogg or AAC file
+      does. Without it a network trained on full-band stems reads an empty top octave as
+      "no voice here" and returns near-silent vocals for every lossy file.
+    - *Level*: a random gain in ``level_db`` per example, then scaled down if the mixture's
+      peak would pass full scale: quiet and loud songs give the same mask.
+    """
+    b, _, n = vocals.shape
+    dev = vocals.device
+    if lowpass_probability > 0:
+        freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate).to(dev)  # (n//2+1,)
+        lo, hi = lowpass_hz
+        cut = lo + (hi - lo) * torch.rand(b, 1, 1, generator=generator).to(dev)
+        on = (torch.rand(b, 1, 1, generator=generator) < lowpass_probability).to(dev)
+        edge = 500.0
+        t = ((freqs - cut) / edge).clamp(0.0, 1.0)
+        gain = torch.where(on, 0.5 * (1.0 + torch.cos(math.pi * t)), torch.ones_like(t))
+        vocals = torch.fft.irfft(torch.fft.rfft(vocals, dim=-1) * gain, n=n, dim=-1)
+        acc = torch.fft.irfft(torch.fft.rfft(acc, dim=-1) * gain, n=n, dim=-1)
+    lo_db, hi_db = level_db
+    db = lo_db + (hi_db - lo_db) * torch.rand(b, 1, 1, generator=generator).to(dev)
+    g = torch.pow(10.0, db / 20.0)
+    peak = ((vocals + acc) * g).abs().amax(dim=(1, 2), keepdim=True)
+    g = g / peak.clamp_min(1.0)
+    return vocals * g, acc * g
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -232,12 +280,29 @@ class SeparatorTask(TrainTask):
     # ------------------------------------------------------------------ model
 
     def build_models(self) -> dict[str, nn.Module]:
-        a = self.config.model
-        model = MaskSeparator(sample_rate=self.sample_rate, channels=2, n_fft=a.n_fft, hop=a.hop,
-                              hidden=a.hidden, layers=a.layers, kernel=a.kernel, core=a.core)
-        self._init_input_stats(model)
+        if self.config.init_from:
+            model = self._initial_model(self.config.init_from)
+        else:
+            a = self.config.model
+            model = MaskSeparator(sample_rate=self.sample_rate, channels=2, n_fft=a.n_fft,
+                                  hop=a.hop, hidden=a.hidden, layers=a.layers, kernel=a.kernel,
+                                  core=a.core)
+            self._init_input_stats(model)
         self.loss = MaskedSeparationLoss(model.stft.window, self.config.wave_weight)
         return {"separator": model}
+
+    def _initial_model(self, source: str) -> MaskSeparator:
+        """A trainable copy of the separator in ``source`` (a file, or "default")."""
+        from sonomorph import pretrained
+        from sonomorph.models.checkpoint import load_model
+
+        path = pretrained.path_for("separator") if source == "default" else Path(source)
+        loaded, _ = load_model(path, expect="separator")
+        if loaded.sample_rate != self.sample_rate or loaded.channels != 2:
+            raise ConfigError(f"{path}: init_from needs a stereo {self.sample_rate} Hz separator")
+        loaded = loaded.float().train()
+        log.info("starting from the weights of %s", path)
+        return loaded
 
     def _init_input_stats(self, model: MaskSeparator, items: int = 16) -> None:
         """Start the per-bin normalisation at the log-power statistics of a few training
@@ -282,6 +347,10 @@ class SeparatorTask(TrainTask):
             mix = vocals + acc
             peak = mix.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1.0)
             mix, vocals, acc = mix / peak, vocals / peak, acc / peak
+        vocals, acc = augment_batch(vocals, acc, self.sample_rate, level_db=cfg.level_db,
+                                    lowpass_probability=cfg.lowpass_probability,
+                                    lowpass_hz=cfg.lowpass_hz)
+        mix = vocals + acc
         model = models["separator"]
         net = ctx.unwrap(model)
         stems, mask, spec = model(mix, return_mask=True)
