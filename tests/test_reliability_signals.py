@@ -22,7 +22,7 @@ from sonomorph.utils.fs import TMP_PREFIX  # noqa: E402
 
 SR = 22050
 SECONDS = 4.0
-N_FILES = 8
+N_FILES = 16  # far more than get done before the signal, even on a busy machine
 
 
 def _voices(folder: Path) -> list[Path]:

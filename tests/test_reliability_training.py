@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent("""
         def training_step(self, models, batch, ctx):
             values = super().training_step(models, batch, ctx)
             log.write(f"{{ctx.global_step + 1}}\\n")  # this step's update is done
-            time.sleep(0.02)
+            time.sleep(0.05)
             return values
 
     real_write = state._write_bytes
