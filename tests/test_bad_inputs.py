@@ -484,3 +484,22 @@ def test_long_file_is_streamed_in_bounded_memory(command, short, long, work_rate
     # little (measured: 0.2 MB for separate, 0.4 MB for scream); holding the file would add
     # all of ``whole`` (35 and 7 MB).
     assert growth < 0.1 * whole, f"peak grew by {growth / 1e6:.1f} MB ({peaks})"
+
+
+@pytest.mark.parametrize("kind", [k for k in BAD_KINDS if k != "missing"])
+def test_enroll_refuses_a_bad_file_and_keeps_the_database(kind, tmp_path, capsys, models):
+    """`speakers enroll` reads folders of speakers: one bad file stops it with one line
+    naming the file, and the database is left as it was (here: not created)."""
+    import shutil
+
+    folder = tmp_path / "speakers"
+    shutil.copytree(Path(models["speakers"]).parent / "speakers", folder)
+    bad = _make_bad(kind, folder / "bob")
+    db = tmp_path / "db.safetensors"
+    rc = main(["-q", "speakers", "enroll", str(folder), "--db", str(db)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("sonomorph: error:")]
+    assert len(errors) == 1 and bad.name in errors[0], err
+    assert not db.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".sonomorph-tmp-")]
