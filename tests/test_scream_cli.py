@@ -185,3 +185,27 @@ def test_eval_scream_compares_input_growl_and_model(tmp_path, capsys, tiny_corpu
     assert set(rows) == {"input", "growl", "model"}
     assert rows["input"]["mel_corr"] == pytest.approx(1.0, abs=1e-4)
     assert "| model |" in out
+
+
+def test_eval_rows_of_same_named_models_stay_apart(tmp_path, capsys, tiny_corpus, model_file):
+    """Two runs' last.safetensors and a model file called "input" each get their own row;
+    the dry input's row is not replaced."""
+    import json
+    import shutil
+
+    paths = [tmp_path / "run-a" / "last.safetensors", tmp_path / "run-b" / "last.safetensors",
+             tmp_path / "input.safetensors"]
+    for p in paths:
+        p.parent.mkdir(exist_ok=True)
+        shutil.copy(model_file, p)
+    report = tmp_path / "eval.json"
+    args = ["-q", "eval", "scream", "--voices", tiny_corpus / "voices", "--screams",
+            tiny_corpus / "screams", "--no-wer", "--json", report, "--limit", "1"]
+    for p in paths:
+        args += ["--model", p]
+    code, _, _ = run(capsys, *args)
+    assert code == 0
+    rows = json.loads(report.read_text())["rows"]
+    assert set(rows) == {"input", "growl", "last", "run-b/last", f"{tmp_path.name}/input"}
+    assert rows["input"]["mel_corr"] == pytest.approx(1.0, abs=1e-4)
+    assert rows["last"]["mel_corr"] == pytest.approx(rows["run-b/last"]["mel_corr"], abs=1e-6)

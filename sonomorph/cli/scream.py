@@ -112,7 +112,7 @@ def register(sub, groups) -> None:
     e.add_argument("--screams", required=True, metavar="DIR", help="real screams")
     e.add_argument("--model", metavar="M", action="append", default=None,
                    help="model to evaluate (default: shipped); repeat to compare several "
-                   "(rows named after the files)")
+                   "(rows named after the files, with the folder when names clash)")
     e.add_argument("--limit", type=int, default=40, metavar="N", help="voices evaluated (default: 40)")
     e.add_argument("--no-wer", action="store_true", help="skip the word error rate (slow)")
     e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -225,6 +225,22 @@ def _run_train(args) -> int:
 # --------------------------------------------------------------------------- eval
 
 
+def _row_name(spec: str | None, n_models: int, taken) -> str:
+    """A model's row: "model" when it is the only one, else its file's stem; the folder is
+    added (then a number) when that name is taken, so "input", "growl" and several
+    ``last.safetensors`` from different runs stay apart."""
+    if n_models == 1:
+        return "model"
+    path = Path(spec or "default")
+    for name in (path.stem, f"{path.parent.name}/{path.stem}"):
+        if name and name not in taken and not name.startswith("/"):
+            return name
+    k = 2
+    while f"{path.stem} ({k})" in taken:
+        k += 1
+    return f"{path.stem} ({k})"
+
+
 def _run_eval(args) -> int:
     from sonomorph.eval.scream import evaluate_scream
     from sonomorph.pipelines.scream import Screamer
@@ -235,8 +251,7 @@ def _run_eval(args) -> int:
     systems = {"input": lambda x: x, "growl": lambda x: growl.mix(growl.wet(x), x)}
     for spec in specs:
         screamer = Screamer(spec, device=_device(args))
-        name = "model" if len(specs) == 1 else Path(spec or "default").stem
-        systems[name] = lambda x, s=screamer: s.mix(s.wet(x), x)
+        systems[_row_name(spec, len(specs), systems)] = lambda x, s=screamer: s.mix(s.wet(x), x)
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
     with progress_bar("eval scream", None, quiet=args.quiet) as update:
