@@ -38,3 +38,31 @@ def test_refuses_existing_output_and_input(tmp_path):
     assert existing.read_text() == "keep"
     atomic_write_text(existing, "new", overwrite=True)
     assert existing.read_text() == "new"
+
+
+def test_interrupt_leaves_the_previous_output_whole(tmp_path):
+    target = tmp_path / "out.wav"
+    target.write_bytes(b"previous")
+    with pytest.raises(KeyboardInterrupt), atomic_path(target, overwrite=True) as tmp:
+        tmp.write_bytes(b"half of the new")
+        raise KeyboardInterrupt
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]
+
+
+def test_an_output_made_meanwhile_is_not_replaced(tmp_path):
+    """Two jobs writing the same output: the one that finishes second does not clobber
+    the first one's file unless overwriting was asked for."""
+    target = tmp_path / "out.txt"
+    with pytest.raises(OutputExistsError), atomic_path(target) as tmp:
+        tmp.write_text("second")
+        target.write_text("first")  # another job finished meanwhile
+    assert target.read_text() == "first"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)]
+
+
+def test_nothing_written_is_an_error_not_an_empty_output(tmp_path):
+    target = tmp_path / "out.wav"
+    with pytest.raises(OSError, match="nothing was written"), atomic_path(target):
+        pass
+    assert not target.exists() and list(tmp_path.iterdir()) == []
