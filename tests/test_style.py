@@ -173,10 +173,63 @@ def test_optimiser_cannot_diverge():
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_optimiser_stops_at_the_first_iterate_that_reaches_the_goal(optimizer):
+    scored = []
+
+    def loss_fn(x):
+        d = float(((x.detach() - 1.0) ** 2).sum())
+        scored.append((x.detach().clone(), d))
+        return ((x - 1.0) ** 2).sum(), {"d": d}
+
+    x, history = optimise(torch.full((5,), 0.1), loss_fn, steps=200, lr=0.05, optimizer=optimizer,
+                          stop=lambda terms: terms["d"] <= 2.0)
+    first = next(i for i, (_, d) in enumerate(scored) if d <= 2.0)
+    assert torch.equal(x, scored[first][0])  # that iterate, not a later or better one
+    assert float(((x - 1.0) ** 2).sum()) <= 2.0
+    assert len(history) < 200 and scored[-1][1] > 0.5  # it did not run on to the minimum
+
+
+def test_plateau_hook_changes_the_loss_and_the_run_goes_on():
+    weight, calls = [0.0], []
+
+    def loss_fn(x):  # flat (a plateau) until the hook gives the pull towards 3 a weight
+        return weight[0] * ((x - 3.0) ** 2).sum() + 0.0 * x.sum(), {}
+
+    def on_plateau():
+        calls.append(len(calls))
+        if weight[0] == 0.0:
+            weight[0] = 1.0
+            return True
+        return False
+
+    x, history = optimise(torch.zeros(3), loss_fn, steps=400, lr=0.1, on_plateau=on_plateau)
+    assert calls and weight[0] == 1.0
+    assert float(x.min()) > 2.5  # the loss after the hook was minimised
+    assert len(history) < 400  # the second plateau ended it (the hook said no)
+
+
+def test_random_transfer_raises_the_style_weight_until_the_goal_then_stops(clips):
+    content, style = (sf.read(p, dtype="float32") for p in clips)
+    opts = dict(sample_rate=SR, steps=300, channels=4, bands=4, griffin_lim_iters=2)
+    goal = RandomStyleTransfer(style_drop=0.8, **opts).transfer(
+        content[0], content[1], style[0], style[1])
+    plain = RandomStyleTransfer(style_drop=None, **opts).transfer(
+        content[0], content[1], style[0], style[1])
+    g, p = goal.metrics, plain.metrics
+    # With the default weights alone the run stalls short of the goal ...
+    assert p["style_end"] > 0.2 * p["style_start"] and p["style_weight_end"] == 3.0
+    # ... so the goal run raised the style weight on the plateaus, met the goal, and
+    # stopped at the first iterate that did (its steps are small: just past the goal).
+    assert g["style_weight_end"] > 3.0 and g["steps"] > p["steps"]
+    assert 0.1 * g["style_start"] < g["style_end"] <= 0.2 * g["style_start"]
+    assert g["steps"] < 300
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_random_transfer_loss_falls_and_spectrogram_stays_non_negative(clips, optimizer):
     content, style = (sf.read(p, dtype="float32") for p in clips)
     transfer = RandomStyleTransfer(sample_rate=SR, steps=12, channels=4, bands=4,
-                                   griffin_lim_iters=4, optimizer=optimizer)
+                                   griffin_lim_iters=4, optimizer=optimizer, style_drop=None)
     result = transfer.transfer(content[0], content[1], style[0], style[1])
     losses = [h["loss"] for h in result.history]
     assert all(math.isfinite(v) for v in losses)
@@ -281,3 +334,22 @@ def _rewrite_args(src, dst, **args):
     info["args"].update(args)
     meta["sonomorph"] = json.dumps(info)
     safetensors.torch.save_file(tensors, str(dst), metadata=meta)
+
+
+def test_style_drop_option(clips, tmp_path, capsys):
+    from sonomorph.cli import build_parser
+    from sonomorph.cli.style import options_from_args
+
+    content, style = clips
+    base = ["style", str(content), str(style), "-o", str(tmp_path / "o.wav")]
+    parse = build_parser().parse_args
+    assert options_from_args(parse(base))["style_drop"] == 0.93
+    assert options_from_args(parse([*base, "--style-drop", "0.5"]))["style_drop"] == 0.5
+    assert options_from_args(parse([*base, "--style-drop", "0"]))["style_drop"] is None
+    assert "content_weight" not in options_from_args(parse(base))  # the method's default
+    for bad in ("1", "1.5", "-0.1", "nan"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*base, "--style-drop", bad])
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and "--style-drop" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.wav").exists()

@@ -24,6 +24,13 @@ def _non_negative_float(text: str) -> float:
 
 
 
+def _fraction(text: str) -> float:
+    value = _non_negative_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction below 1: {text}")
+    return value
+
+
 def _layers(text: str) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
@@ -51,15 +58,20 @@ def register(sub, groups) -> None:
     p.add_argument("--method", choices=("random", "classifier"), default="random",
                    help="feature network (default: random)")
     p.add_argument("--steps", type=positive_int, default=None, metavar="N",
-                   help="most optimisation steps; it stops earlier on a plateau (less than "
-                   "1%% better in 10 steps) (default: 150 random, 100 classifier)")
-    p.add_argument("--content-weight", type=_non_negative_float, default=1.0, metavar="W",
-                   help="weight of the content term (default: 1)")
+                   help="most optimisation steps (default: 150 random, 100 classifier)")
+    p.add_argument("--style-drop", type=_fraction, default=0.93, metavar="F",
+                   help="stop once the style distance has fallen by this fraction of its "
+                   "start; a plateau before that (less than 1%% better in 10 steps) doubles "
+                   "the style weight, at most 6 times. 0: no goal, a plateau ends the run "
+                   "(default: 0.93)")
+    p.add_argument("--content-weight", type=_non_negative_float, default=None, metavar="W",
+                   help="weight of the content term (default: 3 random, 1 classifier)")
     p.add_argument("--style-weight", type=_non_negative_float, default=3.0, metavar="W",
-                   help="weight of the style term; both terms are relative distances, so "
-                   "larger means more style (default: 3)")
+                   help="weight of the style term at the start; both terms are relative "
+                   "distances, so larger means more style (default: 3)")
     p.add_argument("--lr", type=positive_float, default=None, metavar="LR",
-                   help="step size of the optimiser (default: 0.05 for Adam, 0.1 for L-BFGS)")
+                   help="step size of the optimiser (default: Adam 0.02 random, 0.05 "
+                   "classifier; L-BFGS 0.1)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam",
                    help="optimiser; the spectrogram stays non-negative and bounded either "
                    "way (Adam: projected after every step; L-BFGS: optimises its square "
@@ -77,7 +89,8 @@ def register(sub, groups) -> None:
                    help="random filters (default: 8)")
     g.add_argument("--bands", type=positive_int, default=None, metavar="B",
                    help="frequency bands with a Gram of their own; more keep more of where "
-                   "a voice's energy lies (default: 64 random, 1 classifier)")
+                   "a voice's energy lies, at a higher cost to the content (default: 16 "
+                   "random, 1 classifier)")
     g.add_argument("--n-fft", type=positive_int, default=512, metavar="N",
                    help="STFT size (default: 512)")
     c = p.add_argument_group("classifier method")
@@ -114,9 +127,11 @@ def _device(args) -> str:
 
 def options_from_args(args) -> dict:
     """Pipeline keyword arguments from the parsed command line."""
-    opts: dict = {"content_weight": args.content_weight, "style_weight": args.style_weight,
-                  "optimizer": args.optimizer, "init": args.init, "seed": args.seed,
-                  "device": _device(args)}
+    opts: dict = {"style_weight": args.style_weight, "optimizer": args.optimizer,
+                  "init": args.init, "seed": args.seed, "device": _device(args),
+                  "style_drop": args.style_drop or None}
+    if args.content_weight is not None:
+        opts["content_weight"] = args.content_weight
     if args.steps is not None:
         opts["steps"] = args.steps
     if args.lr is not None:
