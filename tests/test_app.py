@@ -118,6 +118,18 @@ def test_a_missing_pipeline_shows_a_note_instead_of_its_form(settings, monkeypat
     assert _find(ui, "ghost-run") is None and _find(ui, "silence-run") is not None
 
 
+def test_scream_without_a_model_option_runs_the_shipped_model(tmp_path) -> None:
+    settings = app.AppSettings(tmp_path / "work", models={}, max_upload_mb=1.0)
+    assert demo.unavailable(demo.capability("scream"), settings.models) is None
+    o = app.call("scream", {"voice": demo.EXAMPLES_DIR / "spoken_voice.ogg"}, settings,
+                 preset="both")
+    labels = [label for label, _ in o.audio]
+    assert labels[0].startswith("scream (") and labels[1] == "growl (DSP preset)", labels
+    assert not any("No shipped scream model" in n for n in o.notes), o.notes
+    wet = sf.read(o.audio[0][1], dtype="float32")[0]
+    assert np.isfinite(wet).all() and np.abs(wet).max() > 0.05
+
+
 def test_karaoke_request_writes_sanitised_names_in_its_own_job_folder(settings, song) -> None:
     if demo.unavailable(demo.capability("karaoke"), settings.models) is not None:
         pytest.skip("no separation pipeline in this build")

@@ -209,3 +209,21 @@ def test_eval_rows_of_same_named_models_stay_apart(tmp_path, capsys, tiny_corpus
     assert set(rows) == {"input", "growl", "last", "run-b/last", f"{tmp_path.name}/input"}
     assert rows["input"]["mel_corr"] == pytest.approx(1.0, abs=1e-4)
     assert rows["last"]["mel_corr"] == pytest.approx(rows["run-b/last"]["mel_corr"], abs=1e-6)
+
+
+def test_scream_and_export_use_the_shipped_model_by_default(tmp_path, capsys):
+    from sonomorph.pipelines.scream import load_backend
+    from sonomorph.pipelines.streaming import OnnxBackend
+
+    src = tmp_path / "v.wav"
+    sf.write(src, voice(1.5), SR)
+    code, _, _ = run(capsys, "scream", src, "-o", tmp_path / "o")
+    assert code == 0
+    y, rate = sf.read(tmp_path / "o" / "v_scream.wav")
+    assert rate == SR and y.shape == (int(1.5 * SR),) and np.abs(y).max() > 0.01
+    onnx_path = tmp_path / "scream.onnx"
+    code, _, _ = run(capsys, "export", "scream", "--onnx", onnx_path)
+    assert code == 0 and onnx_path.is_file()
+    onnx_be, torch_be = OnnxBackend(onnx_path), load_backend("default")
+    x = voice(1.5)
+    assert np.abs(onnx_be(x, 0.0) - torch_be(x, 0.0)).max() < 1e-3

@@ -305,3 +305,46 @@ def test_auto_gain_follows_the_input_level(backend):
         1 / np.abs(x).max(), rel=0.05)
     # ... and a louder block takes effect at once (instant attack).
     assert engine._current_gain(np.full(256, 0.5, np.float32)) == pytest.approx(2.0)
+
+
+# ----------------------------------------------------------------------------- shipped model
+
+
+def test_shipped_model_loads_and_transforms():
+    """The default model (sonomorph/pretrained/scream.safetensors, with its card): small, the
+    fast generator, streams within 50 ms; on the example spoken line it keeps the words
+    (mel correlation), changes the sound, and keeps silence silent."""
+    from pathlib import Path
+
+    from sonomorph import pretrained
+    from sonomorph.audio.io import load
+    from sonomorph.eval.scream import mel_correlation
+    from sonomorph.models import read_metadata
+
+    path = pretrained.path_for("scream")
+    meta = read_metadata(path)
+    assert meta["kind"] == "scream" and meta["model"] == "scream_istft"
+    assert meta["sample_rate"] == SR
+    assert path.stat().st_size < 2 * 2**20  # float16, small enough to ship in the wheel
+    assert pretrained.model_card("scream") is not None
+    screamer = Screamer()  # "default"
+    assert StreamingEngine(screamer.backend, 256).latency_ms <= 50.0
+    example = Path(__file__).resolve().parents[1] / "examples" / "spoken_voice.ogg"
+    x = load(example, sr=SR, channels=1)[0][0]
+    y = screamer.process(x, SR)[0]
+    assert y.shape == x.shape and np.isfinite(y).all()
+    assert mel_correlation(x, y) > 0.75  # the words are kept ...
+    from sonomorph.audio.spectral import MelSpectrogram
+
+    mel = MelSpectrogram(SR, 1024, 256, 80, power=1.0, log=True, log_floor=1e-5, log_base="10")
+
+    def db(a):
+        return 20 * mel(torch.from_numpy(a / np.abs(a).max())[None])[0].numpy()
+
+    ref = db(x)
+    active = ref.max(axis=0) > ref.max() - 60
+    change = np.sqrt(np.mean((db(y) - ref)[:, active] ** 2))
+    assert change > 6.0, change  # ... and the sound is not the input's (a level change: 0)
+    quiet = np.concatenate([x[:SR], np.zeros(SR, np.float32), x[:SR]])
+    out = screamer.process(quiet, SR)[0]
+    assert np.abs(out[SR + 1500: 2 * SR - 1500]).max() == 0
