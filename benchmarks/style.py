@@ -19,8 +19,10 @@ several sentences joined to the asked length, cached under the temp folder. Meas
   network, the content distance the *style input* has from the content (how far the other
   voice is: ``content_end`` as a fraction of it does not depend on the initial noise), and
   resemblyzer's cosine similarity of the style voice to the content input and to the output
-  (an independent speaker encoder). All distances are on spectrograms: the result is the
-  optimised spectrogram, before Griffin-Lim.
+  (an independent speaker encoder). The distances are on the optimised spectrogram
+  (``style_drop``, ``content_ratio``) and again on the written audio, re-analysed
+  (``audio_style_drop``, ``audio_content_ratio``: Griffin-Lim's phases and the output
+  limiter included; same starts).
 
 Run::
 
@@ -165,6 +167,10 @@ def quality(pairs, seconds: float = 10.0) -> list[dict]:
             indep_c1 = float(content_loss(other(xs), other(cs)))
             style_input = float(content_loss(transfer.net(ss[..., :frames]),
                                              transfer.net(cs[..., :frames])))
+            heard = transfer.log_spectrogram(np.ascontiguousarray(result.audio[0]))
+            own_target = transfer.gram_loss.gram(transfer.net(ss))[0]
+            audio_style = float(transfer.gram_loss(transfer.net(heard), own_target))
+            audio_content = float(content_loss(transfer.net(heard), transfer.net(cs)))
         e_c, e_s = embed(content, SR), embed(style, SR)
         e_o = embed(result.audio[0], result.sample_rate)
         rows.append({
@@ -173,9 +179,11 @@ def quality(pairs, seconds: float = 10.0) -> list[dict]:
             "style_start": m["style_start"], "style_end": m["style_end"],
             "style_drop": 1.0 - m["style_end"] / m["style_start"],
             "independent_style_drop": 1.0 - after / before,
+            "audio_style_drop": 1.0 - audio_style / m["style_start"],
             "content_start": m["content_start"], "content_end": m["content_end"],
             "content_ratio": m["content_end"] / m["content_start"],
             "independent_content_ratio": indep_c1 / indep_c0,
+            "audio_content_ratio": audio_content / m["content_start"],
             "content_style_input": style_input,
             "content_end_vs_style_input": m["content_end"] / style_input,
             "style_weight_end": m["style_weight_end"],
@@ -236,11 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     out["quality_settings"] = settings()
     out["quality"] = rows
     print(markdown_table(
-        ["content", "style", "style drop", "indep. drop", "content ratio", "indep. ratio",
-         "sim(style, input)", "sim(style, output)", "steps", "wall s"],
+        ["content", "style", "style drop", "indep. drop", "audio drop", "content ratio",
+         "indep. ratio", "audio ratio", "sim(style, input)", "sim(style, output)", "steps",
+         "wall s"],
         [[r["content"], r["style"], r["style_drop"], r["independent_style_drop"],
-          r["content_ratio"], r["independent_content_ratio"], r["sim_style_content"],
-          r["sim_style_output"], r["steps"], r["wall_s"]] for r in rows]))
+          r["audio_style_drop"], r["content_ratio"], r["independent_content_ratio"],
+          r["audio_content_ratio"], r["sim_style_content"], r["sim_style_output"], r["steps"],
+          r["wall_s"]] for r in rows]))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     tmp = RESULTS.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=2) + "\n")

@@ -353,3 +353,20 @@ def test_style_drop_option(clips, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert exit_info.value.code == 2 and "--style-drop" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_output_limiter_touches_only_the_loudest_samples():
+    from sonomorph.pipelines.style import _limit
+
+    t = np.arange(22050) / 22050
+    y = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    y[::2000] = np.linspace(-1.4, 1.4, len(y[::2000]))  # a few peaks past full scale
+    out = _limit(y)
+    assert np.abs(out).max() <= 0.99
+    quiet = np.abs(y) <= 0.8
+    assert np.array_equal(out[quiet], y[quiet])  # nothing below the knee changes ...
+    order = np.argsort(y, kind="stable")
+    assert np.all(np.diff(out[order]) >= 0)  # ... the curve is monotonic ...
+    rms = lambda a: float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))  # noqa: E731
+    assert rms(out) > 0.99 * rms(y)  # ... and the level stays (scaling to the peak: 0.71x)
+    assert np.array_equal(_limit(0.5 * y), 0.5 * y)  # a clip below the knee is left alone
