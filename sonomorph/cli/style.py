@@ -108,8 +108,8 @@ def register(sub, groups) -> None:
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="CPU threads; the transfer's tensors are small and memory-bound, so "
                    "one thread is fastest on a busy machine (measured by benchmarks/style.py "
-                   "at load 4.5 to 6 on 2 cores: 10 s of audio in 21 s with 1 thread, 66 s "
-                   "with 2; classifier 7.6 s and 39 s); try 2 on an idle machine (default: 1)")
+                   "at load 5.5 to 7 on 2 cores: 10 s of audio in 9.9 s with 1 thread, 40 s "
+                   "with 2; classifier 7.7 s and 61 s); try 2 on an idle machine (default: 1)")
     p.add_argument("--bit-depth", choices=BIT_DEPTHS, default="16",
                    help="wav/flac sample format (default: 16)")
     p.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
