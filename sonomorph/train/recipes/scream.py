@@ -74,7 +74,7 @@ class ScreamConfig(TrainConfig):
     """``sonomorph train scream`` settings (every TrainConfig key, plus these)."""
 
     out_dir: str = "runs/scream"
-    steps: int = 4000  #: about 50 min on one thread of the shared 2-core development machine
+    steps: int = 4000  #: 43 min on one thread of the shared 2-core development machine
     batch_size: int = 4
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.9)
