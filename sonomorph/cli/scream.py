@@ -88,7 +88,8 @@ def register(sub, groups) -> None:
         "scream", help="train the voice-to-scream GAN on unpaired voices and screams",
         description="Train the voice-to-scream generator: random 1-s crops of silence-trimmed "
         "voices (generator input) and screams (discriminator's real data), hinge GAN + mel "
-        "correlation loss (weight 150), Adam lr 1e-4 betas 0.5/0.9. TensorBoard logs and "
+        "correlation loss (weight 150) + multi-resolution STFT loss toward the input (weight "
+        "1), Adam lr 1e-4 betas 0.5/0.9, 4000 steps. TensorBoard logs and "
         "samples in OUT/logs; resumes from OUT. See sonomorph.train.recipes.scream for keys.")
     from sonomorph.train.config import add_config_arguments
 
