@@ -22,7 +22,8 @@ from sonomorph.utils.fs import TMP_PREFIX  # noqa: E402
 
 SR = 22050
 SECONDS = 4.0
-N_FILES = 16  # far more than get done before the signal, even on a busy machine
+N_FILES = 64  # far more than get done before the signal, even with a tiny model (16 could
+# all finish between two polls on a busy machine: seen once in CI)
 
 
 def _voices(folder: Path) -> list[Path]:
@@ -53,7 +54,7 @@ def _interrupt(argv: list[str], out: Path, sig: int, *, timeout: float = 120.0
         deadline = time.monotonic() + timeout
         while not _finished(out) and proc.poll() is None:
             assert time.monotonic() < deadline, "no output appeared"
-            time.sleep(0.05)
+            time.sleep(0.01)
         assert proc.poll() is None, f"finished before the signal:\n{proc.stderr.read()}"
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=timeout)
