@@ -151,15 +151,19 @@ def _digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
+def _case(make, kind: str, tmp_path: Path) -> tuple[Path, Path, Path, str | None]:
+    """One test case's files: the input ``make(kind, folder)`` writes, a good voice, the
+    output folder (not created) and the input's digest before the command runs."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    src = make(kind, inputs)
+    return src, _good_voice(tmp_path), tmp_path / "out", _digest(src)
+
+
 @pytest.mark.parametrize("kind", BAD_KINDS)
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_bad_input_one_line_exit_2(command, kind, tmp_path, capsys, models):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    src = _make_bad(kind, inputs)
-    good = _good_voice(tmp_path)
-    out = tmp_path / "out"
-    before = _digest(src)
+    src, good, out, before = _case(_make_bad, kind, tmp_path)
     rc = main(COMMANDS[command](src, out, good, models))
     err = capsys.readouterr().err
     assert rc == 2, f"{command} on {kind}: exit {rc}\n{err}"
@@ -320,12 +324,7 @@ def _outputs(out: Path) -> list[Path]:
 @pytest.mark.parametrize("kind", ODD_KINDS)
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_odd_but_valid_input_succeeds_with_finite_output(command, kind, tmp_path, capsys, models):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    src = _make_odd(kind, inputs)
-    good = _good_voice(tmp_path)
-    out = tmp_path / "out"
-    before = _digest(src)
+    src, good, out, before = _case(_make_odd, kind, tmp_path)
     rc = main(["-q", *COMMANDS[command](src, out, good, models)])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
