@@ -3,6 +3,8 @@ synthetic signals: these tests check behaviour, not quality)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -315,3 +317,83 @@ def test_shipped_model_finds_the_voice_in_a_lossy_file_at_any_level():
         assert abs(level - db(ref)) < 6.0  # not near-silent, not the whole mixture
         assert quality > baseline + 0.5  # better than doing nothing (measured: +1.3 dB)
     assert abs(results[0.0][1] - results[-20.0][1]) < 2.0  # the level barely matters
+
+
+def test_varispeed_batch_is_exact_at_one_and_moves_a_tone_by_the_ratio():
+    from sonomorph.train.recipes.separator import varispeed_batch
+
+    n = 8192
+    t = torch.arange(2 * n, dtype=torch.float32) / SR
+    tone = torch.sin(2 * math.pi * 1000.0 * t).expand(2, 2, -1).clone()  # (B=2, C=2, 2n)
+    out = varispeed_batch(tone, torch.tensor([1.0, 1.25]), n)
+    assert out.shape == (2, 2, n)
+    torch.testing.assert_close(out[0], tone[0, :, :n], rtol=0, atol=0)  # ratio 1: untouched
+    spec = torch.fft.rfft(out[1, 0] * torch.hann_window(n), dim=-1).abs()
+    peak_hz = float(torch.fft.rfftfreq(n, 1.0 / SR)[spec.argmax()])
+    assert abs(peak_hz - 1250.0) < 2 * SR / n  # 1 kHz played 1.25x faster: 1.25 kHz
+
+
+def test_limiter_keeps_the_mixture_the_sum_and_holds_peaks_near_full_scale():
+    from sonomorph.train.recipes.separator import limit_batch
+
+    gen = torch.Generator().manual_seed(1)
+    vocals = torch.randn(3, 2, 22050, generator=gen) * 0.03  # peaks about 0.2
+    acc = torch.randn(3, 2, 22050, generator=gen) * 0.03
+    v, a = limit_batch(vocals, acc, torch.tensor([0.0, 6.0, 12.0]), SR)
+    # one gain curve for both stems: the ratio of the stems is unchanged sample by sample
+    torch.testing.assert_close(v * acc, a * vocals, rtol=1e-4, atol=1e-6)
+    peaks = (v + a).abs().amax(dim=(1, 2))
+    assert float(peaks.max()) <= 1.0 + 1e-5
+    # 12 dB of drive (x4) pushes the peaks past full scale: the limiter holds them, and the
+    # result is still louder on average than the input
+    assert float((v[2] + a[2]).pow(2).mean()) > float((vocals[2] + acc[2]).pow(2).mean())
+
+
+def test_augment_batch_varispeed_gives_the_asked_length_and_stems_sum():
+    from sonomorph.train.recipes.separator import augment_batch
+
+    gen = torch.Generator().manual_seed(2)
+    vocals = torch.randn(4, 2, 12000, generator=gen) * 0.2
+    acc = torch.randn(4, 2, 12000, generator=gen) * 0.2
+    v, a = augment_batch(vocals, acc, SR, speed_range=(0.9, 1.1), speed_probability=1.0,
+                         length=10000, limiter_probability=1.0, lowpass_probability=0.0,
+                         generator=gen)
+    assert v.shape == a.shape == (4, 2, 10000)
+    assert float((v + a).abs().max()) <= 1.0 + 1e-6
+    assert not torch.allclose(v, vocals[..., :10000])
+
+
+def test_lr_schedule_warms_up_holds_and_decays_only_at_the_end():
+    from sonomorph.train.recipes.separator import SeparatorTrainConfig, lr_factor
+
+    cfg = SeparatorTrainConfig(data="x", steps=1000, lr=1e-3, lr_final=1e-4, warmup_steps=100,
+                               decay_steps=200)
+    assert lr_factor(0, cfg) == pytest.approx(0.01)
+    assert lr_factor(99, cfg) == pytest.approx(1.0)
+    assert lr_factor(500, cfg) == 1.0
+    assert lr_factor(800, cfg) == 1.0
+    assert lr_factor(900, cfg) == pytest.approx(0.55)
+    assert lr_factor(1000, cfg) == pytest.approx(0.1)
+    # raising the total steps on resume moves only the decay: step 900 is back at full rate
+    cfg.steps = 3000
+    assert lr_factor(900, cfg) == 1.0
+
+
+def test_complex_loss_term_penalises_a_wrong_phase_that_magnitudes_miss():
+    from sonomorph.train.recipes.separator import MaskedSeparationLoss
+
+    window = torch.hann_window(16)
+    loss = MaskedSeparationLoss(window, wave_weight=0.0, complex_weight=1.0)
+    mix = torch.polar(torch.ones(1, 1, 4, 3), torch.zeros(1, 1, 4, 3))
+    flipped = torch.polar(torch.full((1, 1, 4, 3), 0.5), torch.full((1, 1, 4, 3), math.pi))
+    same = torch.polar(torch.full((1, 1, 4, 3), 0.5), torch.zeros(1, 1, 4, 3))
+    mask = torch.full((1, 1, 4, 3), 0.5)
+    wave = torch.zeros(1, 2, 1, 8)
+    right = loss(mix, mask, same, mix - same, wave, wave)
+    wrong = loss(mix, mask, flipped, mix - flipped, wave, wave)
+    assert float(right["spec_l1"]) == pytest.approx(0.0, abs=1e-7)
+    # the vocals' magnitude is right, only its phase is flipped: the magnitude term sees
+    # the accompaniment's error alone, the complex term both
+    assert float(wrong["spec_l1"]) < float(wrong["complex_l1"])
+    assert float(right["complex_l1"]) == pytest.approx(0.0, abs=1e-7)
+    assert float(wrong["complex_l1"]) > 0.1

@@ -376,3 +376,39 @@ def test_cli_options_build_the_config(tmp_path):
     cfg = config_from_args(toy.ToyConfig, args)
     assert (cfg.steps, cfg.lr, cfg.out_dir, cfg.shape.hidden) == (7, 0.25, "runs/z", 3)
     assert (cfg.resume, cfg.force, cfg.device) == (False, True, "cpu")
+
+
+# ---------------------------------------------------------------------- moving average
+
+def test_ema_is_the_moving_average_and_resumes_exactly(tmp_path):
+    """With ema_decay the exported weights are the exponential moving average of the
+    trained ones (checked against the average computed here step by step), and a run
+    interrupted half way ends with the same average as an uninterrupted one."""
+    decay = 0.5
+    steps = 6
+    # the trajectory of the raw weights, recorded one step at a time
+    trajectory = []
+    for n in range(1, steps + 1):
+        t = fit(toy.RegressionTask, tmp_path / "traj", steps=n, checkpoint_every=1)
+        trajectory.append({k: v.clone() for k, v in t.models["net"].state_dict().items()
+                           if v.is_floating_point()})
+    expected = dict(trajectory[0])  # torch's AveragedModel copies the weights at its first update
+    for w in trajectory[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * w[k] for k in expected}
+
+    whole = fit(toy.RegressionTask, tmp_path / "whole", steps=steps, ema_decay=decay)
+    averaged = whole.ema["net"].module.state_dict()
+    for k, v in expected.items():
+        torch.testing.assert_close(averaged[k], v)
+    # the exported file holds the average, not the raw weights
+    exported, meta = load_model(tmp_path / "whole" / "last.safetensors")
+    for k, v in exported.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, expected[k])
+    assert meta["ema_decay"] == decay and meta["total_steps"] == steps
+
+    fit(toy.RegressionTask, tmp_path / "split", steps=steps // 2, ema_decay=decay,
+        checkpoint_every=steps // 2)
+    resumed = fit(toy.RegressionTask, tmp_path / "split", steps=steps, ema_decay=decay)
+    for k, v in resumed.ema["net"].module.state_dict().items():
+        assert torch.equal(v, averaged[k]), k

@@ -60,6 +60,9 @@ class TrainConfig:
     resume: bool = True  #: continue from out_dir's training checkpoint when there is one
     force: bool = False  #: start afresh in an out_dir that holds an earlier run
     ddp_find_unused_parameters: bool = False
+    #: exponential moving average of the weights (0: off; 0.999 is usual). When on, validation,
+    #: best.safetensors and last.safetensors use the averaged weights; the raw ones train on.
+    ema_decay: float = 0.0
 
     def validate(self) -> None:
         """Check value ranges (types are checked by :func:`load_config`). Subclasses extend
@@ -72,6 +75,8 @@ class TrainConfig:
                     "val_batch_size", "grad_clip"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"'{key}' must not be negative, got {getattr(self, key)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"'ema_decay' must be in [0, 1), got {self.ema_decay}")
         if not self.lr > 0:
             raise ConfigError(f"'lr' must be positive, got {self.lr}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):

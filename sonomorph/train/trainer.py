@@ -79,7 +79,9 @@ Models = dict[str, nn.Module]
 # Config keys that may change between a run and its resumption without a warning.
 _RESUMABLE_KEYS = {"steps", "out_dir", "log_every", "validate_every", "sample_every",
                    "checkpoint_every", "num_workers", "device", "resume", "force",
-                   "val_batch_size"}
+                   "val_batch_size", "decay_steps"}
+#: Prefix of the averaged models' names inside a training checkpoint.
+EMA_PREFIX = "ema:"
 
 
 class TrainingDiverged(SonomorphError):
@@ -309,6 +311,8 @@ class Trainer:
         self.best: dict[str, Any] | None = None  #: {"metric", "value", "step"}
         self.metrics: dict[str, float] = {}
         self.wrapped: Models = {}  #: the models as training_step sees them (DDP-wrapped)
+        #: exponential moving averages of the models (``config.ema_decay`` > 0), by name
+        self.ema: dict[str, torch.optim.swa_utils.AveragedModel] = {}
         self.dist = D.DistInfo()
         self.device = torch.device("cpu")
         self._saved_step = -1
@@ -354,6 +358,7 @@ class Trainer:
         if not models or not all(isinstance(m, nn.Module) for m in models.values()):
             raise TypeError("build_models() must return a non-empty dict of nn.Modules")
         self.models = {n: m.to(self.device) for n, m in models.items()}
+        self.ema = self._build_ema()
         self.optimizers = dict(task.build_optimizers(self.models))
         self.schedulers = dict(task.build_schedulers(self.optimizers))
         if cfg.precision == "fp16":
@@ -365,9 +370,29 @@ class Trainer:
             self._restore(latest)
         return resume, train_set, val_set
 
+    def _build_ema(self) -> dict[str, torch.optim.swa_utils.AveragedModel]:
+        """One averaged copy per model when ``ema_decay`` > 0 (buffers averaged too, so a
+        BatchNorm's running statistics follow the averaged weights)."""
+        decay = self.config.ema_decay
+        if not decay:
+            return {}
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        return {n: AveragedModel(m, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+                for n, m in self.models.items()}
+
+    def _eval_models(self) -> Models:
+        """The models that validation, samples and exports see: the averages when EMA is on."""
+        if not self.ema:
+            return self.models
+        return {n: self.ema[n].module if n in self.ema else m for n, m in self.models.items()}
+
     def _restore(self, path: Path) -> None:
         state = load_training_state(path)
-        for kind, have, saved in (("models", self.models, state.models),
+        saved_models = dict(state.models)
+        saved_ema = {k[len(EMA_PREFIX):]: saved_models.pop(k) for k in list(saved_models)
+                     if k.startswith(EMA_PREFIX)}
+        for kind, have, saved in (("models", self.models, saved_models),
                                   ("optimizers", self.optimizers, state.optimizers),
                                   ("schedulers", self.schedulers, state.schedulers),
                                   ("scalers", self.scalers, state.scalers)):
@@ -381,6 +406,13 @@ class Trainer:
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     raise CheckpointError(f"cannot restore {kind[:-1]} '{name}': {first}",
                                           path) from None
+        for name, avg in self.ema.items():
+            if name in saved_ema:
+                avg.load_state_dict(saved_ema[name])
+            else:  # a run without EMA resumed with it: the average starts at the weights now
+                log.warning("the checkpoint has no moving average of '%s': it starts from the "
+                            "restored weights", name)
+                avg.module.load_state_dict(self.models[name].state_dict())
         changed = sorted(k for k, v in config_to_dict(self.config).items()
                          if k not in _RESUMABLE_KEYS and k in state.config and state.config[k] != v)
         if changed:
@@ -471,6 +503,8 @@ class Trainer:
         extra = ctx._end()
         for sched in self.schedulers.values():
             sched.step()
+        for name, avg in self.ema.items():
+            avg.update_parameters(self.models[name])
         values: dict[str, torch.Tensor] = {}
         for name, value in {**dict(out or {}), **extra}.items():
             t = torch.as_tensor(value).detach()
@@ -529,8 +563,8 @@ class Trainer:
             raise SonomorphError(f"rank 0 failed to {what}; see its error", self.out_dir)
 
     def _samples(self) -> None:
-        with _eval_mode(self.models):
-            self.task.log_samples(self.models, self.logger, self.step)
+        with _eval_mode(self._eval_models()):
+            self.task.log_samples(self._eval_models(), self.logger, self.step)
         self.logger.flush()
 
     def _validate(self, val_set: Dataset) -> None:
@@ -542,8 +576,9 @@ class Trainer:
         if hasattr(val_set, "set_epoch"):
             val_set.set_epoch(0)
         loader = self._loader(val_set, batch_size=cfg.val_batch_size or cfg.batch_size, seed=-1)
-        with _eval_mode(self.models):
-            metrics = {k: float(v) for k, v in (self.task.validate(self.models, loader) or {}).items()}
+        models = self._eval_models()
+        with _eval_mode(models):
+            metrics = {k: float(v) for k, v in (self.task.validate(models, loader) or {}).items()}
         self.metrics = metrics
         self.logger.scalars(metrics, self.step, prefix="val/")
         self.logger.flush()
@@ -560,9 +595,14 @@ class Trainer:
             self.best = {"metric": cfg.keep_best, "value": value, "step": self.step}
 
     def _export(self, name: str) -> Path:
-        model, meta = self.task.export(self.models)
+        model, meta = self.task.export(self._eval_models())
         meta = {**dict(meta), "train_config": config_to_dict(self.config), "step": self.step,
-                "metrics": dict(self.metrics), "task": type(self.task).__name__}
+                "metrics": dict(self.metrics), "task": type(self.task).__name__,
+                "ema_decay": self.config.ema_decay}
+        prior = int(getattr(self.task, "prior_steps", 0) or 0)
+        if prior:  # fine-tuned from another file: the steps behind these weights in all
+            meta["prior_steps"] = prior
+        meta["total_steps"] = prior + self.step
         return save_model(self.out_dir / name, model, meta=meta, overwrite=True)
 
     def _checkpoint(self) -> None:
@@ -573,7 +613,8 @@ class Trainer:
         def write() -> None:
             state = TrainingState(
                 step=self.step, epoch=self.epoch,
-                models={n: m.state_dict() for n, m in self.models.items()},
+                models={**{n: m.state_dict() for n, m in self.models.items()},
+                        **{EMA_PREFIX + n: a.state_dict() for n, a in self.ema.items()}},
                 optimizers={n: o.state_dict() for n, o in self.optimizers.items()},
                 schedulers={n: s.state_dict() for n, s in self.schedulers.items()},
                 scalers={n: s.state_dict() for n, s in self.scalers.items()},

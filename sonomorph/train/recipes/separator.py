@@ -13,14 +13,28 @@ Data (``data`` in the config, ``--data`` on the command line), detected from the
   augmentation; validation on fixed mixes.
 
 Loss (:class:`MaskedSeparationLoss`): L1 between the masked magnitudes and the true
-magnitudes of both stems, plus L1 between the waveforms (the mask sees the consequences
-of keeping the mixture's phase). Validation every epoch computes BSSEval v4 SDR
-(museval) on ``val_tracks`` excerpts of ``val_seconds``; ``best.safetensors`` is the
-model with the best median vocals SDR.
+magnitudes of both stems, L1 between the masked complex spectrogram and the true complex
+spectrogram (phase-aware: where the mixture's phase is wrong for a source, the best real
+mask is smaller, as in the phase-sensitive approximation), plus L1 between the waveforms.
+Validation every ``validate_every`` steps computes BSSEval v4 SDR (museval) on
+``val_tracks`` excerpts of ``val_seconds``; ``best.safetensors`` is the model with the best
+median vocals SDR. With ``ema_decay`` (default 0.999) validation and the exported files
+use an exponential moving average of the weights.
 
-Augmentation on every batch (:func:`augment_batch`): a random level over 30 dB and, for
+Learning rate: a linear warm-up over ``warmup_steps``, then constant, then a linear decay
+to ``lr_final`` over the last ``decay_steps`` (0: no decay). The rate at a step depends only
+on that step and these three numbers, so a run can be extended (``--steps`` raised on
+resume) or continued from its weights in a new folder (``--init-from``, which carries the
+steps behind those weights into the exported file's ``total_steps``) without a jump.
+
+Augmentation on every batch (:func:`augment_batch`), the same for both stems of an
+example so that the mixture stays their sum: varispeed of each stem on its own (pitch and
+tempo together, a ratio in ``speed_range``), a peak limiter on the mixture for
+``limiter_probability`` of the examples (loud masters), a random level over 30 dB and, for
 half the examples, a random band limit between 5 and 20 kHz, so that the mask does not
-depend on how loud a song is or on whether it went through a lossy codec.
+depend on how loud a song is or on whether it went through a lossy codec. Remixing across
+songs (each stem from another track, random gains and channel swaps) comes from the
+datasets.
 
 Pre-training on voice plus noise (the original karaoke CNN's good idea, as an option):
 for the first ``pretrain_noise_steps`` steps the accompaniment of every example is
@@ -49,7 +63,8 @@ from sonomorph.train.trainer import StepContext, TrainTask
 log = logging.getLogger(__name__)
 
 __all__ = ["SeparatorModelArgs", "SeparatorTrainConfig", "SeparatorTask", "MaskedSeparationLoss",
-           "augment_batch", "coloured_noise", "data_layout"]
+           "augment_batch", "coloured_noise", "data_layout", "limit_batch", "lr_factor",
+           "varispeed_batch"]
 
 
 @dataclass
@@ -74,8 +89,16 @@ class SeparatorTrainConfig(TrainConfig):
     samples_per_epoch: int = 0  #: training examples per epoch (0: the data's duration / segment)
     steps: int = 2000
     batch_size: int = 8
-    lr: float = 1e-3
-    lr_final: float = 1e-4  #: cosine decay from lr to this at the last step
+    lr: float = 5e-4
+    lr_final: float = 5e-5  #: the rate at the end of the final linear decay
+    warmup_steps: int = 200  #: linear warm-up from 0 to lr
+    decay_steps: int = 0  #: final linear decay to lr_final over the last N steps (0: none)
+    ema_decay: float = 0.999
+    complex_weight: float = 1.0  #: weight of the complex-spectrogram (phase-aware) L1 term
+    speed_range: tuple[float, float] = (0.9, 1.1)  #: varispeed ratio range per stem
+    speed_probability: float = 0.5  #: share of stems that get varispeed
+    limiter_probability: float = 0.3  #: share of examples pushed into a peak limiter
+    limiter_drive_db: tuple[float, float] = (0.0, 12.0)  #: gain into the limiter
     grad_clip: float = 5.0
     num_workers: int = 1
     checkpoint_every: int = 200
@@ -108,6 +131,13 @@ class SeparatorTrainConfig(TrainConfig):
                               "must not be negative")
         if not 0.0 <= self.lowpass_probability <= 1.0:
             raise ConfigError("'lowpass_probability' must be in [0, 1]")
+        if not 0.5 <= self.speed_range[0] <= 1.0 <= self.speed_range[1] <= 2.0:
+            raise ConfigError("'speed_range' must be (low, high) with 0.5 <= low <= 1 <= high <= 2")
+        for key in ("speed_probability", "limiter_probability"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"'{key}' must be in [0, 1]")
+        if self.warmup_steps < 0 or self.decay_steps < 0:
+            raise ConfigError("'warmup_steps' and 'decay_steps' must not be negative")
         if self.level_db[0] > self.level_db[1] or self.lowpass_hz[0] > self.lowpass_hz[1]:
             raise ConfigError("'level_db' and 'lowpass_hz' must be (low, high) ranges")
         if self.model.core not in ("tcn", "lstm"):
@@ -133,27 +163,45 @@ def data_layout(root: str | Path) -> str:
 
 
 class MaskedSeparationLoss(nn.Module):
-    """L1 on the magnitudes of both stems plus ``wave_weight`` x L1 on their waveforms.
+    """Magnitude L1 + ``complex_weight`` x complex L1 + ``wave_weight`` x waveform L1, summed
+    over both stems (vocals = mask x mixture, accompaniment = (1 - mask) x mixture).
 
-    Inputs: the mixture's complex STFT ``(B, C, F, T)``, the vocal mask, the true
-    stems' STFTs, and the estimated and true waveforms ``(B, 2, C, N)``. Magnitudes are
-    divided by ``sqrt(sum(window^2))`` so both terms are in waveform units. Separation
+    - magnitude: ``|m|X| - |S||``, the classic mask-inference loss (phase-blind);
+    - complex: ``|m X - S|``, the distance between complex spectrograms; with a real mask
+      its optimum is the phase-sensitive mask ``Re(S / X)``, which shrinks bins where the
+      mixture's phase is far from the source's (phase-aware at no extra transform);
+    - waveform: L1 after the inverse STFT (overlap-add consistency).
+
+    Inputs: the mixture's complex STFT ``(B, C, F, T)``, the vocal mask, the true stems'
+    complex STFTs, and the estimated and true waveforms ``(B, 2, C, N)``. Spectral terms
+    are divided by ``sqrt(sum(window^2))`` so every term is in waveform units. Separation
     specific (it needs the mask), hence here and not in :mod:`sonomorph.train.losses`.
     """
 
-    def __init__(self, window: Tensor, wave_weight: float = 1.0) -> None:
+    def __init__(self, window: Tensor, wave_weight: float = 1.0,
+                 complex_weight: float = 1.0) -> None:
         super().__init__()
         self.scale = float(window.pow(2).sum().sqrt())
         self.wave_weight = float(wave_weight)
+        self.complex_weight = float(complex_weight)
 
     def forward(self, mix_spec: Tensor, mask: Tensor, vocals_spec: Tensor, acc_spec: Tensor,
                 estimate: Tensor, target: Tensor) -> dict[str, Tensor]:
-        mag = mix_spec.abs() / self.scale
-        spec_loss = (nn.functional.l1_loss(mask * mag, vocals_spec.abs() / self.scale)
-                     + nn.functional.l1_loss((1.0 - mask) * mag, acc_spec.abs() / self.scale))
+        x = mix_spec / self.scale
+        v, a = vocals_spec / self.scale, acc_spec / self.scale
+        mag = x.abs()
+        spec_loss = (nn.functional.l1_loss(mask * mag, v.abs())
+                     + nn.functional.l1_loss((1.0 - mask) * mag, a.abs()))
+        terms = {"spec_l1": spec_loss}
+        total = spec_loss
+        if self.complex_weight:
+            complex_loss = ((mask * x - v).abs().mean() + ((1.0 - mask) * x - a).abs().mean())
+            terms["complex_l1"] = complex_loss
+            total = total + self.complex_weight * complex_loss
         wave_loss = nn.functional.l1_loss(estimate, target)
-        return {"loss": spec_loss + self.wave_weight * wave_loss, "spec_l1": spec_loss,
-                "wave_l1": wave_loss}
+        terms["wave_l1"] = wave_loss
+        total = total + self.wave_weight * wave_loss
+        return {"loss": total, **terms}
 
 
 def coloured_noise(shape: tuple[int, ...], generator: torch.Generator | None = None) -> Tensor:
@@ -169,12 +217,56 @@ def coloured_noise(shape: tuple[int, ...], generator: torch.Generator | None = N
     return noise / noise.pow(2).mean(dim=(1, 2), keepdim=True).sqrt().clamp_min(1e-8)
 
 
+def varispeed_batch(x: Tensor, ratio: Tensor, length: int) -> Tensor:
+    """Play each example of ``x`` ``(B, C, N)`` at ``ratio`` times its speed (pitch and tempo
+    together, by linear interpolation) and keep the first ``length`` samples. ``ratio`` is
+    ``(B,)``; an example needs ``N >= (length - 1) * ratio + 1`` input samples (shorter
+    inputs repeat their last sample). A ratio of exactly 1 returns the input unchanged."""
+    n = x.shape[-1]
+    pos = torch.arange(length, dtype=torch.float64, device=x.device)[None] * ratio[:, None].double()
+    pos = pos.clamp(max=n - 1)
+    lo = pos.floor().long()
+    frac = (pos - lo).to(x.dtype)[:, None, :]
+    hi = (lo + 1).clamp(max=n - 1)
+    idx_lo = lo[:, None, :].expand(-1, x.shape[1], -1)
+    idx_hi = hi[:, None, :].expand(-1, x.shape[1], -1)
+    return torch.gather(x, -1, idx_lo) * (1 - frac) + torch.gather(x, -1, idx_hi) * frac
+
+
+def limit_batch(vocals: Tensor, acc: Tensor, drive_db: Tensor, sample_rate: int,
+                window_s: float = 0.01) -> tuple[Tensor, Tensor]:
+    """A look-ahead peak limiter on the mixture ``vocals + acc`` after ``drive_db`` ``(B,)`` of
+    gain: one smooth gain curve (held over ``window_s`` before and after each peak, then
+    smoothed over the same window) multiplies both stems, so the limited mixture is still
+    their sum and its peaks stay near full scale, as on a loud master."""
+    k = max(3, int(round(window_s * sample_rate)) | 1)
+    drive = torch.pow(10.0, drive_db / 20.0)[:, None, None]
+    level = ((vocals + acc) * drive).abs().amax(dim=1, keepdim=True)  # (B, 1, N)
+    peak = nn.functional.max_pool1d(level, k, stride=1, padding=k // 2)
+    gain = (1.0 / peak.clamp_min(1e-8)).clamp(max=1.0)
+    gain = -nn.functional.max_pool1d(-gain, k, stride=1, padding=k // 2)
+    gain = nn.functional.avg_pool1d(gain, k, stride=1, padding=k // 2, count_include_pad=False)
+    g = drive * gain
+    return vocals * g, acc * g
+
+
 def augment_batch(vocals: Tensor, acc: Tensor, sample_rate: int, *,
                   level_db: tuple[float, float] = (-30.0, 0.0), lowpass_probability: float = 0.5,
                   lowpass_hz: tuple[float, float] = (5000.0, 20000.0),
+                  speed_range: tuple[float, float] = (1.0, 1.0), speed_probability: float = 0.0,
+                  length: int | None = None, limiter_probability: float = 0.0,
+                  limiter_drive_db: tuple[float, float] = (0.0, 12.0),
                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Level and bandwidth augmentation of a batch of stems ``(B, C, N)``, the same for both
-    stems of an example so that mixture = vocals + accompaniment still holds.
+    """Varispeed, limiter, level and bandwidth augmentation of a batch of stems
+    ``(B, C, N)``, the same for both stems of an example (varispeed excepted: each stem gets
+    its own ratio, as stems from different songs would) so that mixture = vocals +
+    accompaniment still holds. Returns stems of ``length`` samples (default ``N``; give the
+    inputs enough extra samples for the fastest ratio: ``N >= length * speed_range[1]``).
+
+    - *Varispeed*: with ``speed_probability`` a stem plays at a random ratio in
+      ``speed_range`` (pitch and tempo move together, as a tape or a resampler does).
+    - *Limiter*: with ``limiter_probability`` an example goes into :func:`limit_batch` with a
+      random drive in ``limiter_drive_db``.
 
     - *Band limit*: with ``lowpass_probability`` an example loses everything above a random
       frequency in ``lowpass_hz`` (a 500-Hz raised-cosine edge), as an MP3, Ogg or AAC file
@@ -185,6 +277,29 @@ def augment_batch(vocals: Tensor, acc: Tensor, sample_rate: int, *,
     """
     b, _, n = vocals.shape
     dev = vocals.device
+    length = n if length is None else int(length)
+    if length > n:
+        raise ValueError(f"length {length} is longer than the stems ({n} samples)")
+    if speed_probability > 0 and speed_range != (1.0, 1.0):
+        lo_r, hi_r = speed_range
+        stems = []
+        for x in (vocals, acc):
+            r = lo_r + (hi_r - lo_r) * torch.rand(b, generator=generator)
+            keep = torch.rand(b, generator=generator) >= speed_probability
+            r = torch.where(keep, torch.ones_like(r), r).to(dev)
+            stems.append(varispeed_batch(x, r, length))
+        vocals, acc = stems
+    else:
+        vocals, acc = vocals[..., :length], acc[..., :length]
+    n = length
+    if limiter_probability > 0:
+        lo_d, hi_d = limiter_drive_db
+        drive = lo_d + (hi_d - lo_d) * torch.rand(b, generator=generator)
+        on = torch.rand(b, generator=generator) < limiter_probability
+        if bool(on.any()):
+            lv, la = limit_batch(vocals, acc, drive.to(dev), sample_rate)
+            sel = on.to(dev)[:, None, None]
+            vocals, acc = torch.where(sel, lv, vocals), torch.where(sel, la, acc)
     if lowpass_probability > 0:
         freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate).to(dev)  # (n//2+1,)
         lo, hi = lowpass_hz
@@ -201,6 +316,21 @@ def augment_batch(vocals: Tensor, acc: Tensor, sample_rate: int, *,
     peak = ((vocals + acc) * g).abs().amax(dim=(1, 2), keepdim=True)
     g = g / peak.clamp_min(1.0)
     return vocals * g, acc * g
+
+
+def lr_factor(step: int, cfg: SeparatorTrainConfig) -> float:
+    """The learning rate at ``step`` as a fraction of ``cfg.lr``: warm-up, constant, final
+    linear decay (see the module docstring). Reads ``cfg`` at every call, so raising
+    ``steps`` on resume moves only the decay."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    floor = cfg.lr_final / cfg.lr
+    if cfg.decay_steps:
+        start = cfg.steps - cfg.decay_steps
+        if step >= start:
+            t = min((step - start) / cfg.decay_steps, 1.0)
+            return 1.0 + (floor - 1.0) * t
+    return 1.0
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -234,22 +364,31 @@ class SeparatorTask(TrainTask):
 
     # ------------------------------------------------------------------ data
 
+    @property
+    def read_seconds(self) -> float:
+        """Length of the excerpts read for training: the segment plus what the fastest
+        varispeed ratio consumes."""
+        cfg = self.config
+        extra = cfg.speed_range[1] if cfg.speed_probability > 0 else 1.0
+        return cfg.segment_s * extra + 0.01
+
     def train_dataset(self) -> Dataset:
         if self._train is not None:
             return self._train
         cfg = self.config
         spe = cfg.samples_per_epoch or None
+        seconds = self.read_seconds
         if self.layout == "mixes":
             from sonomorph.data.mixing import OnTheFlyMixes
 
             root = Path(cfg.data)
-            self._train = OnTheFlyMixes(root / "vocals", root / "music", cfg.segment_s,
+            self._train = OnTheFlyMixes(root / "vocals", root / "music", seconds,
                                         self.sample_rate, seed=cfg.seed, samples_per_epoch=spe)
         else:
             from sonomorph.data.datasets import MultitrackSegments, Remix
 
             self._train = MultitrackSegments(cfg.data, "train", ("vocals", "accompaniment"),
-                                             cfg.segment_s, self.sample_rate, 2, seed=cfg.seed,
+                                             seconds, self.sample_rate, 2, seed=cfg.seed,
                                              samples_per_epoch=spe, remix=Remix())
         return self._train
 
@@ -288,7 +427,8 @@ class SeparatorTask(TrainTask):
                                   hop=a.hop, hidden=a.hidden, layers=a.layers, kernel=a.kernel,
                                   core=a.core)
             self._init_input_stats(model)
-        self.loss = MaskedSeparationLoss(model.stft.window, self.config.wave_weight)
+        self.loss = MaskedSeparationLoss(model.stft.window, self.config.wave_weight,
+                                         self.config.complex_weight)
         return {"separator": model}
 
     def _initial_model(self, source: str) -> MaskSeparator:
@@ -297,7 +437,9 @@ class SeparatorTask(TrainTask):
         from sonomorph.models.checkpoint import load_model
 
         path = pretrained.path_for("separator") if source == "default" else Path(source)
-        loaded, _ = load_model(path, expect="separator")
+        loaded, info = load_model(path, expect="separator")
+        user = info.get("meta", info) if isinstance(info, dict) else {}
+        self.prior_steps = int(user.get("total_steps", user.get("step", 0)) or 0)
         if loaded.sample_rate != self.sample_rate or loaded.channels != 2:
             raise ConfigError(f"{path}: init_from needs a stereo {self.sample_rate} Hz separator")
         loaded = loaded.float().train()
@@ -325,13 +467,8 @@ class SeparatorTask(TrainTask):
 
     def build_schedulers(self, optimizers) -> dict[str, Any]:
         cfg = self.config
-        floor = cfg.lr_final / cfg.lr
-
-        def factor(step: int) -> float:
-            t = min(step / max(1, cfg.steps), 1.0)
-            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
-
-        return {"separator": torch.optim.lr_scheduler.LambdaLR(optimizers["separator"], factor)}
+        return {"separator": torch.optim.lr_scheduler.LambdaLR(
+            optimizers["separator"], lambda step: lr_factor(step, cfg))}
 
     # ------------------------------------------------------------------ steps
 
@@ -349,7 +486,11 @@ class SeparatorTask(TrainTask):
             mix, vocals, acc = mix / peak, vocals / peak, acc / peak
         vocals, acc = augment_batch(vocals, acc, self.sample_rate, level_db=cfg.level_db,
                                     lowpass_probability=cfg.lowpass_probability,
-                                    lowpass_hz=cfg.lowpass_hz)
+                                    lowpass_hz=cfg.lowpass_hz, speed_range=cfg.speed_range,
+                                    speed_probability=cfg.speed_probability,
+                                    length=int(round(cfg.segment_s * self.sample_rate)),
+                                    limiter_probability=cfg.limiter_probability,
+                                    limiter_drive_db=cfg.limiter_drive_db)
         mix = vocals + acc
         model = models["separator"]
         net = ctx.unwrap(model)
