@@ -397,3 +397,19 @@ def test_complex_loss_term_penalises_a_wrong_phase_that_magnitudes_miss():
     assert float(wrong["spec_l1"]) < float(wrong["complex_l1"])
     assert float(right["complex_l1"]) == pytest.approx(0.0, abs=1e-7)
     assert float(wrong["complex_l1"]) > 0.1
+
+
+def test_augment_batch_solo_silences_one_stem_of_some_examples():
+    from sonomorph.train.recipes.separator import augment_batch
+
+    gen = torch.Generator().manual_seed(3)
+    vocals = torch.randn(64, 2, 2048, generator=gen) * 0.1
+    acc = torch.randn(64, 2, 2048, generator=gen) * 0.1
+    v, a = augment_batch(vocals, acc, SR, level_db=(0.0, 0.0), lowpass_probability=0.0,
+                         solo_probability=0.5, generator=gen)
+    v_silent = v.abs().amax(dim=(1, 2)) == 0
+    a_silent = a.abs().amax(dim=(1, 2)) == 0
+    assert not bool((v_silent & a_silent).any())  # never both
+    assert int(v_silent.sum()) > 5 and int(a_silent.sum()) > 5  # both kinds occur (seeded)
+    keep = ~(v_silent | a_silent)
+    torch.testing.assert_close(v[keep], vocals[keep])

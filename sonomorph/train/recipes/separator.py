@@ -99,6 +99,9 @@ class SeparatorTrainConfig(TrainConfig):
     speed_probability: float = 0.5  #: share of stems that get varispeed
     limiter_probability: float = 0.3  #: share of examples pushed into a peak limiter
     limiter_drive_db: tuple[float, float] = (0.0, 12.0)  #: gain into the limiter
+    #: share of examples with one stem silenced (half: music alone, half: voice alone), so
+    #: that instrumental music gives silent vocals and a lone voice a silent karaoke
+    solo_probability: float = 0.1
     grad_clip: float = 5.0
     num_workers: int = 1
     checkpoint_every: int = 200
@@ -133,7 +136,7 @@ class SeparatorTrainConfig(TrainConfig):
             raise ConfigError("'lowpass_probability' must be in [0, 1]")
         if not 0.5 <= self.speed_range[0] <= 1.0 <= self.speed_range[1] <= 2.0:
             raise ConfigError("'speed_range' must be (low, high) with 0.5 <= low <= 1 <= high <= 2")
-        for key in ("speed_probability", "limiter_probability"):
+        for key in ("speed_probability", "limiter_probability", "solo_probability"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"'{key}' must be in [0, 1]")
         if self.warmup_steps < 0 or self.decay_steps < 0:
@@ -256,6 +259,7 @@ def augment_batch(vocals: Tensor, acc: Tensor, sample_rate: int, *,
                   speed_range: tuple[float, float] = (1.0, 1.0), speed_probability: float = 0.0,
                   length: int | None = None, limiter_probability: float = 0.0,
                   limiter_drive_db: tuple[float, float] = (0.0, 12.0),
+                  solo_probability: float = 0.0,
                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """Varispeed, limiter, level and bandwidth augmentation of a batch of stems
     ``(B, C, N)``, the same for both stems of an example (varispeed excepted: each stem gets
@@ -265,6 +269,9 @@ def augment_batch(vocals: Tensor, acc: Tensor, sample_rate: int, *,
 
     - *Varispeed*: with ``speed_probability`` a stem plays at a random ratio in
       ``speed_range`` (pitch and tempo move together, as a tape or a resampler does).
+    - *Solo*: with ``solo_probability`` an example loses one of its stems (vocals or
+      accompaniment, equally likely): the network learns that music alone has no voice and
+      a voice alone no accompaniment.
     - *Limiter*: with ``limiter_probability`` an example goes into :func:`limit_batch` with a
       random drive in ``limiter_drive_db``.
 
@@ -292,6 +299,11 @@ def augment_batch(vocals: Tensor, acc: Tensor, sample_rate: int, *,
     else:
         vocals, acc = vocals[..., :length], acc[..., :length]
     n = length
+    if solo_probability > 0:
+        solo = torch.rand(b, generator=generator) < solo_probability
+        which = torch.rand(b, generator=generator) < 0.5
+        vocals = vocals * (~(solo & which)).to(vocals.dtype).to(dev)[:, None, None]
+        acc = acc * (~(solo & ~which)).to(acc.dtype).to(dev)[:, None, None]
     if limiter_probability > 0:
         lo_d, hi_d = limiter_drive_db
         drive = lo_d + (hi_d - lo_d) * torch.rand(b, generator=generator)
@@ -490,7 +502,8 @@ class SeparatorTask(TrainTask):
                                     speed_probability=cfg.speed_probability,
                                     length=int(round(cfg.segment_s * self.sample_rate)),
                                     limiter_probability=cfg.limiter_probability,
-                                    limiter_drive_db=cfg.limiter_drive_db)
+                                    limiter_drive_db=cfg.limiter_drive_db,
+                                    solo_probability=cfg.solo_probability)
         mix = vocals + acc
         model = models["separator"]
         net = ctx.unwrap(model)
