@@ -32,7 +32,6 @@ How a file of any length becomes a song:
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,10 +42,11 @@ import torch
 from torch import nn
 
 from sonomorph.audio import io as audio_io
+from sonomorph.audio.level import gain_to_rms
 from sonomorph.audio.spectral import GriffinLim
-from sonomorph.data.corpus.render import active_rms
 from sonomorph.errors import CheckpointError, ConfigError
 from sonomorph.models.pix2pix import UNetGenerator
+from sonomorph.pipelines.engine import apply_chunked, crossfade_weights, tile_starts
 from sonomorph.utils.fs import atomic_path, check_output
 from sonomorph.utils.progress import ProgressCallback
 
@@ -58,38 +58,14 @@ __all__ = ["Accompanist", "Accompaniment", "REFERENCE_RMS", "PHASES", "input_gai
 #: Active RMS the voice is brought to before the model (the training recipe does the same).
 REFERENCE_RMS = 0.05
 PHASES = ("griffinlim", "model")
-SILENT_RMS = 1e-6  # below this (-120 dBFS) the input counts as silence
 CHUNK_OVERLAP_S = 2.0  # cross-fade between the chunks of long inputs
 OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")
 
 
 def input_gain(mono: np.ndarray, reference: float = REFERENCE_RMS) -> float:
-    """The gain that brings a voice's active RMS to ``reference``; 0.0 for silence."""
-    rms = active_rms(np.asarray(mono, dtype=np.float32)[None])
-    return 0.0 if not rms > SILENT_RMS else float(reference / rms)
-
-
-def tile_starts(frames: int, tile: int, overlap: int) -> list[int]:
-    """Start frames of tiles of ``tile`` frames covering ``frames`` (padded when shorter),
-    consecutive ones overlapping by ``overlap`` frames; the last one ends at the end."""
-    if frames <= tile:
-        return [0]
-    step = max(1, tile - overlap)
-    starts = list(range(0, frames - tile, step))
-    starts.append(frames - tile)
-    return starts
-
-
-def crossfade_weights(tile: int, overlap: int) -> np.ndarray:
-    """Per-frame weights of one tile: raised-cosine ramps over ``overlap`` frames at both
-    ends, 1 in between (always positive). Overlap-added with the same weights and divided
-    by their sum, consecutive tiles cross-fade smoothly."""
-    w = np.ones(tile, dtype=np.float32)
-    if overlap > 0:
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap) + 0.5) / overlap)
-        w[:overlap] = ramp
-        w[tile - overlap:] = np.minimum(w[tile - overlap:], ramp[::-1])
-    return np.maximum(w, 1e-3)
+    """The gain that brings a voice's active RMS to ``reference``; 0.0 for silence
+    (:func:`sonomorph.audio.level.gain_to_rms`, which the training recipe uses too)."""
+    return gain_to_rms(mono, reference)
 
 
 class _PhaseSeededGriffinLim(GriffinLim):
@@ -175,22 +151,25 @@ class Accompanist:
         frames = image.shape[-1]
         overlap = self._overlap_frames()
         starts = tile_starts(frames, self.tile, overlap)
-        weights = torch.from_numpy(crossfade_weights(self.tile, overlap))
+        dev = self.device
+        weights = torch.from_numpy(crossfade_weights(self.tile, overlap)).to(dev)
         span = max(frames, self.tile)
-        out = torch.zeros(1, self.model.out_channels, image.shape[-2], span)
-        norm = torch.zeros(span)
-        floor = torch.tensor([-1.0, 1.0, 0.0])[: image.shape[1]].view(1, -1, 1, 1)
+        # Tiles, weights and the sum stay on the model's device; one copy back at the end.
+        image = image.to(dev)
+        out = torch.zeros(1, self.model.out_channels, image.shape[-2], span, device=dev)
+        norm = torch.zeros(span, device=dev)
+        floor = torch.tensor([-1.0, 1.0, 0.0], device=dev)[: image.shape[1]].view(1, -1, 1, 1)
         for k, start in enumerate(starts):
             tile = image[..., start:start + self.tile]
             if tile.shape[-1] < self.tile:  # shorter than a tile: pad with silence
                 pad = floor.expand(1, -1, image.shape[-2], self.tile - tile.shape[-1])
                 tile = torch.cat([tile, pad], dim=-1)
-            y = self.model(tile.to(self.device)).float().cpu()
+            y = self.model(tile).float()
             out[..., start:start + self.tile] += y * weights
             norm[start:start + self.tile] += weights
             if progress is not None:
                 progress(k + 1, total)
-        return (out / norm)[..., :frames]
+        return (out / norm)[..., :frames].cpu()
 
     def _waveform(self, magnitude: torch.Tensor, phase: torch.Tensor, length: int) -> np.ndarray:
         net = self.model
@@ -233,7 +212,7 @@ class Accompanist:
         ``(samples,)``) at ``sample_rate``; outputs have the input's shape and rate.
 
         Inputs longer than ``chunk_seconds`` are processed in chunks that overlap by
-        ``CHUNK_OVERLAP_S`` and are cross-faded (the separator's :class:`ChunkEngine`),
+        ``CHUNK_OVERLAP_S`` and are cross-faded (:func:`~sonomorph.pipelines.engine.apply_chunked`),
         with one gain for the whole input, so memory for the model's work stays bounded."""
         wav = np.asarray(vocals, dtype=np.float32)
         if wav.ndim == 1:
@@ -254,25 +233,16 @@ class Accompanist:
         if scaled.shape[1] <= chunk:
             rendered, images = self._render(scaled, progress)
         else:
-            from sonomorph.pipelines.separate import ChunkEngine
-
             overlap = int(CHUNK_OVERLAP_S * net.sample_rate)
-            chunks = 1 + math.ceil(max(0, scaled.shape[1] - chunk) / (chunk - overlap))
             first: list[tuple[np.ndarray, np.ndarray]] = []  # the first chunk's images
 
             def fn(block: np.ndarray) -> np.ndarray:
                 y, pictures = self._render(block)
                 if not first:
                     first.append(pictures)
-                count[0] += 1
-                if progress is not None:
-                    progress(count[0], chunks)
                 return y
 
-            count = [0]
-
-            engine = ChunkEngine(fn, chunk, overlap)
-            rendered = np.concatenate(engine.push(scaled) + engine.finish(), axis=-1)
+            rendered = apply_chunked(fn, scaled, chunk, overlap, progress=progress)
             images = first[0]
         acc, song_model = rendered / np.float32(gain)
         accompaniment = np.repeat(self._to_input_rate(acc, net.sample_rate, sr, n)[None],

@@ -32,6 +32,7 @@ import numpy as np
 
 from sonomorph.audio import io
 from sonomorph.errors import ConfigError, InputTooShortError
+from sonomorph.pipelines.engine import fade_in
 from sonomorph.pipelines.streaming import (
     Backend,
     OnnxBackend,
@@ -176,7 +177,7 @@ class Screamer:
         if n <= chunk + fade:
             return growl(x, sr, self.growl_style)
         out = np.zeros(n, dtype=np.float32)
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
+        ramp = fade_in(fade)
         for k, start in enumerate(range(0, n, chunk)):
             lo, hi = max(0, start - fade // 2), min(n, start + chunk + fade // 2)
             y = growl(x[lo:hi], sr, self.growl_style, seed=k)

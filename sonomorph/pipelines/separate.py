@@ -10,7 +10,7 @@ How a song of any length is processed with bounded memory:
 1. The file is read block by block (:func:`sonomorph.audio.io.iter_blocks`); mono is
    duplicated to stereo for the model, more channels were downmixed (with a warning).
 2. The blocks are resampled to the model's 44.1 kHz with a streaming soxr resampler.
-3. :class:`ChunkEngine` cuts the stream into chunks (30 s by default) that overlap by a
+3. :class:`~sonomorph.pipelines.engine.ChunkEngine` cuts the stream into chunks (30 s by default) that overlap by a
    fraction (``overlap``, 0.1 by default: 3 s); the model estimates the vocals of each
    chunk, and consecutive chunks are cross-faded over the overlap with complementary
    raised-cosine weights (they sum to one), so there is no seam and no level change.
@@ -31,7 +31,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,7 @@ from torch import nn
 
 from sonomorph.audio import io as audio_io
 from sonomorph.errors import AudioLoadError, AudioSaveError, ConfigError, InputTooShortError
+from sonomorph.pipelines.engine import ChunkEngine
 from sonomorph.utils.fs import atomic_path, check_output
 from sonomorph.utils.progress import ProgressCallback
 
@@ -57,72 +58,6 @@ _SF_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}
 _PCM = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
 _MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 _READ_BLOCK_S = 10.0  # seconds read from the file at a time
-
-
-# ----------------------------------------------------------------------------- chunking
-
-
-def _fade_in(n: int) -> np.ndarray:
-    """Raised-cosine ramp 0 -> 1 of ``n`` samples; ``1 - ramp`` is the matching fade-out."""
-    if n <= 0:
-        return np.zeros(0, dtype=np.float32)
-    i = (np.arange(n, dtype=np.float64) + 0.5) / n
-    return (0.5 - 0.5 * np.cos(np.pi * i)).astype(np.float32)
-
-
-class ChunkEngine:
-    """Apply ``fn`` ((C, n) -> (C, n)) to a stream of blocks in overlapping chunks.
-
-    Chunks hold ``chunk`` samples and start every ``chunk - overlap`` samples; each
-    chunk's output is cross-faded with the previous one's over the ``overlap`` samples.
-    :meth:`push` takes a block of any size and returns the output samples that are final;
-    :meth:`finish` processes what is left. The concatenated outputs have exactly as many
-    samples as the concatenated inputs. ``fn`` sees at most ``chunk`` samples at once.
-    """
-
-    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], chunk: int, overlap: int):
-        if chunk < 1 or not 0 <= overlap < chunk:
-            raise ConfigError(f"need chunk >= 1 and 0 <= overlap < chunk (got {chunk}, {overlap})")
-        self.fn = fn
-        self.chunk = int(chunk)
-        self.overlap = int(overlap)
-        self.ramp = _fade_in(self.overlap)
-        self._pending: list[np.ndarray] = []
-        self._held = 0
-        self._tail: np.ndarray | None = None  # previous chunk's output over the overlap
-
-    def _blend(self, y: np.ndarray) -> np.ndarray:
-        if self._tail is not None and self.overlap:
-            n = min(self.overlap, y.shape[-1])
-            y[..., :n] = self._tail[..., :n] * (1.0 - self.ramp[:n]) + y[..., :n] * self.ramp[:n]
-        return y
-
-    def push(self, block: np.ndarray) -> list[np.ndarray]:
-        out: list[np.ndarray] = []
-        if block.shape[-1] == 0:
-            return out
-        self._pending.append(block)
-        self._held += block.shape[-1]
-        step = self.chunk - self.overlap
-        while self._held >= self.chunk:
-            buf = np.concatenate(self._pending, axis=-1) if len(self._pending) > 1 else \
-                self._pending[0]
-            y = self._blend(np.array(self.fn(buf[..., : self.chunk]), dtype=np.float32))
-            out.append(y[..., :step])
-            self._tail = y[..., step:]
-            rest = buf[..., step:]
-            self._pending, self._held = [rest], rest.shape[-1]
-        return out
-
-    def finish(self) -> list[np.ndarray]:
-        if not self._pending:
-            return []
-        buf = np.concatenate(self._pending, axis=-1) if len(self._pending) > 1 else \
-            self._pending[0]
-        self._pending, self._held = [], 0
-        if self._tail is not None and buf.shape[-1] <= self.overlap:
-            return [self._tail[..., : buf.shape[-1]]]  # nothing new after the last chunk
-        return [self._blend(np.array(self.fn(buf), dtype=np.float32))]
 
 
 # ----------------------------------------------------------------------------- writing

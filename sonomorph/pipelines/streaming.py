@@ -22,7 +22,6 @@ output (up to float rounding), not an approximation of it:
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from torch import Tensor
 from sonomorph.audio.spectral import MelSpectrogram
 from sonomorph.errors import CheckpointError, ConfigError
 from sonomorph.models.melgan import conv_few, envelope_ola
+from sonomorph.pipelines.engine import chunked_with_context, context_window
 from sonomorph.utils.progress import ProgressCallback
 
 __all__ = ["Backend", "TorchBackend", "OnnxBackend", "ISTFTStream", "render_chunked",
@@ -279,17 +279,10 @@ class OnnxBackend:
 
 
 def _window(backend: Backend, start: int, stop: int, n: int) -> tuple[int, int]:
-    """Input window ``[a, b)`` whose output is exact on ``[start, stop)``: ``past`` samples
-    before (rounded down to a hop multiple so frames line up with the whole file), ``future``
-    after, clipped to the signal ``[0, n)``."""
-    hop = backend.hop_length
-    a = max(0, ((start - backend.past) // hop) * hop)
-    return a, min(n, stop + backend.future)
-
-
-def _fade(length: int) -> np.ndarray:
-    """Raised-cosine fade-in of ``length`` samples (fade-out is ``1 - fade``)."""
-    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(length) + 0.5) / length)).astype(np.float32)
+    """Input window ``[a, b)`` whose output is exact on ``[start, stop)`` (the backend's
+    receptive field: :func:`~sonomorph.pipelines.engine.context_window`)."""
+    return context_window(start, stop, n, past=backend.past, future=backend.future,
+                          hop=backend.hop_length)
 
 
 def render_chunked(backend: Backend, x: np.ndarray, gain: float, *, chunk: int = 220500,
@@ -298,32 +291,13 @@ def render_chunked(backend: Backend, x: np.ndarray, gain: float, *, chunk: int =
 
     Chunk ``k`` owns output ``[k * chunk, (k + 1) * chunk)`` and is computed ``crossfade / 2``
     samples wider on each side, with full receptive-field context; neighbours are blended
-    with a raised-cosine crossfade over their shared ``crossfade`` samples. ``gain`` is
-    applied to every chunk (one gain for the file; see the module docstring).
+    with the shared raised-cosine crossfade over their shared ``crossfade`` samples
+    (:func:`~sonomorph.pipelines.engine.chunked_with_context`). ``gain`` is applied to every
+    chunk (one gain for the file; see the module docstring).
     """
-    n = int(x.shape[-1])
-    hop = backend.hop_length
-    chunk = max(hop, (int(chunk) // hop) * hop)
-    half = min(int(crossfade) // 2, chunk // 2)
-    out = np.zeros(n, dtype=np.float32)
-    n_chunks = max(1, math.ceil(n / chunk))
-    fade = _fade(2 * half) if half else None
-    for k in range(n_chunks):
-        lo, hi = max(0, k * chunk - half), min(n, (k + 1) * chunk + half)
-        a, b = _window(backend, lo, hi, n)
-        y = backend(x[a:b], gain)[lo - a: hi - a]
-        if fade is not None:
-            if k > 0:  # fade in over [k*chunk - half, k*chunk + half)
-                m = min(2 * half, hi - lo)
-                y[:m] *= fade[:m]
-            if k < n_chunks - 1:  # fade out over [(k+1)*chunk - half, (k+1)*chunk + half)
-                s = (k + 1) * chunk - half - lo
-                m = min(2 * half, hi - lo - s)
-                y[s: s + m] *= 1.0 - fade[:m]
-        out[lo:hi] += y
-        if progress is not None:
-            progress(min(n, (k + 1) * chunk), n)
-    return out
+    return chunked_with_context(lambda window: backend(window, gain), x, chunk=chunk,
+                                crossfade=crossfade, past=backend.past, future=backend.future,
+                                hop=backend.hop_length, progress=progress)
 
 
 class StreamingEngine:

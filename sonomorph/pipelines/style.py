@@ -172,8 +172,8 @@ class RandomStyleTransfer:
                  style_drop: float | None = STYLE_DROP, griffin_lim_iters: int = 64,
                  device: str = "cpu") -> None:
         from sonomorph.audio.spectral import GriffinLim, Spectrogram
+        from sonomorph.models.losses import FeatureContentLoss, GramLoss
         from sonomorph.models.random_cnn import RandomCNN
-        from sonomorph.train.losses import FeatureContentLoss, GramLoss
 
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
@@ -277,7 +277,7 @@ class ClassifierStyleTransfer:
         from sonomorph.audio.spectral import MelToAudio
         from sonomorph.models.checkpoint import load_model, resolve_model
         from sonomorph.models.classifier import SEGMENT_FRAMES, genre_mel
-        from sonomorph.train.losses import FeatureContentLoss, GramLoss
+        from sonomorph.models.losses import FeatureContentLoss, GramLoss
 
         self.device = torch.device(device)
         path = resolve_model(model, "genre")
