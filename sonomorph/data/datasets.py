@@ -34,8 +34,8 @@ from sonomorph.data.layouts import (
     multitrack_tracks,
     vctk_utterances,
 )
+from sonomorph.data.sampling import EpochAware, sample_rng
 from sonomorph.errors import AudioLoadError
-from sonomorph.train.distributed import EpochAware, sample_rng
 
 # ----------------------------------------------------------------------------- reading
 
@@ -100,7 +100,8 @@ def _to_channels(wav: np.ndarray, channels: int) -> np.ndarray:
     return np.concatenate([wav, np.repeat(wav[-1:], channels - wav.shape[0], axis=0)])
 
 
-def _read_sum(paths: Sequence[Path], start: int, length: int, sr: int, channels: int) -> np.ndarray:
+def read_sum(paths: Sequence[Path], start: int, length: int, sr: int, channels: int) -> np.ndarray:
+    """The sum of the same segment of several files (the parts of one stem)."""
     out = read_segment(paths[0], start, length, sr, channels)
     for p in paths[1:]:
         out = out + read_segment(p, start, length, sr, channels)
@@ -188,7 +189,7 @@ class MultitrackSegments(_Epochs, Dataset):
             if self.remix is not None and i > 0 and rng.random() < self.remix.shuffle_probability:
                 track = int(rng.integers(0, len(self.tracks)))
                 start = self._start(rng, track)
-            wav = _read_sum(self.tracks[track].parts(source), start, self.segment,
+            wav = read_sum(self.tracks[track].parts(source), start, self.segment,
                             self.sample_rate, self.channels)
             if self.remix is not None:
                 lo, hi = self.remix.gain_db
@@ -201,7 +202,7 @@ class MultitrackSegments(_Epochs, Dataset):
         mixture = sum(out.values())
         if self.rest:
             t = self.tracks[first_track]
-            mixture = mixture + _read_sum([p for s in self.rest for p in t.parts(s)], first_start,
+            mixture = mixture + read_sum([p for s in self.rest for p in t.parts(s)], first_start,
                                           self.segment, self.sample_rate, self.channels)
         out["mixture"] = mixture
         return {k: _tensor(v) for k, v in out.items()}

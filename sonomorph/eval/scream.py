@@ -51,7 +51,7 @@ def mel_correlation(a: np.ndarray, b: np.ndarray, sr: int = SR) -> float:
     signals (trimmed to the shorter length)."""
     import torch
 
-    from sonomorph.train.losses import MelCorrelationLoss
+    from sonomorph.models.losses import MelCorrelationLoss
 
     n = min(a.shape[-1], b.shape[-1])
     mel = _mel(sr, 80)

@@ -1,4 +1,6 @@
-"""Training losses. Every loss in sonomorph is a documented ``nn.Module`` in this file.
+"""Every loss in sonomorph: a documented ``nn.Module`` each, in this file (also importable
+from :mod:`sonomorph.train.losses`; here, below the pipelines and the evaluation, because
+style transfer and the scream evaluation use losses too).
 
 Rules for adding one:
 

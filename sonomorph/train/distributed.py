@@ -31,38 +31,13 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
 
-_MASK64 = 2**64 - 1
-
+from sonomorph.data.sampling import EpochAware, mix_seed, sample_rng  # noqa: F401 - re-exported
 
 # ------------------------------------------------------------------ deterministic randomness
-
-def mix_seed(*values: int) -> int:
-    """A well-mixed non-negative 63-bit seed from several integers (seed, epoch, index...):
-    (1, 0) and (0, 1) give unrelated streams, unlike ``seed + epoch``."""
-    words = np.random.SeedSequence([int(v) & _MASK64 for v in values]).generate_state(2, np.uint32)
-    return (int(words[0]) << 31 | int(words[1])) & (2**63 - 1)
-
-
-def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    """The numpy generator for sample ``index`` in ``epoch``: the same wherever and whenever
-    the sample is loaded (main process or any worker, first run or resumed)."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & _MASK64, int(epoch) & _MASK64,
-                                                         int(index) & _MASK64]))
-
 
 def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     """Like :func:`sample_rng`, as a CPU ``torch.Generator``."""
     return torch.Generator().manual_seed(mix_seed(seed, epoch, index))
-
-
-class EpochAware:
-    """Mixin for datasets with per-sample randomness: the trainer calls ``set_epoch`` before
-    each epoch; ``__getitem__`` uses ``sample_rng(self.seed, self.epoch, index)``."""
-
-    epoch: int = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
 
 
 class DeterministicBatchSampler(Sampler[list[int]]):

@@ -40,6 +40,7 @@ import numpy as np
 from sonomorph import __version__
 from sonomorph.errors import DependencyError, SonomorphError
 from sonomorph.utils.fs import atomic_path
+from sonomorph.utils.hashing import sha256_file  # noqa: F401 - its home; re-exported here
 from sonomorph.utils.progress import progress_bar
 
 DONE_DIR = ".done"
@@ -246,14 +247,6 @@ def _write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         with open(tmp, "wb") as f:
             f.write(data)
     return Path(path)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- runner

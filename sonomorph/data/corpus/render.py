@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sonomorph.audio.level import active_rms  # noqa: F401 - its home; re-exported here
 from sonomorph.data.corpus.common import SF2_DIR
 
 SR = 44100
@@ -258,18 +259,3 @@ def fade(x: np.ndarray, fade_in: float = 0.0, fade_out: float = 0.0) -> np.ndarr
     if k > 0:
         x[..., n - k:] *= np.linspace(1, 0, k, dtype=np.float32)
     return x
-
-
-def active_rms(x: np.ndarray, *, frame: int = 2048, floor_db: float = -50.0) -> float:
-    """RMS over the frames that are not silent (relative to the loudest frame), so a
-    stem that plays half the time is not judged quieter than it sounds."""
-    mono = np.mean(np.asarray(x, np.float64).reshape(-1, x.shape[-1]), axis=0)
-    n = len(mono) // frame
-    if n == 0:
-        return float(np.sqrt(np.mean(mono**2))) if len(mono) else 0.0
-    power = np.mean(mono[: n * frame].reshape(n, frame) ** 2, axis=1)
-    top = float(power.max())
-    if top <= 0:
-        return 0.0
-    keep = power > top * 10 ** (floor_db / 10)
-    return float(np.sqrt(np.mean(power[keep])))

@@ -11,7 +11,7 @@ corpus): the split is by song, so no song is on both sides. Any tile length that
 multiple of ``2 ** model.depth`` frames works (the networks are fully convolutional).
 
 Levels: each song's voice is brought to the pipeline's reference active RMS
-(:func:`sonomorph.pipelines.accompany.input_gain`, the same gain the pipeline applies at
+(:func:`sonomorph.audio.level.gain_to_rms`, the same gain the pipeline applies at
 inference), the target gets the same gain, and both a random common gain of
 +-``gain_jitter_db`` so that the model does not rely on an exact input level.
 
@@ -138,14 +138,14 @@ class PairedExcerpts(EpochAware, Dataset):
     def track_gain(self, track: int) -> float:
         """The pipeline's gain for this track's whole voice (cached)."""
         if track not in self._gains:
-            from sonomorph.data.datasets import _read_sum, audio_frames
-            from sonomorph.pipelines.accompany import input_gain
+            from sonomorph.audio.level import gain_to_rms
+            from sonomorph.data.datasets import audio_frames, read_sum
 
             t = self.inner.tracks[track]
             parts = t.parts("vocals")
             n = min(audio_frames(p, self.sample_rate) for p in parts)
-            voice = _read_sum(parts, 0, n, self.sample_rate, 1)[0]
-            gain = input_gain(voice, self.reference_rms)
+            voice = read_sum(parts, 0, n, self.sample_rate, 1)[0]
+            gain = gain_to_rms(voice, self.reference_rms)
             self._gains[track] = gain if gain > 0 else 1.0
         return self._gains[track]
 

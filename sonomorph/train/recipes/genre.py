@@ -19,7 +19,6 @@ reaches 100 % early on a small validation split and then cannot choose).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,6 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from sonomorph.data.splits import split_clips  # noqa: F401 - re-exported (tests, callers)
 from sonomorph.errors import ConfigError
 from sonomorph.models.classifier import (
     GENRE_FEATURES,
@@ -94,43 +94,6 @@ class GenreTrainConfig(TrainConfig):
 def frames_to_samples(frames: int, hop: int = GENRE_FEATURES["hop_length"]) -> int:
     """Samples that give exactly ``frames`` centred STFT frames at ``hop``."""
     return (int(frames) - 1) * int(hop)
-
-
-def _fraction_of(name: str, salt: str) -> float:
-    digest = hashlib.sha1(f"{salt}:{name}".encode()).hexdigest()[:8]
-    return int(digest, 16) / 0xFFFFFFFF
-
-
-def split_clips(root: str, split: str, *, test_fraction: float = 0.2,
-                val_fraction: float = 0.1) -> list:
-    """The :class:`~sonomorph.data.layouts.LabelledClip` s of ``split`` (train, valid, test).
-
-    With split files the files decide (``valid`` carved from ``train`` by hash when there is
-    no valid list); without, a stable hash of ``<genre>/<clip>`` puts ``test_fraction`` of
-    the tracks in test and ``val_fraction`` of the rest in valid."""
-    from sonomorph.data.layouts import gtzan_clips
-
-    clips = gtzan_clips(root)
-    has_files = any(c.split is not None for c in clips)
-
-    def key(c) -> str:
-        return f"{c.label}/{c.path.stem}"
-
-    if has_files:
-        has_valid = any(c.split == "valid" for c in clips)
-        if split == "valid" and not has_valid:
-            return [c for c in clips if c.split == "train"
-                    and _fraction_of(key(c), "valid") < val_fraction]
-        if split == "train" and not has_valid:
-            return [c for c in clips if c.split == "train"
-                    and _fraction_of(key(c), "valid") >= val_fraction]
-        return [c for c in clips if c.split == split]
-    test = [c for c in clips if _fraction_of(key(c), "test") < test_fraction]
-    if split == "test":
-        return test
-    rest = [c for c in clips if _fraction_of(key(c), "test") >= test_fraction]
-    valid = [c for c in rest if _fraction_of(key(c), "valid") < val_fraction]
-    return valid if split == "valid" else [c for c in rest if c not in valid]
 
 
 def _clips_dataset(root: str, clips: list, *, frames: int, seed: int, random_crop: bool,
