@@ -308,6 +308,21 @@ class Accompanist:
         return outputs
 
 
+    # ------------------------------------------------------------------ the pipeline contract
+
+    def process(self, wav: np.ndarray, sr: int, *,
+                progress: ProgressCallback | None = None) -> Accompaniment:
+        """The pipeline contract's name for :meth:`generate`."""
+        return self.generate(wav, sr, progress=progress)
+
+    def process_file(self, src: str | os.PathLike, out: str | os.PathLike, *,
+                     overwrite: bool = False, progress: ProgressCallback | None = None,
+                     **options) -> dict[str, Path]:
+        """The pipeline contract's name for :meth:`accompany_file` (``out`` is a folder;
+        ``options``: format, bit_depth, plot)."""
+        return self.accompany_file(src, out, overwrite=overwrite, progress=progress, **options)
+
+
 def output_paths(out_dir: str | os.PathLike, *, format: str = "wav",
                  plot: bool = False) -> dict[str, Path]:
     """The files :meth:`Accompanist.accompany_file` writes into ``out_dir``."""

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from sonomorph.errors import AudioLoadError, CheckpointError, InputTooShortError
+from sonomorph.utils.progress import ProgressCallback
 
 __all__ = ["GenreClassifier", "GenrePrediction"]
 
@@ -128,6 +129,40 @@ class GenreClassifier:
 
         wav, sr = load(path, sr=self.sample_rate, channels=1)
         return self.predict(wav[0], sr, path=path)
+
+    # ------------------------------------------------------------------ the pipeline contract
+
+    def process(self, wav: np.ndarray, sr: int, *,
+                progress: ProgressCallback | None = None) -> GenrePrediction:
+        """The pipeline contract's name for :meth:`predict`."""
+        pred = self.predict(wav, sr)
+        if progress is not None:
+            progress(1, 1)
+        return pred
+
+    def process_file(self, src: str | os.PathLike, out: str | os.PathLike | None = None, *,
+                     overwrite: bool = False,
+                     progress: ProgressCallback | None = None) -> GenrePrediction:
+        """:meth:`predict_file`; with ``out``, also writes the prediction there as JSON
+        (``labels``, ``probabilities``, ``top``), atomically."""
+        if out is not None:
+            from sonomorph.utils.fs import check_output
+
+            check_output(out, overwrite=overwrite, inputs=[src])
+        pred = self.predict_file(src)
+        if out is not None:
+            import json
+
+            from sonomorph.utils.fs import atomic_write_text
+
+            doc = {"file": Path(src).name, "model": Path(self.path).name,
+                   "labels": pred.labels,
+                   "probabilities": [float(p) for p in pred.probabilities],
+                   "top": [[label, p] for label, p in pred.top(3)]}
+            atomic_write_text(out, json.dumps(doc, indent=2) + "\n", overwrite=overwrite)
+        if progress is not None:
+            progress(1, 1)
+        return pred
 
     def describe(self) -> str:
         """One line naming the model file and its labels."""

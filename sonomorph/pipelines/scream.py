@@ -159,14 +159,20 @@ class Screamer:
         guard = self.backend.peak_guard if self.backend is not None else 0.01
         return 1.0 / max(float(np.max(np.abs(x))) if x.size else 0.0, guard)
 
-    def wet(self, x: np.ndarray, gain: float | None = None) -> np.ndarray:
-        """The raw effect of a mono signal (N,) at the model rate, before any level matching."""
+    def wet(self, x: np.ndarray, gain: float | None = None, *,
+            progress: ProgressCallback | None = None) -> np.ndarray:
+        """The raw effect of a mono signal (N,) at the model rate, before any level matching.
+        ``progress(done, total)`` counts samples (default: the one given at construction)."""
         x = np.asarray(x, dtype=np.float32)
+        progress = progress if progress is not None else self.progress
         if self.preset == "growl":
-            return self._growl(x)
+            y = self._growl(x)
+            if progress is not None:
+                progress(x.shape[0], x.shape[0])
+            return y
         gain = self.gain_for(x) if gain is None else gain
         return render_chunked(self.backend, x, gain, chunk=self.chunk, crossfade=self.crossfade,
-                              progress=self.progress)
+                              progress=progress)
 
     def _growl(self, x: np.ndarray) -> np.ndarray:
         """The DSP preset, in overlapping 30-s chunks (its f0 tracking holds a whole chunk)."""
@@ -200,10 +206,11 @@ class Screamer:
                                           target))
 
     # ------------------------------------------------------------------ arrays
-    def process(self, wav: np.ndarray, sr: int, *, notes: list[str] | None = None) -> np.ndarray:
+    def process(self, wav: np.ndarray, sr: int, *, notes: list[str] | None = None,
+                progress: ProgressCallback | None = None) -> np.ndarray:
         """(channels, n) or (n,) audio at ``sr`` -> (1, m) scream at ``sr``."""
         x = self.prepare(wav, sr, notes=notes)
-        y = self.mix(self.wet(x), x)
+        y = self.mix(self.wet(x, progress=progress), x)
         return io.resample(y, self.sample_rate, sr)[None, :] if sr != self.sample_rate else y[None, :]
 
     def prepare(self, wav: np.ndarray, sr: int, *, notes: list[str] | None = None,
@@ -244,27 +251,30 @@ class Screamer:
 
     def process_file(self, src: str | os.PathLike, dst: str | os.PathLike, *,
                      format: str | None = None, bit_depth: str = "16",
-                     overwrite: bool = False) -> ScreamReport:
+                     overwrite: bool = False,
+                     progress: ProgressCallback | None = None) -> ScreamReport:
         """Scream ``src`` into ``dst`` (written atomically; never replaces ``src``, nor an
-        existing ``dst`` unless ``overwrite``)."""
+        existing ``dst`` unless ``overwrite``). ``progress(done, total)`` counts samples."""
+        progress = progress if progress is not None else self.progress
         src, dst = Path(src), Path(dst)
         self.check_input(src)
         meta = io.info(src)
         io.output_format(dst, format)  # refuse an unwritable format before the work
         notes: list[str] = []
         if meta.duration > LONG_FILE_S and self.preset is None:
-            self._process_long(src, dst, meta, notes, format, bit_depth, overwrite)
+            self._process_long(src, dst, meta, notes, format, bit_depth, overwrite, progress)
             return ScreamReport(src, dst, meta.sample_rate, meta.duration, notes, True)
         wav, sr = io.load(src)
         x = self.prepare(wav, sr, notes=notes, path=src)
-        y = self.mix(self.wet(x), x)
+        y = self.mix(self.wet(x, progress=progress), x)
         out = io.resample(y, self.sample_rate, sr) if sr != self.sample_rate else y
         io.save(dst, out, sr, bit_depth=bit_depth, format=format, overwrite=overwrite,
                 inputs=[src])
         return ScreamReport(src, dst, sr, wav.shape[1] / sr, notes)
 
     def _process_long(self, src: Path, dst: Path, meta: io.AudioInfo, notes: list[str],
-                      format: str | None, bit_depth: str, overwrite: bool) -> None:
+                      format: str | None, bit_depth: str, overwrite: bool,
+                      progress: ProgressCallback | None = None) -> None:
         """Constant-memory path: a peak pass, a model pass (streaming engine) into a temporary
         float file of (wet, dry) pairs, a pass for the blend's peak, and the write pass with
         one gain, resampled back to the input's rate."""
@@ -300,8 +310,8 @@ class Screamer:
                     wet, dry = delay.push(engine.process(b[0]), b[0])
                     _write_pairs(f, wet, dry, sums)
                     done += b.shape[1]
-                    if self.progress is not None:
-                        self.progress(min(done, total), total)
+                    if progress is not None:
+                        progress(min(done, total), total)
                 wet, dry = delay.push(engine.flush(), np.zeros(engine.delay, np.float32))
                 _write_pairs(f, wet, dry, sums)
             a = float(np.sqrt(sums[1] / sums[0])) if sums[0] > 1e-20 else 1.0

@@ -397,6 +397,21 @@ class Separator:
                     log.warning("%s: %d samples clipped to [-1, 1]", outputs[source], w.clipped)
 
 
+    # ------------------------------------------------------------------ the pipeline contract
+
+    def process(self, wav: np.ndarray, sr: int, *,
+                progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+        """The pipeline contract's name for :meth:`separate`."""
+        return self.separate(wav, sr, progress=progress)
+
+    def process_file(self, src: str | os.PathLike, out: str | os.PathLike, *,
+                     overwrite: bool = False, progress: ProgressCallback | None = None,
+                     **options) -> dict[str, Path]:
+        """The pipeline contract's name for :meth:`separate_file` (``out`` is a folder;
+        ``options``: stems, format, bit_depth, filename, skip_existing)."""
+        return self.separate_file(src, out, overwrite=overwrite, progress=progress, **options)
+
+
 def _mark_last(it: Iterable[tuple[np.ndarray, np.ndarray]]
                ) -> Iterator[tuple[bool, tuple[np.ndarray, np.ndarray]]]:
     """(is_last, item) pairs (the output resampler must be told which block ends it)."""

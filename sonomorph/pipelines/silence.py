@@ -67,9 +67,13 @@ class SilenceRemover:
         check_params(top_db, min_gap, padding)
         self.top_db, self.min_gap, self.padding = float(top_db), float(min_gap), float(padding)
 
-    def process(self, wav: np.ndarray, sr: int) -> np.ndarray:
+    def process(self, wav: np.ndarray, sr: int, *,
+                progress: ProgressCallback | None = None) -> np.ndarray:
         """The audio without its silences ((samples,) or (channels, samples) float32)."""
-        return self._cut(wav, sr)[0]
+        out = self._cut(wav, sr)[0]
+        if progress is not None:
+            progress(1, 1)
+        return out
 
     def _cut(self, wav: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
         return remove_silence(wav, sr, top_db=self.top_db, min_gap=self.min_gap,

@@ -160,7 +160,25 @@ def _limit(y: np.ndarray, ceiling: float = 0.99, knee: float = 0.8) -> np.ndarra
 # ----------------------------------------------------------------------------- random CNN
 
 
-class RandomStyleTransfer:
+class _StyleContract:
+    """The pipeline contract for both transfers: ``process`` and ``process_file`` take the
+    content (the signal to change) like every pipeline, and the style clip by keyword."""
+
+    def process(self, wav: np.ndarray, sr: int, *, style: np.ndarray,
+                style_sr: int | None = None,
+                progress: ProgressCallback | None = None) -> StyleResult:
+        """:meth:`transfer` of ``style`` (at ``style_sr``, default ``sr``) onto ``wav``."""
+        return self.transfer(wav, sr, style, int(style_sr or sr), progress=progress)
+
+    def process_file(self, src: str | os.PathLike, out: str | os.PathLike, *,
+                     style: str | os.PathLike, overwrite: bool = False,
+                     progress: ProgressCallback | None = None, **options) -> StyleResult:
+        """:func:`stylise_file` with this transfer (``options``: plot, bit_depth)."""
+        return stylise_file(src, style, out, transfer=self, overwrite=overwrite,
+                            progress=progress, **options)
+
+
+class RandomStyleTransfer(_StyleContract):
     """Random-CNN style transfer (see the module docstring). All settings are keywords;
     ``transfer(content, content_sr, style, style_sr)`` works on arrays."""
 
@@ -258,7 +276,7 @@ def _window_starts(frames: int, window: int, hop: int) -> list[int]:
     return starts
 
 
-class ClassifierStyleTransfer:
+class ClassifierStyleTransfer(_StyleContract):
     """Style transfer through a trained genre classifier (see the module docstring).
 
     ``model`` is a genre ``.safetensors`` file (or None / "default" for the shipped one);
