@@ -1,0 +1,1291 @@
+"""A library of real recordings (music, speech, screams) built offline from Debian packages.
+
+``sonomorph corpus sources --out DIR`` fetches the packages listed in :data:`PACKAGES` with
+``apt-get download`` (nothing is installed), reads only the members it needs out of each
+``.deb`` (and out of the ``.pk3``/``.zip`` archives inside some of them), and writes::
+
+    DIR/music/<source>/<track>.flac       44.1 kHz stereo, 16-bit FLAC
+    DIR/speech/<speaker>/<clip>.flac      mono, 16-bit FLAC, native rate capped at 44.1 kHz
+    DIR/screams/<character>/<clip>.flac   mono, 16-bit FLAC, native rate capped at 44.1 kHz
+    DIR/manifest.json                      one record per file (see below)
+
+Sample-rate policy: music is resampled (soxr HQ) to 44.1 kHz stereo (mono tracks are
+duplicated) so that music from every source mixes without a resampling step; speech and
+screams keep their recorded rate, resampled down to 44.1 kHz only when it is higher, and
+are folded to mono. Nothing is upsampled (an 8 kHz telephone prompt stays 8 kHz, and its
+record says so). Levels are kept; a decoded signal whose peak exceeds full scale is scaled
+down to 0.999 instead of being clipped.
+
+The folder under each category is the unit of the split: a music *source* (an album, or one
+0ad culture's tracks), a *speaker* or a scream *character*. Every file of a folder has the
+same split, ``train``, ``valid`` or ``test-real``; ``test-real`` folders never occur in
+another split (see :func:`assign_splits` for the rules).
+
+Python API for other corpus builders::
+
+    from sonomorph.data.corpus.sources import load_library
+    records = load_library("corpora/sources", kind="speech", split="train")
+    for r in records:
+        r.path        # absolute Path of the FLAC file
+        r.kind        # "music" | "speech" | "screams"
+        r.group       # folder name: source, speaker or character (the unit of the split)
+        r.split       # "train" | "valid" | "test-real"
+        r.duration    # seconds
+        r.sample_rate, r.channels
+        r.label       # dict: speaker / character / source, language, culture, gender
+                      # (the keys that are known for that file)
+        r.package, r.version, r.licence, r.member, r.sha256
+
+:func:`group_records` groups records by folder. Everything else in this module is the
+builder behind the command (:func:`build_sources`).
+
+Resume and determinism: one done-marker per (package, category) under ``DIR/.done/``
+(the machinery of :mod:`sonomorph.data.corpus.common`) lists the files written with their
+sha256; a second run does no work for a finished (package, category), and a package whose
+files were deleted or changed is rebuilt. Decoding, resampling (soxr) and FLAC encoding
+(libsndfile, encoded in memory, no timestamps) are deterministic, so the same packages give
+the same bytes. Label hygiene: synthetic voices (OpenArena's ``festivoxmale``), duplicate
+folders (KTuberling's Serbian variants), byte-identical clips, clips shorter than
+:data:`MIN_SECONDS` and silent clips are skipped and counted in the summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from sonomorph import __version__
+from sonomorph.audio.io import resample
+from sonomorph.data.corpus.common import (
+    MANIFEST,
+    CorpusError,
+    Job,
+    _forget_job,
+    _job_done,
+    _record_job,
+    job_seed,
+    write_json,
+)
+from sonomorph.errors import ConfigError, DependencyError, SonomorphError
+from sonomorph.utils.fs import atomic_path
+
+KINDS = ("music", "speech", "screams")
+SPLITS = ("train", "valid", "test-real")
+BUILDER = "sources"
+FORMAT = 1  # bump when the way a package is turned into files changes (rebuilds everything)
+
+MUSIC_RATE = 44100
+MAX_RATE = 44100
+MIN_SECONDS = 0.3
+SILENCE_PEAK = 10 ** (-50 / 20)  # a clip whose peak stays below -50 dBFS counts as silent
+AUDIO_EXTS = (".ogg", ".wav", ".flac", ".mp3", ".oga", ".aiff", ".aif")
+
+APT_GET = "apt-get"
+APT_LISTS = Path("/var/lib/apt/lists")
+
+
+class DiskSpaceError(SonomorphError):
+    """Not enough free disk space for the build."""
+
+
+# ----------------------------------------------------------------------------- packages
+
+
+@dataclass(frozen=True)
+class Package:
+    """A Debian package that holds real recordings, and what we take from it.
+
+    ``deb_mb``: download size; ``temp_mb``: the largest temporary it needs (an inner
+    archive); ``out_mb``: about what its FLAC files take (used for the disk check)."""
+
+    name: str
+    licence: str
+    kinds: tuple[str, ...]
+    deb_mb: int
+    temp_mb: int
+    out_mb: int
+    note: str = ""
+
+
+_CCBYSA = "CC-BY-SA-3.0"
+PACKAGES: dict[str, Package] = {p.name: p for p in (
+    # music and speech first, screams last (the order of the build)
+    Package("0ad-data", _CCBYSA, ("music", "speech", "screams"), 1170, 3300, 1000,
+            "0 A.D. (Wildfire Games): audio/music, audio/voice, audio/actor/human/death"),
+    Package("singularity-music", _CCBYSA, ("music",), 55, 0, 400, "Singularity soundtrack"),
+    Package("fillets-ng-data", "GPL-2", ("music",), 90, 0, 120, "Fish Fillets NG music"),
+    Package("openarena-088-data", "GPL-2+", ("music", "screams"), 73, 75, 80,
+            "OpenArena 0.8.8: music/ and sound/player/neko in pak6-patch088.pk3"),
+    Package("asterisk-moh-opsound-wav", _CCBYSA, ("music",), 18, 0, 90,
+            "Asterisk music on hold (opsound.org), 8 kHz"),
+    Package("fillets-ng-data-cs", "GPL-2", ("speech",), 30, 0, 420, "Fish Fillets NG, Czech voices"),
+    Package("fillets-ng-data-nl", "GPL-2", ("speech",), 30, 0, 380, "Fish Fillets NG, Dutch voices"),
+    Package("tuxpaint-stamps-default", "GPL-2", ("speech",), 230, 0, 700,
+            "Tux Paint stamp descriptions read aloud"),
+    Package("klettres-data", "GPL-2+", ("speech",), 20, 0, 200, "KLettres letters and syllables"),
+    Package("ktuberling-data", "GPL-2+", ("speech",), 40, 0, 80, "KTuberling words"),
+    Package("asterisk-core-sounds-en-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts, Allison (en)"),
+    Package("asterisk-core-sounds-es-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts, Allison (es)"),
+    Package("asterisk-core-sounds-fr-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts, June (fr)"),
+    Package("asterisk-core-sounds-it-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts, Carlo (it)"),
+    Package("asterisk-core-sounds-ru-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts (ru)"),
+    Package("asterisk-prompt-it-menardi-wav", _CCBYSA, ("speech",), 25, 0, 30,
+            "Asterisk prompts, Menardi (it)"),
+    Package("openarena-data", "GPL-2+", ("screams",), 45, 40, 5, "OpenArena: sound/player in pak0.pk3"),
+    Package("openarena-081-players", "GPL-2+", ("screams",), 77, 77, 20,
+            "OpenArena player models: sound/player in pak2-players.pk3"),
+    Package("openarena-085-data", "GPL-2+", ("screams",), 39, 39, 5, "OpenArena 0.8.5 patch"),
+    Package("nexuiz-data", "GPL-2+", ("screams",), 280, 280, 50, "Nexuiz: sound/player in data.pk3"),
+    Package("megaglest-data", _CCBYSA, ("screams",), 300, 0, 40,
+            "MegaGlest megapack unit voices (*_die*, *_attack*)"),
+    Package("ufoai-sound", "GPL-2 / CC-BY-SA-3.0", ("screams",), 19, 19, 10,
+            "UFO: Alien Invasion soldier and civilian cries in 0snd.pk3"),
+    Package("scratch", "CC-BY-SA-3.0 (media)", ("screams",), 70, 0, 3, "Scratch media: Human screams"),
+)}
+
+
+# ----------------------------------------------------------------------------- items
+
+
+@dataclass
+class Item:
+    """One clip to write: where it goes and what it is."""
+
+    kind: str
+    group: str
+    clip: str
+    member: str
+    data: bytes
+    label: dict = field(default_factory=dict)
+    package: str = ""
+
+
+def _safe(text: str) -> str:
+    """A file- and folder-name-safe form of ``text`` (letters, digits, ``._-``)."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    return text or "x"
+
+
+def _stem(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def _is_audio(path: str) -> bool:
+    return path.lower().endswith(AUDIO_EXTS)
+
+
+# A reader of one package's needed members: ``plain(member)`` says which tar members to
+# read, ``archive(member)`` which tar members are zip archives to open, ``inner(name)``
+# which members of such an archive to read; ``label(files)`` turns the collected
+# {path: bytes} (archive members as "<archive>!<name>") into Items.
+@dataclass(frozen=True)
+class Rule:
+    plain: Callable[[str], bool]
+    archive: Callable[[str], bool]
+    inner: Callable[[str], bool]
+    label: Callable[[dict[str, bytes], tuple[str, ...], Counter], list[Item]]
+
+
+def _never(_: str) -> bool:
+    return False
+
+
+def _inner_name(path: str) -> str:
+    return path.split("!", 1)[1] if "!" in path else path
+
+
+# --- speech
+
+
+def _label_fillets(files: dict[str, bytes], kinds: tuple[str, ...], skipped: Counter) -> list[Item]:
+    items = []
+    for path, data in files.items():
+        m = re.search(r"/sound/([^/]+)/(cs|nl)/([^/]+)$", path)
+        if not m:
+            continue
+        level, lang, name = m.groups()
+        tokens = _stem(name).split("-")
+        if len(tokens) < 3 or not tokens[1]:
+            continue
+        speaker = f"fillets-{lang}-{_safe(tokens[1])}"
+        items.append(Item("speech", speaker, f"{level}-{_stem(name)}", path, data,
+                          {"speaker": speaker, "language": lang}))
+    return items
+
+
+def _label_tuxpaint(files, kinds, skipped):
+    items = []
+    for path, data in files.items():
+        m = re.search(r"/stamps/(.+)_desc_([A-Za-z@_]+)\.ogg$", path)
+        if not m:
+            continue
+        stamp, lang = m.groups()
+        speaker = f"tuxpaint-{_safe(lang)}"
+        items.append(Item("speech", speaker, _safe(stamp.replace("/", "-")), path, data,
+                          {"speaker": speaker, "language": lang}))
+    return items
+
+
+def _label_klettres(files, kinds, skipped):
+    items = []
+    for path, data in files.items():
+        m = re.search(r"/klettres/([^/]+)/(alpha|syllab)/([^/]+)$", path)
+        if not m:
+            continue
+        lang, part, name = m.groups()
+        speaker = f"klettres-{_safe(lang)}"
+        items.append(Item("speech", speaker, f"{part}-{_safe(_stem(name))}", path, data,
+                          {"speaker": speaker, "language": lang}))
+    return items
+
+
+def _label_ktuberling(files, kinds, skipped):
+    items = []
+    for path, data in files.items():
+        m = re.search(r"/ktuberling/sounds/([^/]+)/([^/]+)$", path)
+        if not m:
+            continue
+        lang, name = m.groups()
+        if "@" in lang:  # sr@latin, sr@ijekavian, sr@ijekavianlatin: copies of sr
+            skipped["duplicate-folder"] += 1
+            continue
+        speaker = f"ktuberling-{_safe(lang)}"
+        items.append(Item("speech", speaker, _safe(_stem(name)), path, data,
+                          {"speaker": speaker, "language": lang}))
+    return items
+
+
+def _label_asterisk(files, kinds, skipped):
+    items = []
+    for path, data in files.items():
+        m = re.search(r"/asterisk/sounds/([a-z]{2})_[A-Za-z]+_([fm])_([A-Za-z]+)/(.+)$", path)
+        if not m:
+            continue
+        lang, gender, voice, rel = m.groups()
+        if rel.startswith("silence/"):
+            continue
+        speaker = f"asterisk-{voice.lower()}"
+        items.append(Item("speech", speaker, f"{lang}-{_safe(rel.rsplit('.', 1)[0].replace('/', '-'))}",
+                          path, data,
+                          {"speaker": speaker, "language": lang,
+                           "gender": "female" if gender == "f" else "male"}))
+    return items
+
+
+# --- music
+
+
+def _label_music_folder(source: str, pattern: str, culture: str | None = None):
+    def label(files, kinds, skipped):
+        items = []
+        for path, data in files.items():
+            if re.search(pattern, path) and _is_audio(path):
+                lab = {"source": source}
+                if culture:
+                    lab["culture"] = culture
+                items.append(Item("music", source, _safe(_stem(_inner_name(path))), path, data, lab))
+        return items
+    return label
+
+
+# --- screams
+
+
+def _label_quake_players(files, kinds, skipped):
+    """OpenArena and Nexuiz: ``sound/player/<character>/**`` in the pk3 files; later
+    packages (patches) replace a character's clip of the same name."""
+    items: dict[tuple[str, str], Item] = {}
+    for path, data in sorted(files.items()):
+        inner = _inner_name(path)
+        if "music" in kinds and inner.startswith("music/") and _is_audio(inner):
+            items[("music", inner)] = Item("music", "openarena", _safe(_stem(inner)), path, data,
+                                           {"source": "openarena"})
+            continue
+        m = re.match(r"sound/player/([^/]+)/(.+)$", inner)
+        if not m or not _is_audio(inner) or "screams" not in kinds:
+            continue
+        character, rel = m.groups()
+        if character in ("footsteps", "announcer"):
+            continue
+        clip = _safe(rel.rsplit(".", 1)[0].replace("/", "-"))
+        items[("screams", character, clip)] = Item("screams", character, clip, path, data,
+                                                   {"character": character})
+    return list(items.values())
+
+
+# MegaGlest unit names (the prefix before _die/_attack) that are human voices; animals,
+# monsters and machines (cow, pig, dragon, daemon, golem, catapult, airship...) are left out.
+MEGAGLEST_HUMANS = frozenset({
+    "archer", "archmage", "axe_thrower", "battlemage", "cudgel", "guard", "horseman",
+    "initiate", "princess", "shaman", "spearman", "stickfighter", "summoner", "swordman",
+    "technician", "valkyrie", "warrior", "worker", "battleaxe", "cudgel_lady", "fakir",
+    "fire_archer", "axe_indian", "gladiator",
+})
+
+
+def _label_megaglest(files, kinds, skipped):
+    items = []
+    for path, data in files.items():
+        m = re.search(r"/techs/megapack/(?:factions/([^/]+)/units/([^/]+)/sounds|commondata/sounds)/"
+                      r"([^/]+?)_(die|attack)([^/]*)$", path)
+        if not m:
+            continue
+        faction, unit, prefix, what, rest = m.groups()
+        if prefix not in MEGAGLEST_HUMANS:
+            continue
+        character = f"megaglest-{faction}-{prefix}" if faction else f"megaglest-{prefix}"
+        items.append(Item("screams", _safe(character), _safe(_stem(path)), path, data,
+                          {"character": character, "unit": unit or prefix,
+                           "call": "death" if what == "die" else "attack"}))
+    return items
+
+
+def _label_ufoai(files, kinds, skipped):
+    items = []
+    for path, data in files.items():
+        inner = _inner_name(path)
+        m = re.match(r"sound/(soldiers|civilians)/(civfem|civmale|female|male)([a-z]+)\d+a?\.ogg$", inner)
+        if not m:
+            continue
+        who, sex, what = m.groups()
+        gender = "female" if "fem" in sex else "male"
+        character = f"ufoai-{who[:-1]}-{gender}"
+        items.append(Item("screams", character, _safe(_stem(inner)), path, data,
+                          {"character": character, "gender": gender, "call": what}))
+    return items
+
+
+def _label_scratch(files, kinds, skipped):
+    items = []
+    for path, data in files.items():
+        m = re.search(r"/Media/Sounds/Human/(Scream-(female|male)\d*)\.(wav|mp3)$", path)
+        if not m:
+            continue
+        name, gender = m.group(1), m.group(2)
+        character = f"scratch-{_safe(name.lower())}"
+        items.append(Item("screams", character, _safe(name), path, data,
+                          {"character": character, "gender": gender}))
+    return items
+
+
+# --- 0ad (music with cultures from the civ files, actors' voices, human death cries)
+
+_0AD_ZIP = "./usr/share/games/0ad/mods/public/public.zip"
+
+
+def _0ad_inner(name: str) -> bool:
+    return (name.startswith(("audio/music/", "audio/voice/", "audio/actor/human/death/"))
+            and _is_audio(name)) or (name.startswith("simulation/data/civs/") and name.endswith(".json"))
+
+
+def _0ad_cultures(files: dict[str, bytes]) -> dict[str, tuple[str, str]]:
+    """Music file name -> (culture, civ), from the ``Music`` lists of
+    ``simulation/data/civs/<civ>.json``; a track listed by several civilisations takes
+    the first civ file in sorted order."""
+    cultures: dict[str, tuple[str, str]] = {}
+    for path in sorted(files):
+        inner = _inner_name(path)
+        if not inner.startswith("simulation/data/civs/"):
+            continue
+        try:
+            civ = json.loads(files[path].decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        code = str(civ.get("Code") or _stem(inner))
+        culture = str(civ.get("Culture") or code)
+        for entry in civ.get("Music", []) or []:
+            name = entry.get("File") if isinstance(entry, dict) else None
+            if isinstance(name, str):
+                cultures.setdefault(name.rsplit("/", 1)[-1], (culture, code))
+    return cultures
+
+
+def _label_0ad(files, kinds, skipped):
+    """Music grouped by culture (``0ad-<culture>``; tracks no civilisation lists go to
+    ``0ad-common``); voices as one speaker per language and gender (the file names,
+    ``audio/voice/<language>/civ/civ_<gender>_<phrase>_<n>.ogg``, name no actor); death
+    cries as ``0ad-death-female``, ``0ad-death-male`` and ``0ad-death`` (no gender in the
+    name)."""
+    cultures = _0ad_cultures(files)
+    items = []
+    for path, data in files.items():
+        inner = _inner_name(path)
+        if not _is_audio(inner):
+            continue
+        name = inner.rsplit("/", 1)[-1]
+        stem = _stem(name)
+        if inner.startswith("audio/music/"):
+            culture, civ = cultures.get(name, (None, None))
+            source = f"0ad-{_safe(culture)}" if culture else "0ad-common"
+            lab = {"source": source}
+            if culture:
+                lab.update(culture=culture, civ=civ)
+            items.append(Item("music", source, _safe(stem), path, data, lab))
+        elif inner.startswith("audio/voice/"):
+            m = re.match(r"audio/voice/([^/]+)/[^/]+/civ_(female|male)_(.+)$", inner)
+            if not m:  # audio/voice/global: a dog
+                continue
+            language, gender, _ = m.groups()
+            speaker = f"0ad-{_safe(language)}-{gender}"
+            items.append(Item("speech", speaker, _safe(stem), path, data,
+                              {"speaker": speaker, "language": language, "gender": gender}))
+        elif inner.startswith("audio/actor/human/death/"):
+            gender = "female" if stem.startswith("female") else "male" if stem.startswith("male") else None
+            character = f"0ad-death-{gender}" if gender else "0ad-death"
+            lab = {"character": character, "call": "death"}
+            if gender:
+                lab["gender"] = gender
+            items.append(Item("screams", character, _safe(stem), path, data, lab))
+    return items
+
+
+def _prefix(*prefixes: str) -> Callable[[str], bool]:
+    def pred(path: str) -> bool:
+        return path.startswith(prefixes) and _is_audio(path)
+    return pred
+
+
+def _all_audio(path: str) -> bool:
+    return _is_audio(path)
+
+
+RULES: dict[str, Rule] = {
+    "0ad-data": Rule(_never, lambda p: p == _0AD_ZIP, _0ad_inner, _label_0ad),
+    "singularity-music": Rule(_prefix("./usr/share/games/singularity/music/"), _never, _never,
+                              _label_music_folder("singularity", r"/singularity/music/")),
+    "fillets-ng-data": Rule(_prefix("./usr/share/games/fillets-ng/music/"), _never, _never,
+                            _label_music_folder("fillets", r"/fillets-ng/music/")),
+    "asterisk-moh-opsound-wav": Rule(_prefix("./usr/share/asterisk/moh/"), _never, _never,
+                                     _label_music_folder("asterisk-moh", r"/asterisk/moh/")),
+    "fillets-ng-data-cs": Rule(_prefix("./usr/share/games/fillets-ng/sound/"), _never, _never, _label_fillets),
+    "fillets-ng-data-nl": Rule(_prefix("./usr/share/games/fillets-ng/sound/"), _never, _never, _label_fillets),
+    "tuxpaint-stamps-default": Rule(lambda p: p.startswith("./usr/share/tuxpaint/stamps/") and "_desc_" in p
+                                    and p.endswith(".ogg"), _never, _never, _label_tuxpaint),
+    "klettres-data": Rule(_prefix("./usr/share/klettres/"), _never, _never, _label_klettres),
+    "ktuberling-data": Rule(_prefix("./usr/share/ktuberling/sounds/"), _never, _never, _label_ktuberling),
+    "megaglest-data": Rule(lambda p: "/techs/megapack/" in p and ("_die" in p or "_attack" in p)
+                           and _is_audio(p), _never, _never, _label_megaglest),
+    "scratch": Rule(_prefix("./usr/share/scratch/Media/Sounds/Human/"), _never, _never, _label_scratch),
+}
+for _name in ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-es-wav", "asterisk-core-sounds-fr-wav",
+              "asterisk-core-sounds-it-wav", "asterisk-core-sounds-ru-wav", "asterisk-prompt-it-menardi-wav"):
+    RULES[_name] = Rule(_prefix("./usr/share/asterisk/sounds/"), _never, _never, _label_asterisk)
+
+
+def _pk3(path: str) -> bool:
+    return path.endswith(".pk3")
+
+
+def _quake_inner(name: str) -> bool:
+    if name.startswith("sound/voices/festivoxmale/"):  # synthetic voice: never read
+        return False
+    return (name.startswith("sound/player/") or name.startswith("music/")) and _is_audio(name)
+
+
+for _name in ("openarena-data", "openarena-081-players", "openarena-085-data", "openarena-088-data",
+              "nexuiz-data"):
+    RULES[_name] = Rule(_never, _pk3, _quake_inner, _label_quake_players)
+RULES["ufoai-sound"] = Rule(_never, _pk3, lambda n: n.startswith(("sound/soldiers/", "sound/civilians/"))
+                            and _is_audio(n), _label_ufoai)
+
+# ----------------------------------------------------------------------------- build units
+
+# A unit is built in one pass over its packages' .deb files; its clips of one category form
+# one job (one done-marker). OpenArena's packages are one unit because a patch package
+# replaces a character's clips of the same name; the Asterisk prompts are one unit because
+# one voice (Allison) speaks in two of them.
+UNITS: dict[str, tuple[str, ...]] = {
+    "0ad": ("0ad-data",),
+    "singularity": ("singularity-music",),
+    "fillets": ("fillets-ng-data",),
+    "asterisk-moh": ("asterisk-moh-opsound-wav",),
+    "openarena": ("openarena-data", "openarena-081-players", "openarena-085-data", "openarena-088-data"),
+    "fillets-cs": ("fillets-ng-data-cs",),
+    "fillets-nl": ("fillets-ng-data-nl",),
+    "tuxpaint": ("tuxpaint-stamps-default",),
+    "klettres": ("klettres-data",),
+    "ktuberling": ("ktuberling-data",),
+    "asterisk": ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-es-wav", "asterisk-core-sounds-fr-wav",
+                 "asterisk-core-sounds-it-wav", "asterisk-core-sounds-ru-wav", "asterisk-prompt-it-menardi-wav"),
+    "nexuiz": ("nexuiz-data",),
+    "megaglest": ("megaglest-data",),
+    "ufoai": ("ufoai-sound",),
+    "scratch": ("scratch",),
+}
+
+
+def unit_kinds(unit: str) -> tuple[str, ...]:
+    kinds = {k for p in UNITS[unit] for k in PACKAGES[p].kinds}
+    return tuple(k for k in KINDS if k in kinds)
+
+
+# ----------------------------------------------------------------------------- fetching
+
+
+@dataclass(frozen=True)
+class Deb:
+    package: str
+    version: str
+    path: Path
+
+
+def _deb_field(path: Path, name: str) -> str:
+    proc = subprocess.run(["dpkg-deb", "-f", os.fspath(path), name], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise CorpusError(f"not a readable Debian package: {(proc.stderr.strip() or 'dpkg-deb failed')[:200]}",
+                          path)
+    return proc.stdout.strip()
+
+
+def _newest(paths: list[Path]) -> Path:
+    """The .deb with the highest version (dpkg's ordering) among ``paths``."""
+    best = paths[0]
+    for p in paths[1:]:
+        if subprocess.run(["dpkg", "--compare-versions", _deb_field(p, "Version"), "gt",
+                           _deb_field(best, "Version")], check=False).returncode == 0:
+            best = p
+    return best
+
+
+def find_deb(debs_dir: Path, package: str) -> Deb | None:
+    """The downloaded .deb of ``package`` in ``debs_dir`` (the newest when there are several)."""
+    found = sorted(Path(debs_dir).glob(f"{package}_*.deb"))
+    found = [p for p in found if p.name.split("_", 1)[0] == package]
+    if not found:
+        return None
+    path = _newest(found) if len(found) > 1 else found[0]
+    return Deb(package, _deb_field(path, "Version"), path)
+
+
+def apt_lists_present() -> bool:
+    return any(APT_LISTS.glob("*_Packages*"))
+
+
+def fetch_debs(packages: Iterable[str], debs_dir: Path, *, report: Callable[[str], None]
+               ) -> tuple[dict[str, Deb], dict[str, str]]:
+    """Find or download (``apt-get download``) each package's .deb into ``debs_dir``.
+
+    Returns ``(found, missing)``; ``missing`` maps a package to a one-line reason, which is
+    also passed to ``report``. Raises :class:`DependencyError` when a download is needed
+    and apt's package lists are missing (or apt-get is not there)."""
+    debs_dir = Path(debs_dir)
+    found: dict[str, Deb] = {}
+    missing: dict[str, str] = {}
+    wanted = list(dict.fromkeys(packages))
+    to_fetch = []
+    for name in wanted:
+        deb = find_deb(debs_dir, name)
+        if deb is None:
+            to_fetch.append(name)
+        else:
+            found[name] = deb
+    if not to_fetch:
+        return found, missing
+    if shutil.which(APT_GET) is None:
+        raise DependencyError(f"{APT_GET} not found: the sources build downloads Debian packages with "
+                              "`apt-get download` (or pass --debs DIR holding the .deb files)")
+    if not apt_lists_present():
+        raise DependencyError(f"apt's package lists are missing ({APT_LISTS}): run `apt-get update` "
+                              f"once, then build again (needed to download {', '.join(to_fetch)})")
+    debs_dir.mkdir(parents=True, exist_ok=True)
+    for name in to_fetch:
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=debs_dir) as tmp:
+            proc = subprocess.run([APT_GET, "download", name], cwd=tmp, capture_output=True, text=True,
+                                  check=False, env=dict(os.environ, LC_ALL="C.UTF-8"))
+            got = sorted(Path(tmp).glob(f"{name}_*.deb"))
+            if proc.returncode != 0 or not got:
+                lines = [ln for ln in (proc.stderr or proc.stdout or "").strip().splitlines() if ln.strip()]
+                reason = lines[-1].strip() if lines else f"apt-get download exited {proc.returncode}"
+                missing[name] = reason[:200]
+                report(f"cannot fetch {name}: {missing[name]}")
+                continue
+            os.replace(got[0], debs_dir / got[0].name)
+        deb = find_deb(debs_dir, name)
+        if deb is None:
+            missing[name] = "downloaded file not found"
+            report(f"cannot fetch {name}: {missing[name]}")
+        else:
+            found[name] = deb
+    return found, missing
+
+
+# ----------------------------------------------------------------------------- extraction
+
+
+def _tar_name(name: str) -> str:
+    return name if name.startswith("./") else "./" + name.lstrip("/")
+
+
+def read_members(deb: Path, rule: Rule, tmp_dir: Path, skipped: Counter) -> dict[str, bytes]:
+    """The needed members of one .deb as {member: bytes}, read from ``dpkg-deb
+    --fsys-tarfile`` as a stream. An archive member (pk3, zip) is copied to a temporary
+    file in ``tmp_dir``, its needed members read, and the temporary deleted at once;
+    archive members are named ``<tar member>!<inner name>``."""
+    files: dict[str, bytes] = {}
+    with tempfile.TemporaryFile(dir=tmp_dir) as err:
+        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", os.fspath(deb)], stdout=subprocess.PIPE,
+                                stderr=err)
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                for member in tar:
+                    if not member.isfile():
+                        continue
+                    name = _tar_name(member.name)
+                    if rule.plain(name):
+                        f = tar.extractfile(member)
+                        files[name] = f.read() if f is not None else b""
+                    elif rule.archive(name):
+                        f = tar.extractfile(member)
+                        if f is None:
+                            continue
+                        inner_tmp = tmp_dir / f"inner-{len(files)}.zip"
+                        try:
+                            with open(inner_tmp, "wb") as out:
+                                shutil.copyfileobj(f, out, 1 << 20)
+                            with zipfile.ZipFile(inner_tmp) as z:
+                                for info in z.infolist():
+                                    if info.is_dir():
+                                        continue
+                                    if info.filename.startswith("sound/voices/festivoxmale/"):
+                                        skipped["synthetic"] += 1
+                                    elif rule.inner(info.filename):
+                                        files[f"{name}!{info.filename}"] = z.read(info)
+                        except zipfile.BadZipFile:
+                            raise CorpusError(f"{name} is not a readable zip archive", deb) from None
+                        finally:
+                            with contextlib.suppress(OSError):
+                                inner_tmp.unlink()
+        except tarfile.TarError as exc:
+            raise CorpusError(f"cannot read the package's files: {exc}", deb) from None
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
+            rc = proc.wait()
+        if rc not in (0, -13):  # -13: SIGPIPE when we stop reading early (never on success)
+            err.seek(0)
+            last = err.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+            raise CorpusError(f"dpkg-deb --fsys-tarfile failed: {last[0][:200]}", deb)
+    return files
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _decode(data: bytes) -> tuple[np.ndarray, int]:
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        rate = f.samplerate
+        audio = f.read(dtype="float32", always_2d=True)
+    return np.ascontiguousarray(audio.T), int(rate)
+
+
+def normalise(audio: np.ndarray, rate: int, kind: str) -> tuple[np.ndarray, int]:
+    """Apply the library's policy: music 44.1 kHz stereo, speech and screams mono at their
+    own rate capped at 44.1 kHz; a peak above full scale is scaled to 0.999."""
+    if kind == "music":
+        if audio.shape[0] == 1:
+            audio = np.repeat(audio, 2, axis=0)
+        elif audio.shape[0] > 2:
+            audio = audio[:2]
+        target = MUSIC_RATE
+    else:
+        audio = audio.mean(axis=0, keepdims=True) if audio.shape[0] > 1 else audio
+        target = min(rate, MAX_RATE)
+    if target != rate:
+        audio = resample(audio, rate, target)
+    audio = np.asarray(audio, dtype=np.float32)
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > 1.0:
+        audio = audio * np.float32(0.999 / peak)
+    return audio, target
+
+
+def flac_bytes(audio: np.ndarray, rate: int) -> bytes:
+    """16-bit FLAC of ``audio`` (channels, samples), encoded in memory (no timestamp in
+    the stream, so the same samples give the same bytes)."""
+    buf = io.BytesIO()
+    sf.write(buf, np.ascontiguousarray(np.clip(audio, -1.0, 1.0).T), rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def render_item(item: Item, out_dir: Path, meta: dict, skipped: Counter) -> dict | None:
+    """Decode, check, normalise and write one clip; its manifest record, or None when it
+    was skipped (unreadable, too short, silent: counted in ``skipped``)."""
+    try:
+        audio, rate = _decode(item.data)
+    except (RuntimeError, sf.LibsndfileError, ValueError):
+        skipped["unreadable"] += 1
+        return None
+    if audio.shape[1] < MIN_SECONDS * rate:
+        skipped["short"] += 1
+        return None
+    if not np.all(np.isfinite(audio)):
+        skipped["unreadable"] += 1
+        return None
+    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        skipped["silent"] += 1
+        return None
+    source_channels = int(audio.shape[0])
+    audio, out_rate = normalise(audio, rate, item.kind)
+    data = flac_bytes(audio, out_rate)
+    rel = f"{item.kind}/{item.group}/{item.clip}.flac"
+    _write_bytes(out_dir / rel, data)
+    label = dict(item.label)
+    return {
+        "path": rel, "kind": item.kind, "group": item.group, "label": label,
+        "package": item.package, "version": meta.get(item.package, {}).get("version", ""),
+        "licence": meta.get(item.package, {}).get("licence", ""), "member": item.member,
+        "sha256": hashlib.sha256(data).hexdigest(), "duration": round(audio.shape[1] / out_rate, 4),
+        "sample_rate": out_rate, "channels": int(audio.shape[0]), "source_rate": rate,
+        "source_channels": source_channels,
+    }
+
+
+def _unique_items(items: list[Item], skipped: dict[str, Counter]) -> list[Item]:
+    """Sorted by output path; a later item with the same path replaces an earlier one
+    (items come in package order, so a patch wins); byte-identical clips are kept once."""
+    by_path: dict[tuple[str, str, str], Item] = {}
+    for it in items:
+        by_path[(it.kind, it.group, it.clip)] = it
+    seen: set[str] = set()
+    out = []
+    for key in sorted(by_path):
+        it = by_path[key]
+        digest = hashlib.sha256(it.data).hexdigest()
+        if digest in seen:
+            skipped[it.kind]["duplicate"] += 1
+            continue
+        seen.add(digest)
+        out.append(it)
+    return out
+
+
+def records_path(out_dir: Path, key: str) -> Path:
+    return out_dir / ".records" / f"{key}.json"
+
+
+def _post(queue, *msg) -> None:
+    if queue is not None:
+        queue.put(msg)
+
+
+def build_unit(unit: str, kinds: list[str], debs: dict[str, dict], out_dir: str, tmp_root: str,
+               queue=None) -> dict[str, dict]:
+    """Worker: read the unit's packages once and write its clips of ``kinds``.
+
+    Returns {kind: {"written": [paths], "records": [...], "skipped": {...}}}; the records
+    also go to ``.records/<unit>.<kind>.json`` (one of the written files)."""
+    out = Path(out_dir)
+    meta = {name: {"version": d["version"], "licence": PACKAGES[name].licence} for name, d in debs.items()}
+    skipped: Counter = Counter()
+    items: list[Item] = []
+    Path(tmp_root).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{unit}-", dir=tmp_root) as tmp:
+        for name in UNITS[unit]:
+            if name not in debs:
+                continue
+            rule = RULES[name]
+            _post(queue, "stage", unit, f"reading {name}")
+            files = read_members(Path(debs[name]["path"]), rule, Path(tmp), skipped)
+            kind_set = tuple(k for k in kinds if k in PACKAGES[name].kinds)
+            before = len(items)
+            for it in rule.label(files, kind_set, skipped):
+                if it.kind in kind_set:
+                    it.package = name
+                    items.append(it)
+            del files
+            _post(queue, "stage", unit, f"{name}: {len(items) - before} clips")
+    per_kind: dict[str, dict] = {k: {"written": [], "records": [], "skipped": Counter()} for k in kinds}
+    # skips seen while reading: a synthetic voice is a scream package's, a duplicate
+    # language folder a speech package's
+    for reason, n in skipped.items():
+        kind = "screams" if reason == "synthetic" else "speech" if reason == "duplicate-folder" else kinds[0]
+        if kind in per_kind:
+            per_kind[kind]["skipped"][reason] += n
+    items = _unique_items(items, {k: v["skipped"] for k, v in per_kind.items()})
+    _post(queue, "total", unit, len(items))
+    for i, it in enumerate(items):
+        skip_k = per_kind[it.kind]["skipped"]
+        rec = render_item(it, out, meta, skip_k)
+        if rec is not None:
+            per_kind[it.kind]["records"].append(rec)
+            per_kind[it.kind]["written"].append(out / rec["path"])
+        it.data = b""
+        _post(queue, "done", unit, i + 1)
+    result = {}
+    for k, v in per_kind.items():
+        skips = dict(sorted(v["skipped"].items()))
+        side = records_path(out, f"{unit}.{k}")
+        write_json(side, {"unit": unit, "kind": k, "records": v["records"], "skipped": skips,
+                          "packages": {n: meta[n] for n in UNITS[unit] if n in meta and k in PACKAGES[n].kinds}})
+        result[k] = {"written": [str(p) for p in v["written"]] + [str(side)], "records": v["records"],
+                     "skipped": skips}
+    return result
+
+
+# ----------------------------------------------------------------------------- splits
+
+# Music: whole sources. OpenArena's album and these 0ad cultures are held out for testing;
+# this culture is the validation set; every other source trains.
+MUSIC_TEST = ("openarena", "0ad-iber", "0ad-maur", "0ad-china")
+MUSIC_VALID = ("0ad-cart",)
+# Screams: every character of this package is held out, beside a share of the others.
+SCREAMS_TEST_PACKAGE = "nexuiz-data"
+TEST_SHARE = 0.2
+VALID_SHARE = 0.1
+MIN_TEST_SPEAKERS = 8
+MIN_SPEAKER_CLIPS = 15   # a speaker with fewer clips always trains
+MIN_CHARACTER_CLIPS = 8  # likewise for scream characters
+
+
+def _rank(kind: str, groups: Iterable[str]) -> list[str]:
+    """Groups in a fixed pseudo-random order (sha256 of kind and name): a group's place
+    depends only on its name, not on the build order or the other groups."""
+    return sorted(groups, key=lambda g: (job_seed(0, "sources-split", kind, g), g))
+
+
+def assign_splits(groups: dict[str, dict[str, dict]]) -> dict[str, dict[str, str]]:
+    """``{kind: {group: split}}`` from ``{kind: {group: {"clips": n, "packages": [...]}}}``.
+
+    - music: :data:`MUSIC_TEST` sources are ``test-real``, :data:`MUSIC_VALID` ``valid``;
+    - speech: among speakers with at least :data:`MIN_SPEAKER_CLIPS` clips, the first
+      20% in a fixed hash order (at least :data:`MIN_TEST_SPEAKERS`) are ``test-real``
+      and the next 10% ``valid``;
+    - screams: every character from :data:`SCREAMS_TEST_PACKAGE` is ``test-real``, and
+      of the others with at least :data:`MIN_CHARACTER_CLIPS` clips the first 20% in
+      hash order are ``test-real`` and the next 10% ``valid``.
+    Everything else is ``train``. A group is never split."""
+    out: dict[str, dict[str, str]] = {}
+    for kind, info in groups.items():
+        split = {g: "train" for g in info}
+        if kind == "music":
+            for g in info:
+                split[g] = "test-real" if g in MUSIC_TEST else "valid" if g in MUSIC_VALID else "train"
+        else:
+            fixed = set()
+            if kind == "screams":
+                fixed = {g for g, v in info.items() if SCREAMS_TEST_PACKAGE in v.get("packages", ())}
+            least = MIN_SPEAKER_CLIPS if kind == "speech" else MIN_CHARACTER_CLIPS
+            eligible = _rank(kind, [g for g, v in info.items() if v["clips"] >= least and g not in fixed])
+            n = len(eligible)
+            n_test = int(np.ceil(TEST_SHARE * n))
+            if kind == "speech":
+                n_test = max(n_test, MIN_TEST_SPEAKERS)
+            n_test = min(n_test, max(n - 2, 0))
+            n_valid = min(int(np.ceil(VALID_SHARE * n)), max(n - n_test - 1, 0))
+            for g in fixed:
+                split[g] = "test-real"
+            for g in eligible[:n_test]:
+                split[g] = "test-real"
+            for g in eligible[n_test:n_test + n_valid]:
+                split[g] = "valid"
+        out[kind] = dict(sorted(split.items()))
+    return out
+
+
+# ----------------------------------------------------------------------------- library API
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One file of the library (see the module docstring)."""
+
+    path: Path
+    rel: str
+    kind: str
+    group: str
+    split: str
+    duration: float
+    sample_rate: int
+    channels: int
+    package: str
+    version: str
+    licence: str
+    member: str
+    sha256: str
+    label: dict
+
+    @property
+    def speaker(self) -> str | None:
+        return self.label.get("speaker")
+
+    @property
+    def character(self) -> str | None:
+        return self.label.get("character")
+
+
+def load_library(root: str | os.PathLike, kind: str | None = None, split: str | None = None
+                 ) -> list[SourceRecord]:
+    """The records of a library built by ``sonomorph corpus sources``, sorted by path,
+    optionally only one ``kind`` (music, speech, screams) and one ``split`` (train,
+    valid, test-real). Raises :class:`ConfigError` when ``root`` holds no library."""
+    root = Path(root)
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"unknown kind {kind!r}: choose from {', '.join(KINDS)}")
+    if split is not None and split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
+    try:
+        manifest = json.loads((root / MANIFEST).read_text("utf-8"))
+    except OSError:
+        raise ConfigError("no manifest.json: not a sources library (build it with "
+                          "`sonomorph corpus sources --out DIR`)", root) from None
+    except ValueError:
+        raise ConfigError("manifest.json is not valid JSON", root) from None
+    if manifest.get("builder") != BUILDER or not isinstance(manifest.get("files"), dict):
+        raise ConfigError("manifest.json is not a sources library's", root)
+    records = []
+    for rel, r in sorted(manifest["files"].items()):
+        if (kind and r["kind"] != kind) or (split and r["split"] != split):
+            continue
+        records.append(SourceRecord(
+            path=(root / rel).resolve(), rel=rel, kind=r["kind"], group=r["group"], split=r["split"],
+            duration=float(r["duration"]), sample_rate=int(r["sample_rate"]), channels=int(r["channels"]),
+            package=r["package"], version=r.get("version", ""), licence=r.get("licence", ""),
+            member=r.get("member", ""), sha256=r["sha256"], label=dict(r.get("label", {}))))
+    return records
+
+
+def group_records(records: Iterable[SourceRecord]) -> dict[str, list[SourceRecord]]:
+    """Records by folder (source, speaker or character), in sorted order."""
+    out: dict[str, list[SourceRecord]] = defaultdict(list)
+    for r in records:
+        out[r.group].append(r)
+    return dict(sorted(out.items()))
+
+
+# ----------------------------------------------------------------------------- --from
+
+
+def scan_user_folder(root: Path, kinds: Iterable[str]) -> list[tuple[str, str, Path]]:
+    """``(kind, group, file)`` for every audio file of a user's folder in the library's
+    layout (``<kind>/<group>/<clip>.<ext>``). Raises :class:`ConfigError` naming the
+    first file that does not fit the layout."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError("--from must be a folder holding music/, speech/ or screams/", root)
+    found = []
+    tops = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    if not any(p.name in KINDS and p.is_dir() for p in tops):
+        raise ConfigError("--from folder holds none of music/, speech/, screams/", root)
+    for top in tops:
+        if top.name not in KINDS or not top.is_dir():
+            raise ConfigError("unexpected entry (the layout is music|speech|screams/<group>/<clip>)", top)
+        if top.name not in kinds:
+            continue
+        for group in sorted(top.iterdir()):
+            if group.name.startswith("."):
+                continue
+            if not group.is_dir() or _safe(group.name) != group.name:
+                raise ConfigError("expected a folder named with letters, digits, '.', '_' or '-'", group)
+            for f in sorted(group.iterdir()):
+                if f.name.startswith("."):
+                    continue
+                if not f.is_file() or not _is_audio(f.name):
+                    raise ConfigError(f"not an audio file ({', '.join(AUDIO_EXTS)})", f)
+                found.append((top.name, group.name, f))
+    return found
+
+
+# ----------------------------------------------------------------------------- the build
+
+
+def _unit_params(unit: str, kind: str, debs: dict[str, Deb]) -> dict:
+    return {"format": FORMAT, "unit": unit, "kind": kind, "min_seconds": MIN_SECONDS,
+            "silence_peak": SILENCE_PEAK, "music_rate": MUSIC_RATE, "max_rate": MAX_RATE,
+            "packages": {n: debs[n].version for n in UNITS[unit] if n in debs and kind in PACKAGES[n].kinds}}
+
+
+def check_disk(out_dir: Path, debs_dir: Path, need_mb: float) -> None:
+    """Raise :class:`DiskSpaceError` when the disks of ``out_dir`` and ``debs_dir`` lack
+    ``need_mb`` megabytes (both folders are usually on one disk)."""
+    probe = out_dir
+    while not probe.exists():
+        probe = probe.parent
+    free_mb = shutil.disk_usage(probe).free / 2**20
+    if free_mb < need_mb:
+        raise DiskSpaceError(f"not enough free disk space: the build needs about {need_mb / 1024:.1f} GB "
+                             f"(downloads, one temporary archive and the FLAC files), {free_mb / 1024:.1f} GB "
+                             "are free", probe)
+
+
+class _Bars:
+    """Rich bars: one for all files, one per unit being built (its files)."""
+
+    def __init__(self, quiet: bool):
+        from sonomorph.utils.progress import make_progress
+
+        self.progress = make_progress(quiet)
+        self.tasks: dict[str, Any] = {}
+        self.totals: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        self.all = self.progress.add_task("sources: files", total=None)
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def put(self, msg: tuple) -> None:
+        what, unit, value = msg
+        if unit not in self.tasks:
+            self.tasks[unit] = self.progress.add_task(f"  {unit}", total=None)
+        task = self.tasks[unit]
+        if what == "stage":
+            self.progress.update(task, description=f"  {unit}: {value}")
+        elif what == "total":
+            self.totals[unit] = value
+            self.progress.update(task, total=value, description=f"  {unit}")
+            self.progress.update(self.all, total=sum(self.totals.values()))
+        elif what == "done":
+            self.done[unit] = value
+            self.progress.update(task, completed=value)
+            self.progress.update(self.all, completed=sum(self.done.values()))
+
+
+def build_sources(
+    out: str | os.PathLike,
+    *,
+    debs_dir: str | os.PathLike | None = None,
+    only: Iterable[str] | None = None,
+    packages: Iterable[str] | None = None,
+    from_dir: str | os.PathLike | None = None,
+    workers: int = 1,
+    quiet: bool = False,
+    verify: bool = False,
+    report: Callable[[str], None] | None = None,
+) -> dict:
+    """Build (or finish, or check) the library in ``out``; returns the summary.
+
+    ``only``: categories to build (default all); ``packages``: restrict to these package
+    names (default all of :data:`PACKAGES`); ``debs_dir``: where the .deb files are kept
+    (default ``out/.debs``); ``from_dir``: a user's folder in the library's layout, whose
+    files are normalised and added. A package that cannot be fetched is reported (one
+    line through ``report``) and listed in the summary; the rest is built."""
+    out_dir = Path(out)
+    debs = Path(debs_dir) if debs_dir is not None else out_dir / ".debs"
+    kinds = tuple(k for k in KINDS if only is None or k in set(only))
+    if not kinds:
+        raise ConfigError(f"nothing to build: --only takes {', '.join(KINDS)}")
+    names = list(PACKAGES) if packages is None else list(dict.fromkeys(packages))
+    unknown = [n for n in names if n not in PACKAGES]
+    if unknown:
+        raise ConfigError(f"unknown package(s) {', '.join(unknown)}: choose from {', '.join(PACKAGES)}")
+    report = report or (lambda line: None)
+    names = [n for n in names if set(PACKAGES[n].kinds) & set(kinds)]
+    user_files = scan_user_folder(Path(from_dir), kinds) if from_dir is not None else []
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    # what is already done (no download needed for it)
+    units = [u for u in UNITS if any(p in names for p in UNITS[u])]
+    present = {n: d for n in names if (d := find_deb(debs, n)) is not None}
+    to_download = [n for n in names if n not in present]
+    pending_mb = sum(PACKAGES[n].deb_mb for n in to_download)
+    out_mb = sum(PACKAGES[n].out_mb for n in names)
+    temp_mb = max([PACKAGES[n].temp_mb for n in names] + [0]) * max(1, min(workers, 2))
+    check_disk(out_dir, debs, 1.1 * (pending_mb + out_mb + temp_mb) + 200)
+
+    found, missing = fetch_debs(names, debs, report=report)
+    jobs: list[tuple[str, list[str]]] = []
+    done_markers: dict[str, dict] = {}
+    for unit in units:
+        todo = []
+        for kind in unit_kinds(unit):
+            if kind not in kinds or not any(p in found and kind in PACKAGES[p].kinds for p in UNITS[unit]):
+                continue
+            job = Job(f"{unit}.{kind}", _unit_params(unit, kind, found))
+            marker = _job_done(out_dir, job, verify)
+            if marker is None:
+                todo.append(kind)
+            else:
+                done_markers[job.key] = marker
+        if todo:
+            jobs.append((unit, todo))
+    tmp_root = out_dir / ".tmp"
+    failed: list[str] = []
+    rendered = 0
+    with _Bars(quiet) as bars:
+        def finish(unit: str, todo: list[str], result: dict) -> None:
+            nonlocal rendered
+            for kind in todo:
+                job = Job(f"{unit}.{kind}", _unit_params(unit, kind, found))
+                done_markers[job.key] = _record_job(out_dir, job, [Path(p) for p in result[kind]["written"]])
+                rendered += 1
+
+        for unit, todo in jobs:
+            for kind in todo:
+                _forget_job(out_dir, Job(f"{unit}.{kind}", _unit_params(unit, kind, found)))
+        unit_debs = {u: {n: {"path": str(found[n].path), "version": found[n].version}
+                         for n in UNITS[u] if n in found} for u, _ in jobs}
+        if workers <= 1 or len(jobs) <= 1:
+            for unit, todo in jobs:
+                try:
+                    finish(unit, todo, build_unit(unit, todo, unit_debs[unit], str(out_dir), str(tmp_root), bars))
+                except SonomorphError as exc:
+                    failed.append(f"{unit}: {exc}")
+                    report(f"{unit} failed: {exc}")
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Manager() as manager:
+                queue = manager.Queue()
+                with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+                    futures = {pool.submit(build_unit, u, t, unit_debs[u], str(out_dir), str(tmp_root), queue):
+                               (u, t) for u, t in jobs}
+                    remaining = set(futures)
+                    try:
+                        while remaining:
+                            finished, remaining = wait(remaining, timeout=0.5, return_when=FIRST_COMPLETED)
+                            while not queue.empty():
+                                bars.put(queue.get())
+                            for fut in sorted(finished, key=lambda f: futures[f][0]):
+                                unit, todo = futures[fut]
+                                try:
+                                    finish(unit, todo, fut.result())
+                                except SonomorphError as exc:
+                                    failed.append(f"{unit}: {exc}")
+                                    report(f"{unit} failed: {exc}")
+                        while not queue.empty():
+                            bars.put(queue.get())
+                    except BaseException:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise
+    with contextlib.suppress(OSError):
+        tmp_root.rmdir()
+    user_records = _build_user(out_dir, user_files, from_dir, done_markers, verify, kinds) if user_files else []
+    summary = write_manifest(out_dir, kinds_built=kinds, found=found, missing=missing,
+                             user_records=user_records, failed=failed)
+    summary.update(rendered=rendered, skipped_jobs=len(done_markers) - rendered, failed=failed)
+    if failed:
+        raise CorpusError(f"{len(failed)} unit(s) failed: {'; '.join(failed)[:400]}", out_dir)
+    return summary
+
+
+def _build_user(out_dir: Path, files: list[tuple[str, str, Path]], from_dir, done_markers: dict,
+                verify: bool, kinds: tuple[str, ...]) -> list[dict]:
+    """Normalise a user's files into the library (one job per category)."""
+    records: list[dict] = []
+    root = Path(from_dir).resolve()
+    tag = hashlib.sha256(str(root).encode()).hexdigest()[:10]
+    for kind in kinds:
+        mine = [(g, f) for k, g, f in files if k == kind]
+        if not mine:
+            continue
+        params = {"format": FORMAT, "from": str(root), "kind": kind,
+                  "files": {f"{g}/{f.name}": [f.stat().st_size, f.stat().st_mtime_ns] for g, f in mine}}
+        job = Job(f"from-{tag}.{kind}", params)
+        side = records_path(out_dir, job.key)
+        if _job_done(out_dir, job, verify) is not None:
+            records += json.loads(side.read_text("utf-8"))["records"]
+            continue
+        _forget_job(out_dir, job)
+        skipped: Counter = Counter()
+        recs, written = [], []
+        meta = {"--from": {"version": "", "licence": "supplied by the user (--from)"}}
+        for group, f in mine:
+            item = Item(kind, group, _safe(f.stem), f"{kind}/{group}/{f.name}", f.read_bytes(),
+                        {"speaker" if kind == "speech" else "character" if kind == "screams" else "source": group},
+                        "--from")
+            rec = render_item(item, out_dir, meta, skipped)
+            if rec is None:
+                raise ConfigError(f"not usable ({', '.join(skipped)}: unreadable, shorter than "
+                                  f"{MIN_SECONDS} s or silent)", f)
+            recs.append(rec)
+            written.append(out_dir / rec["path"])
+        write_json(side, {"unit": job.key, "kind": kind, "records": recs, "skipped": {}, "packages": {}})
+        done_markers[job.key] = _record_job(out_dir, job, written + [side])
+        records += recs
+    return records
+
+
+def write_manifest(out_dir: Path, *, kinds_built, found: dict[str, Deb], missing: dict[str, str],
+                   user_records: list[dict], failed: list[str]) -> dict:
+    """Gather the records of every finished (unit, kind) in ``out_dir`` (also those of
+    earlier runs with another ``--only``), assign the splits and write manifest.json."""
+    records: dict[str, dict] = {}
+    skipped: dict[str, Counter] = {k: Counter() for k in KINDS}
+    packages: dict[str, dict] = {}
+    for unit in UNITS:
+        for kind in unit_kinds(unit):
+            side = records_path(out_dir, f"{unit}.{kind}")
+            marker = out_dir / ".done" / f"{unit}.{kind}.json"
+            if not side.exists() or not marker.exists():
+                continue
+            data = json.loads(side.read_text("utf-8"))
+            for r in data["records"]:
+                if (out_dir / r["path"]).exists():
+                    records[r["path"]] = r
+            skipped[kind].update(data.get("skipped", {}))
+            for name, meta in data.get("packages", {}).items():
+                packages[name] = {"version": meta["version"], "licence": meta["licence"],
+                                  "note": PACKAGES[name].note}
+    for r in user_records:
+        if r["path"] in records and records[r["path"]]["package"] != "--from":
+            raise ConfigError(f"--from file {r['member']} would replace a packaged clip {r['path']}")
+        records[r["path"]] = r
+    groups: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
+    for r in records.values():
+        g = groups[r["kind"]].setdefault(r["group"], {"clips": 0, "seconds": 0.0, "packages": set()})
+        g["clips"] += 1
+        g["seconds"] += r["duration"]
+        g["packages"].add(r["package"])
+    splits = assign_splits(groups)
+    for r in records.values():
+        r["split"] = splits[r["kind"]][r["group"]]
+    summary: dict[str, Any] = {}
+    for kind in KINDS:
+        per = {s: {"files": 0, "seconds": 0.0, "groups": 0} for s in SPLITS}
+        for g, info in groups[kind].items():
+            s = per[splits[kind][g]]
+            s["files"] += info["clips"]
+            s["seconds"] += info["seconds"]
+            s["groups"] += 1
+        for s in per.values():
+            s["seconds"] = round(s["seconds"], 1)
+        summary[kind] = {"files": sum(v["files"] for v in per.values()),
+                         "seconds": round(sum(v["seconds"] for v in per.values()), 1),
+                         "groups": len(groups[kind]), "splits": per,
+                         "skipped": dict(sorted(skipped[kind].items()))}
+    manifest = {
+        "builder": BUILDER, "format": FORMAT, "sonomorph_version": __version__,
+        "policy": {"music": f"{MUSIC_RATE} Hz stereo FLAC 16-bit", "speech": f"mono FLAC 16-bit, "
+                   f"native rate capped at {MAX_RATE} Hz", "screams": f"mono FLAC 16-bit, native rate "
+                   f"capped at {MAX_RATE} Hz", "min_seconds": MIN_SECONDS,
+                   "silence_peak_dbfs": -50},
+        "packages": dict(sorted(packages.items())),
+        "missing": dict(sorted(missing.items())),
+        "groups": {k: {g: {"split": splits[k][g], "clips": v["clips"], "seconds": round(v["seconds"], 2),
+                           "packages": sorted(v["packages"])} for g, v in sorted(groups[k].items())}
+                   for k in KINDS},
+        "summary": summary,
+        "files": dict(sorted(records.items())),
+    }
+    write_json(out_dir / MANIFEST, manifest)
+    return {"summary": summary, "missing": dict(sorted(missing.items())), "manifest_path": out_dir / MANIFEST,
+            "files": len(records)}
