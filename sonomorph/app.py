@@ -2,14 +2,18 @@
 
 One tab per capability (Karaoke, Scream, Vocals to song, Style transfer, Genre, Speaker ID,
 Silence removal). Each takes an upload or a microphone recording, runs the capability's
-runner (:func:`sonomorph.demo.run`, the same calls the demo makes) with a progress bar, and
-shows audio players, a spectrogram image and download links. A tab whose pipeline is not in
-this build, or whose shipped model is missing, shows a note saying so instead of its form.
+runner (:func:`sonomorph.capabilities.run`, the same calls the demo makes) with a progress
+bar, and shows audio players, a spectrogram image and download links. A tab whose shipped
+model is missing shows a note saying so instead of its form; a pipeline that cannot be
+imported stops the app with its error (a bug is not hidden as a missing feature). The
+Karaoke tab has the command line's options (model, stems, format) and takes several songs
+at once, with one zip of all the results.
 
 Safety, because a web server takes files from a browser:
 
 * it listens on 127.0.0.1 (this computer only) unless ``host`` says otherwise, and never
-  opens a public share link; Gradio's analytics are off, so nothing calls out;
+  opens a public share link (nor prints Gradio's hint about making one); Gradio's
+  analytics are off, so nothing calls out;
 * uploads larger than ``max_upload_mb`` are refused (by Gradio at upload, and again here);
 * uploads and results live in a private temporary folder (``GRADIO_TEMP_DIR`` points
   into it) that is removed when the app exits; each request writes into its own job folder;
@@ -33,7 +37,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sonomorph.demo import CAPABILITIES, EXAMPLES_DIR, capability, check_models, run, unavailable
+from sonomorph.capabilities import (
+    CAPABILITIES,
+    EXAMPLES_DIR,
+    capability,
+    check_models,
+    run,
+    safe_stem,
+    unavailable,
+)
 from sonomorph.demo_report import Outcome
 from sonomorph.errors import CheckpointError, SonomorphError
 
@@ -191,20 +203,103 @@ def _example(gr, component, name: str) -> None:
         gr.Examples(examples=[[str(path)]], inputs=[component], label="Example input")
 
 
+KARAOKE_STEMS = ("both", "vocals", "karaoke")
+KARAOKE_FORMATS = ("wav", "flac", "mp3", "ogg")
+
+
+def separator_choices(s: AppSettings) -> list[tuple[str, str]]:
+    """(label, value) of the separator models the Karaoke tab offers: the one named with
+    ``--model separator=FILE`` first, then the shipped one (when in this build)."""
+    choices = []
+    if s.models.get("separator"):
+        choices.append((f"{Path(s.models['separator']).name} (--model)", s.models["separator"]))
+    if _has_model("separator"):
+        choices.append(("shipped separator", "shipped"))
+    return choices
+
+
+def call_batch(key: str, role: str, paths: list[Path], settings: AppSettings,
+               progress: Any = None, **options: Any) -> tuple[list[Outcome], Path, list[str]]:
+    """Run ``key`` on each uploaded file (one job folder, a sub-folder per file) and zip
+    every result into one file. Returns the outcomes, the zip, and one line per file that
+    failed (the others still run)."""
+    import zipfile
+
+    title = capability(key).title
+    job = settings.new_job(key)
+    outcomes, failures, used = [], [], set()
+    for i, path in enumerate(paths):
+        stem = safe_stem(path.name)
+        folder = stem if stem not in used else f"{stem}-{i + 1}"
+        used.add(folder)
+        cb = None
+        if progress is not None:
+            def cb(done, total, i=i, name=path.name):  # noqa: ANN001 - progress callback
+                share = min(float(done) / float(total), 1.0) if total else 0.0
+                progress((i + share) / len(paths), desc=f"{title}: {name}")
+        try:
+            outcomes.append(run(key, {role: path}, job / folder, models=settings.models,
+                                progress=cb, device=settings.device, **options))
+        except SonomorphError as exc:
+            failures.append(f"{path.name}: {_friendly(exc, {role: path})}")
+        except Exception as exc:  # noqa: BLE001 - report it, go on with the other files
+            log.exception("%s failed on %s", key, path.name)
+            failures.append(f"{path.name}: unexpected error (a bug, please report it): "
+                            f"{type(exc).__name__}: {exc}")
+    if not outcomes:
+        import gradio as gr
+
+        raise gr.Error("; ".join(failures) or "nothing to do")
+    archive = job / f"sonomorph-{key}-results.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for o in outcomes:
+            for _, p in o.audio + o.images:
+                z.write(p, p.relative_to(job).as_posix())
+    return outcomes, archive, failures
+
+
 def _karaoke_tab(gr, s: AppSettings) -> None:
     song = _audio_in(gr, "Song", "karaoke-input")
     _example(gr, song, "song.ogg")
+    batch = gr.File(label="Or several songs at once (one zip of all the results)",
+                    file_count="multiple", file_types=["audio"], type="filepath",
+                    elem_id="karaoke-batch")
+    with gr.Row():
+        models = separator_choices(s)
+        model = gr.Dropdown(models, value=models[0][1] if models else None, label="Model",
+                            elem_id="karaoke-model",
+                            info="the separator that splits the song (sonomorph separate "
+                                 "--model)")
+        stems = gr.Radio(list(KARAOKE_STEMS), value="both", label="Stems",
+                         elem_id="karaoke-stems",
+                         info="both files, only the vocals, or only the karaoke (--stems)")
+        fmt = gr.Radio(list(KARAOKE_FORMATS), value="wav", label="Format",
+                       elem_id="karaoke-format", info="output file format (--format)")
     go = gr.Button("Separate", variant="primary", elem_id="karaoke-run")
     with gr.Row():
         vocals = _audio_out(gr, "Vocals", "karaoke-vocals")
         karaoke = _audio_out(gr, "Karaoke (accompaniment)", "karaoke-karaoke")
     image, files = _results(gr, "karaoke")
+    notes = gr.Markdown(elem_id="karaoke-notes")
 
-    def separate(path, progress=gr.Progress()):
-        o = call("karaoke", {"song": _check_upload(path, s, "song")}, s, progress)
-        return str(o.audio[0][1]), str(o.audio[1][1]), _image(o), _files(o)
+    def separate(path, many, which, kind, ext, progress=gr.Progress()):
+        options = {"model": which or None, "stems": kind, "format": ext}
+        if many:
+            uploads = [_check_upload(p, s, "song") for p in many]
+            outcomes, archive, failures = call_batch("karaoke", "song", uploads, s, progress,
+                                                     **options)
+            o = outcomes[0]
+            listing = [str(archive)] + _files(o)
+            text = f"{len(outcomes)} of {len(uploads)} songs separated; all the results are " \
+                   f"in {archive.name}." + "".join(f"  \n- failed: {f}" for f in failures)
+        else:
+            o = call("karaoke", {"song": _check_upload(path, s, "song")}, s, progress, **options)
+            listing, text = _files(o), ""
+        found = {label.split(" ")[0]: str(p) for label, p in o.audio}
+        return found.get("vocals"), found.get("karaoke"), _image(o), listing, text
 
-    go.click(separate, [song], [vocals, karaoke, image, files], api_name="karaoke")
+    go.click(separate, [song, batch, model, stems, fmt],
+             [vocals, karaoke, image, files, notes], api_name="karaoke")
 
 
 def _scream_tab(gr, s: AppSettings, model_missing: bool) -> None:
@@ -449,8 +544,16 @@ def launch(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     import gradio as gr
 
     try:
+        # quiet=True: Gradio's own banner ends with its hint to "set share=True", which this
+        # app never does (see the module docstring); the address is printed here instead.
+        if not quiet:
+            shown = f"[{host}]" if ":" in host else host
+            reach = ("this computer only" if host in ("127.0.0.1", "::1", "localhost")
+                     else "anyone who can reach this computer")
+            print(f"sonomorph app: http://{shown}:{port}/ ({reach}; Ctrl-C stops it)",
+                  flush=True)
         ui.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser,
-                  max_file_size=settings.max_upload_bytes, allowed_paths=allowed, quiet=quiet,
+                  max_file_size=settings.max_upload_bytes, allowed_paths=allowed, quiet=True,
                   show_error=True, ssr_mode=False, footer_links=["api", "settings"],
                   theme=_theme(gr), prevent_thread_lock=not block, mcp_server=False)
     finally:

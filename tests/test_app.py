@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sonomorph import app, demo
+from sonomorph import app, capabilities, demo
 from sonomorph.cli import build_parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -94,33 +94,53 @@ def test_launch_refuses_a_missing_model_file(tmp_path) -> None:
 
 
 def test_every_capability_has_a_tab(settings) -> None:
+    """With a small test model of every kind, every tab has its form (no "not available")."""
     ui = app.build_app(settings)
     titles = [b.label for b in ui.blocks.values() if isinstance(b, gr.Tab)]
     assert titles == ["Karaoke", "Scream", "Vocals to song", "Style transfer", "Genre",
                       "Speaker ID", "Silence removal"]
-    for cap in demo.CAPABILITIES:
-        note = _find(ui, f"{cap.key}-unavailable")
-        if demo.unavailable(cap, settings.models) is None:
-            assert note is None, cap.key
-            assert _find(ui, f"{cap.key}-run") is not None, cap.key
-        else:
-            assert "Not available" in note.value
+    for cap in capabilities.CAPABILITIES:
+        assert _find(ui, f"{cap.key}-unavailable") is None, cap.key
+        assert _find(ui, f"{cap.key}-run") is not None, cap.key
     song_in = _find(ui, "karaoke-input")
     assert song_in.type == "filepath" and set(song_in.sources) == {"upload", "microphone"}
+    # The Karaoke tab has the command line's options and takes several files.
+    assert _find(ui, "karaoke-batch").file_count == "multiple"
+    assert [c[0] for c in _find(ui, "karaoke-stems").choices] == ["both", "vocals", "karaoke"]
+    assert [c[0] for c in _find(ui, "karaoke-format").choices] == ["wav", "flac", "mp3", "ogg"]
+    model_values = [c[1] for c in _find(ui, "karaoke-model").choices]
+    assert model_values[0] == settings.models["separator"]
 
 
-def test_a_missing_pipeline_shows_a_note_instead_of_its_form(settings, monkeypatch) -> None:
-    ghost = demo.Capability("ghost", "Ghost", "nothing", "sonomorph.pipelines.ghost", ("X",))
-    monkeypatch.setattr(app, "CAPABILITIES", (ghost, demo.capability("silence")))
+def test_a_missing_model_shows_a_note_and_a_broken_pipeline_stops_the_app(settings,
+                                                                          monkeypatch) -> None:
+    needs = capabilities.Capability("ghost", "Ghost", "nothing", "sonomorph.pipelines.silence",
+                                    ("SilenceRemover",), model_kind="no-such-kind")
+    monkeypatch.setattr(app, "CAPABILITIES", (needs, capabilities.capability("silence")))
     ui = app.build_app(settings)
     note = _find(ui, "ghost-unavailable")
-    assert note is not None and "not available in this build" in note.value
+    assert note is not None and "no shipped 'no-such-kind' model" in note.value
     assert _find(ui, "ghost-run") is None and _find(ui, "silence-run") is not None
+    broken = capabilities.Capability("ghost", "Ghost", "", "sonomorph.pipelines.ghost", ("X",))
+    monkeypatch.setattr(app, "CAPABILITIES", (broken,))
+    with pytest.raises(ModuleNotFoundError):
+        app.build_app(settings)
+
+
+def test_launch_prints_no_public_link_hint(monkeypatch, tmp_path, models, capsys) -> None:
+    monkeypatch.setattr(app.tempfile, "tempdir", str(tmp_path))
+    seen: dict = {}
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.update(kw))
+    app.launch(port=0, models=models, quiet=False)
+    out = capsys.readouterr()
+    assert seen["share"] is False and seen["quiet"] is True  # Gradio's banner ends with the hint
+    assert "share" not in out.out + out.err
+    assert "http://127.0.0.1:" in out.out and "this computer only" in out.out
 
 
 def test_scream_without_a_model_option_runs_the_shipped_model(tmp_path) -> None:
     settings = app.AppSettings(tmp_path / "work", models={}, max_upload_mb=1.0)
-    assert demo.unavailable(demo.capability("scream"), settings.models) is None
+    assert capabilities.unavailable(capabilities.capability("scream"), settings.models) is None
     o = app.call("scream", {"voice": demo.EXAMPLES_DIR / "spoken_voice.ogg"}, settings,
                  preset="both")
     labels = [label for label, _ in o.audio]
@@ -131,7 +151,6 @@ def test_scream_without_a_model_option_runs_the_shipped_model(tmp_path) -> None:
 
 
 def test_karaoke_request_writes_sanitised_names_in_its_own_job_folder(settings, song) -> None:
-    assert demo.unavailable(demo.capability("karaoke"), settings.models) is None
     first = app.call("karaoke", {"song": song}, settings)
     second = app.call("karaoke", {"song": song}, settings)
     jobs = settings.workdir / "jobs"
@@ -145,6 +164,38 @@ def test_karaoke_request_writes_sanitised_names_in_its_own_job_folder(settings, 
     original = sf.read(song, dtype="float32")[0]
     np.testing.assert_allclose(vocals + karaoke, original, atol=2e-3)
     assert first.images[0][1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_karaoke_options_stems_and_format(settings, song) -> None:
+    o = app.call("karaoke", {"song": song}, settings, stems="vocals", format="flac")
+    assert [p.name for _, p in o.audio] == ["my_song_live_1_vocals.flac"]
+    assert sf.info(o.audio[0][1]).format == "FLAC"
+    o = app.call("karaoke", {"song": song}, settings, stems="karaoke", format="ogg",
+                 model=settings.models["separator"])
+    assert [(label, p.name) for label, p in o.audio] == [
+        ("karaoke (accompaniment)", "my_song_live_1_karaoke.ogg")]
+
+
+def test_several_songs_give_one_zip(settings, song, tmp_path) -> None:
+    import zipfile
+
+    other = tmp_path / "more" / song.name  # the same name: the results must not collide
+    other.parent.mkdir()
+    other.write_bytes(song.read_bytes())
+    broken = tmp_path / "more" / "broken.wav"
+    broken.write_bytes(b"not audio" * 100)
+    seen = []
+    outcomes, archive, failures = app.call_batch(
+        "karaoke", "song", [song, other, broken], settings,
+        progress=lambda fraction, desc: seen.append(fraction), stems="both", format="wav")
+    assert len(outcomes) == 2 and len(failures) == 1 and failures[0].startswith("broken.wav:")
+    names = sorted(zipfile.ZipFile(archive).namelist())
+    assert names == sorted(f"{folder}/my_song_live_1_{part}" for folder in
+                           ("my_song_live_1", "my_song_live_1-2")
+                           for part in ("vocals.wav", "karaoke.wav", "spectrograms.png"))
+    assert seen and max(seen) <= 1.0
+    with pytest.raises(gr.Error):
+        app.call_batch("karaoke", "song", [broken], settings)
 
 
 def test_errors_are_one_line_and_name_the_upload_not_the_server_path(settings, tmp_path) -> None:

@@ -1,7 +1,8 @@
 """The web UI in a real browser: headless Chromium (Debian's ``chromium`` package) driven by
 Playwright for Python starts nothing of its own; the app runs in a subprocess on a free
 loopback port (``sonomorph app``, tiny random models, the shipped scream model), the test uploads a song in the
-Karaoke tab and a voice in the Scream tab, waits for the results, checks that each result
+Karaoke tab (and two songs at once with the stems and format options, for one zip) and a
+voice in the Scream tab, waits for the results, checks that each result
 player's source is served and that the browser can decode it, and saves screenshots. It
 also checks that the page made no request outside the app, that an upload over the limit
 is refused by the server, and that the app's private temporary folder is gone after it
@@ -162,6 +163,34 @@ def test_karaoke_upload_gives_two_playable_results(page, tmp_path) -> None:
     assert "song_vocals.wav" in names and "song_karaoke.wav" in names, shot
     assert page.outside == [], f"requests outside the app: {page.outside} (screenshot: {shot})"
     print(f"screenshot: {shot}")
+
+
+def test_karaoke_several_songs_with_options_give_one_zip(page, tmp_path) -> None:
+    """Two songs at once, vocals only, as FLAC: one zip holds one FLAC per song."""
+    import io
+    import zipfile
+
+    shot = tmp_path / "karaoke-batch.png"
+    page.get_by_role("tab", name="Karaoke").click()
+    page.locator("#karaoke-batch input[type=file]").set_input_files(
+        [str(EXAMPLES / "song.ogg"), str(EXAMPLES / "sung_voice.ogg")])
+    page.locator("#karaoke-stems").get_by_label("vocals", exact=True).check()
+    page.locator("#karaoke-format").get_by_label("flac", exact=True).check()
+    page.locator("#karaoke-batch").get_by_text("sung_voice.ogg").wait_for(
+        timeout=RESULT_TIMEOUT_MS)
+    page.locator("#karaoke-run").click()
+    link = page.locator("#karaoke-files a", has_text="sonomorph-karaoke-results.zip")
+    try:
+        link.first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    finally:
+        page.screenshot(path=str(shot), full_page=True)
+    response = page.request.get(link.first.get_attribute("href"))
+    assert response.ok, shot
+    names = sorted(n for n in zipfile.ZipFile(io.BytesIO(response.body())).namelist()
+                   if not n.endswith(".png"))
+    assert names == ["song/song_vocals.flac", "sung_voice/sung_voice_vocals.flac"], names
+    assert "2 of 2 songs separated" in page.locator("#karaoke-notes").inner_text(), shot
+    assert page.outside == [], f"requests outside the app: {page.outside} (screenshot: {shot})"
 
 
 def test_scream_upload_gives_a_playable_result(page, tmp_path) -> None:

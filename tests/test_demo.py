@@ -64,21 +64,19 @@ def test_committed_examples_exist_and_are_small() -> None:
     assert info.channels == 2 and info.samplerate == 44100 and info.duration >= 9.5
 
 
-def test_demo_runs_every_available_capability(tmp_path, models, examples, fast) -> None:
+def test_demo_runs_every_capability(tmp_path, models, examples, fast) -> None:
+    """With a small test model of every kind, every capability runs: none is skipped."""
+    assert set(models) == {"separator", "scream", "accompany", "genre"}
     out = tmp_path / "demo" / "out"
     sections = demo.run_demo(out, examples=examples, models=models, quiet=True)
     assert [s.key for s in sections] == [c.key for c in demo.CAPABILITIES]
     for s in sections:
-        expected = "ok" if demo.unavailable(demo.capability(s.key), models) is None else "skipped"
-        assert s.status == expected, (s.key, s.status, s.reason)
-        if s.status == "ok":
-            assert s.outcome.images and all(p.is_file() for _, p in s.outcome.images)
-            for _, p in s.outcome.audio:
-                assert p.is_file() and p.is_relative_to(out)
-                info = sf.info(p)
-                assert info.frames > 0
-        else:
-            assert s.reason
+        assert s.status == "ok", (s.key, s.status, s.reason)
+        assert s.outcome.images and all(p.is_file() for _, p in s.outcome.images)
+        for _, p in s.outcome.audio:
+            assert p.is_file() and p.is_relative_to(out)
+            info = sf.info(p)
+            assert info.frames > 0
     page = out / "index.html"
     html = page.read_text()
     assert (out / demo.MARKER).is_file()
@@ -89,37 +87,41 @@ def test_demo_runs_every_available_capability(tmp_path, models, examples, fast) 
     # No staging or trash folders are left beside the output.
     assert [p.name for p in out.parent.iterdir()] == ["out"]
     by_key = {s.key: s for s in sections}
-    if by_key["karaoke"].status == "ok":
-        names = dict(by_key["karaoke"].outcome.metrics)
-        assert "vocals SI-SDR (dB)" in names and "vocals SI-SDR (dB)" in html
-        vocals, karaoke = (sf.read(p, dtype="float32")[0] for _, p in by_key["karaoke"].outcome.audio)
-        song = sf.read(out / "inputs" / "song.ogg", dtype="float32")[0]
-        np.testing.assert_allclose(vocals + karaoke, song[: len(vocals)], atol=2e-3)
-    if by_key["speakers"].status == "ok":
-        best = dict(by_key["speakers"].outcome.metrics)["best match"]
-        assert best in {p.name for p in (examples / "speakers").iterdir()}
-    if by_key["silence"].status == "ok":
-        assert "seconds out" in dict(by_key["silence"].outcome.metrics)
+    names = dict(by_key["karaoke"].outcome.metrics)
+    assert "vocals SI-SDR (dB)" in names and "vocals SI-SDR (dB)" in html
+    vocals, karaoke = (sf.read(p, dtype="float32")[0] for _, p in by_key["karaoke"].outcome.audio)
+    song = sf.read(out / "inputs" / "song.ogg", dtype="float32")[0]
+    np.testing.assert_allclose(vocals + karaoke, song[: len(vocals)], atol=2e-3)
+    best = dict(by_key["speakers"].outcome.metrics)["best match"]
+    assert best in {p.name for p in (examples / "speakers").iterdir()}
+    assert "seconds out" in dict(by_key["silence"].outcome.metrics)
+    assert by_key["genre"].outcome.probabilities
+    assert len(by_key["scream"].outcome.audio) == 2  # the model and the growl preset
 
 
-def test_missing_pipeline_or_model_is_skipped_with_a_note(tmp_path, examples, monkeypatch) -> None:
-    ghost = demo.Capability("ghost", "Ghost", "does nothing", "sonomorph.pipelines.ghost", ("X",))
-    reason = demo.unavailable(ghost)
-    assert "not available in this build" in reason and "sonomorph.pipelines.ghost" in reason
-    lacking = demo.Capability("lack", "Lack", "", "sonomorph.pipelines.silence", ("Nope",))
-    assert "lacks Nope" in demo.unavailable(lacking)
+def test_only_a_missing_model_is_skipped_and_import_errors_surface(tmp_path, examples,
+                                                                    monkeypatch) -> None:
     needs_model = demo.Capability("m", "M", "", "sonomorph.pipelines.silence",
                                   ("SilenceRemover",), model_kind="no-such-kind")
     assert "no shipped 'no-such-kind' model" in demo.unavailable(needs_model)
     assert demo.unavailable(needs_model, {"no-such-kind": "x.safetensors"}) is None
+    # A pipeline that cannot be imported is an error, not a note.
+    ghost = demo.Capability("ghost", "Ghost", "does nothing", "sonomorph.pipelines.ghost", ("X",))
+    with pytest.raises(ModuleNotFoundError, match="sonomorph.pipelines.ghost"):
+        demo.unavailable(ghost)
+    lacking = demo.Capability("lack", "Lack", "", "sonomorph.pipelines.silence", ("Nope",))
+    with pytest.raises(ImportError, match="lacks Nope"):
+        demo.unavailable(lacking)
 
-    monkeypatch.setattr(demo, "CAPABILITIES", (ghost, demo.capability("silence")))
+    monkeypatch.setattr(demo, "CAPABILITIES", (ghost, needs_model, demo.capability("silence")))
     monkeypatch.setitem(demo.DEMO_INPUTS, "ghost", {"audio": "sung_voice.ogg"})
+    monkeypatch.setitem(demo.DEMO_INPUTS, "m", {"audio": "sung_voice.ogg"})
     out = tmp_path / "out"
     sections = demo.run_demo(out, examples=examples, quiet=True)
-    assert [s.status for s in sections] == ["skipped", "ok"]
+    assert [s.status for s in sections] == ["failed", "skipped", "ok"]
+    assert "cannot be imported" in sections[0].reason
     html = (out / "index.html").read_text()
-    assert "skipped: Ghost" in html and "sonomorph.pipelines.ghost is missing" in html
+    assert "sonomorph.pipelines.ghost" in html and "no-such-kind" in html
 
 
 def test_a_failing_capability_is_reported_and_the_others_run(tmp_path, examples) -> None:
@@ -130,9 +132,8 @@ def test_a_failing_capability_is_reported_and_the_others_run(tmp_path, examples)
     sections = demo.run_demo(out, examples=broken, only=["karaoke", "silence"],
                              models=make_tiny_models(tmp_path / "m"), quiet=True)
     karaoke, silence = sections
-    if demo.unavailable(demo.capability("karaoke"), {"separator": "x"}) is None:
-        assert karaoke.status == "failed" and "song.ogg" in karaoke.reason
-        assert "\n" not in karaoke.reason
+    assert karaoke.status == "failed" and "song.ogg" in karaoke.reason
+    assert "\n" not in karaoke.reason
     assert silence.status == "ok"
     assert "Failed" in (out / "index.html").read_text()
 

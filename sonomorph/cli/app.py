@@ -30,14 +30,15 @@ def _megabytes(text: str) -> float:
 
 def register(sub, groups) -> None:
     from sonomorph.app import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT
+    from sonomorph.capabilities import model_kinds
     from sonomorph.demo import add_arguments
 
     p = sub.add_parser(
         "app", help="the web UI: every capability in the browser",
         description="Start the web UI (Gradio) with one tab per capability: Karaoke, Scream, "
         "Vocals to song, Style transfer, Genre, Speaker ID and Silence removal. Upload or "
-        "record audio, listen to the results, look at their spectrograms and download "
-        "them. Uses the shipped models unless --model names others. Listens on "
+        "record audio (several songs at once in Karaoke, with one zip of the results), "
+        "listen to the results, look at their spectrograms and download them. Uses the shipped models unless --model names others. Listens on "
         f"{DEFAULT_HOST} (this computer only) unless --host says otherwise. Nothing is "
         "sent anywhere: analytics are off and no public link is made.")
     p.add_argument("--host", default=DEFAULT_HOST,
@@ -49,8 +50,8 @@ def register(sub, groups) -> None:
                    metavar="MB", help=f"largest upload accepted (default: {DEFAULT_MAX_UPLOAD_MB:g} MB)")
     p.add_argument("--model", metavar="KIND=FILE", action="append", default=[],
                    help="use this model instead of the shipped one, e.g. "
-                   "separator=runs/sep/best.safetensors (kinds: separator, scream, accompany, "
-                   "genre); repeatable")
+                   f"separator=runs/sep/best.safetensors (kinds: {', '.join(model_kinds())}); "
+                   "repeatable")
     p.add_argument("--open", action="store_true", help="open the app in the default browser")
     p.set_defaults(func=run_app)
 
@@ -76,7 +77,7 @@ def _device(args) -> str:
 
 def run_app(args) -> int:
     from sonomorph.app import launch
-    from sonomorph.demo import parse_models
+    from sonomorph.capabilities import parse_models
 
     launch(host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
            models=parse_models(args.model), device=_device(args), open_browser=args.open,
