@@ -25,6 +25,7 @@ lint: install
 	$(VENV)/bin/ruff check sonomorph tests benchmarks scripts
 
 test: install system-deps lint
+	$(PY) scripts/gen_results.py --check
 	$(PY) -m pytest -q
 
 demo: install

@@ -161,6 +161,32 @@ def render(results: Path = RESULTS, cards: Path = CARDS) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+_ABSOLUTE = re.compile(r"^(/|[A-Za-z]:[\\/]|~)")
+
+
+def absolute_paths(results: Path = RESULTS) -> list[str]:
+    """``file: value`` of every string in the results files that is an absolute path (of
+    the machine that made it): results must not depend on where the repository lies."""
+    found = []
+
+    def walk(name: str, value: Any) -> None:
+        if isinstance(value, str) and _ABSOLUTE.match(value):
+            found.append(f"{name}: {value}")
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(name, v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(name, v)
+
+    for f in sorted(results.glob("*.json")) if results.is_dir() else []:
+        try:
+            walk(f.name, json.loads(f.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
@@ -169,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cards", type=Path, default=CARDS, help="folder of shipped models")
     args = ap.parse_args(argv)
     text = render(args.results, args.cards)
+    absolute = absolute_paths(args.results)
+    if absolute:
+        for where in absolute:
+            print(f"absolute path in a results file (write paths relative to the repository): "
+                  f"{where}", file=sys.stderr)
+        return 1
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         if current != text:
