@@ -486,19 +486,24 @@ def test_long_file_is_streamed_in_bounded_memory(command, short, long, work_rate
 
 
 @pytest.mark.parametrize("kind", [k for k in BAD_KINDS if k != "missing"])
-def test_enroll_refuses_a_bad_file_and_keeps_the_database(kind, tmp_path, capsys, models):
-    """`speakers enroll` reads folders of speakers: one bad file stops it with one line
-    naming the file, and the database is left as it was (here: not created)."""
+def test_enroll_skips_a_bad_file_and_counts_it(kind, tmp_path, capsys, models):
+    """`speakers enroll` reads folders of speakers, and real folders hold broken clips: a
+    bad file is skipped, counted in the summary and named with -v; the others are
+    enrolled."""
     import shutil
+
+    from sonomorph.pipelines.speakers import SpeakerDatabase
 
     folder = tmp_path / "speakers"
     shutil.copytree(Path(models["speakers"]).parent / "speakers", folder)
     bad = _make_bad(kind, folder / "bob")
     db = tmp_path / "db.safetensors"
-    rc = main(["-q", "speakers", "enroll", str(folder), "--db", str(db)])
+    rc = main(["-v", "speakers", "enroll", str(folder), "--db", str(db)])
     err = capsys.readouterr().err
-    assert rc == 2, err
-    errors = [line for line in err.splitlines() if line.startswith("sonomorph: error:")]
-    assert len(errors) == 1 and bad.name in errors[0], err
-    assert not db.exists()
+    assert rc == 0, err
+    assert "Traceback" not in err
+    assert "1 clips skipped" in " ".join(err.split()), err
+    assert [line for line in err.splitlines() if "skipped (" in line and bad.name in line], err
+    enrolled = SpeakerDatabase.load(db)
+    assert len(enrolled.labels) == 4 and not [f for f in enrolled.files if bad.name in f]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".sonomorph-tmp-")]

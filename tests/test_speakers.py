@@ -67,10 +67,12 @@ def test_protocol_on_synthetic_speakers(speakers_dir):
     assert result["accuracy"] >= 0.75
 
 
-def test_protocol_refuses_overlapping_sets(speakers_dir):
+def test_protocol_never_overlaps_enrolment_and_test_clips(speakers_dir):
+    """5 clips cannot give 4 to enrol and 2 to test: every speaker is dropped, no clip is
+    used twice."""
     from sonomorph.data.layouts import DatasetError
 
-    with pytest.raises(DatasetError, match="fewer than 4 to enrol"):
+    with pytest.raises(DatasetError, match="fewer than 2 speakers have 4 usable clips"):
         evaluate_speakers(speakers_dir, speakers=2, enroll=4, test=2)
 
 
@@ -113,9 +115,9 @@ def test_enroll_and_identify_commands(speakers_dir, tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{probe}: p002 (distance ")
     assert len(out) == 4  # the best match, then the other three speakers with distances
-    # Enrolling into an existing database extends it.
+    # Enrolling into an existing database extends it with clips it does not hold yet.
     assert main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
-                 "--per-speaker", "1"]) == 0
+                 "--per-speaker", "4"]) == 0
     assert len(SpeakerDatabase.load(db).labels) == 16
 
 
@@ -152,3 +154,216 @@ def test_resemblyzer_option(speakers_dir, tmp_path):
     assert db.method == "resemblyzer" and db.features.shape == (4, 256)
     back = SpeakerDatabase.load(db.save(tmp_path / "r.safetensors"))
     assert back.identify_file(speakers_dir / "p001" / "p001_004.wav")[0].speaker in ("p001", "p002")
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+@pytest.fixture()
+def messy_dir(speakers_dir, tmp_path):
+    """The four speakers plus what real folders hold: a silent clip, a 50 ms clip, an empty
+    file, a text file named .wav, a 0.15 s clip (padded) and a byte-identical copy."""
+    import shutil
+
+    root = tmp_path / "messy"
+    shutil.copytree(speakers_dir, root)
+    sf.write(root / "p001" / "p001_100_silent.wav", np.zeros(SR, np.float32), SR)
+    sf.write(root / "p002" / "p002_100_short.wav", utterance(140, (750, 2200), 0.05, 7)[:800], SR)
+    (root / "p003" / "p003_100_empty.wav").write_bytes(b"")
+    (root / "p003" / "p003_101_text.wav").write_text("not audio\n")
+    sf.write(root / "p004" / "p004_100_brief.wav",
+             utterance(260, (850, 2600), 0.08, 9, seconds=0.15), SR)
+    shutil.copy(root / "p004" / "p004_000.wav", root / "p004" / "p004_101_copy.wav")
+    return root
+
+
+def test_enroll_skips_short_silent_and_broken_clips_and_counts_them(messy_dir):
+    from sonomorph.pipelines.speakers import enroll
+
+    result = enroll(messy_dir)
+    assert {k: len(v) for k, v in result.skipped.items()} == {"short": 1, "silent": 1,
+                                                                "unreadable": 2}
+    assert result.duplicates == 1  # the copy of p004_000
+    assert result.added == 4 * 5 + 1  # every good clip, and the 0.15 s one padded
+    assert "p004_100_brief.wav" in " ".join(result.db.files)
+    assert "4 clips skipped (1 short, 1 silent, 2 unreadable)" in result.summary()
+
+
+def test_padding_repeats_a_clip_shorter_than_the_features_need():
+    wide = GramFeatures(n_fft=2048, hop_length=512)  # needs 4096 samples (0.256 s)
+    brief = utterance(150, (700, 1500), 0.02, seed=1, seconds=0.15)
+    assert wide(brief).shape == wide(utterance(150, (700, 1500), 0.02, seed=1)).shape
+    from sonomorph.errors import InputTooShortError
+
+    with pytest.raises(InputTooShortError, match="too short"):
+        wide(brief[:800])  # 50 ms: below the 0.1 s floor
+
+
+def test_enroll_command_summary_counts_skips_and_never_stops(messy_dir, tmp_path, capsys):
+    db = tmp_path / "db.safetensors"
+    assert main(["speakers", "enroll", str(messy_dir), "--db", str(db)]) == 0
+    out = " ".join(capsys.readouterr().err.split())  # the summary goes to stderr
+    assert "4 clips skipped (1 short, 1 silent, 2 unreadable)" in out
+    assert "1 already enrolled" in out and "4 speakers, 21 utterances" in out
+
+
+def test_eval_skips_bad_clips_and_counts_them(messy_dir):
+    r = evaluate_speakers(messy_dir, speakers=4, enroll=3, test=2)
+    # The odd clips sort after the good ones: the test clips are taken past them, and the
+    # copy of an enrolled clip is never a test clip.
+    assert r["trials"] == 8
+    assert r["skipped"] == {"duplicate": 1, "short": 1, "silent": 1, "unreadable": 2}
+    assert r["dropped"] == {} and r["note"] is None
+
+
+def test_more_speakers_asked_than_the_folder_holds_uses_all_and_says_so(
+        speakers_dir, tmp_path, capsys):
+    r = evaluate_speakers(speakers_dir, speakers=10, enroll=3, test=2)
+    assert r["speakers"] == sorted(VOICES) and "10 speakers asked for" in r["note"]
+    db = tmp_path / "db.safetensors"
+    assert main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
+                 "--speakers", "9", "--per-speaker", "1"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "9 speakers asked for, the folder holds 4: using all 4" in err
+    assert SpeakerDatabase.load(db).speakers == sorted(VOICES)
+    assert main(["-q", "eval", "speakers", "--data", str(speakers_dir), "--speakers", "7",
+                 "--enroll", "3", "--test", "2"]) == 0
+    assert "7 speakers asked for" in capsys.readouterr().out
+
+
+def test_enrolling_the_same_folder_twice_does_not_double(speakers_dir, tmp_path):
+    import shutil
+
+    from sonomorph.pipelines.speakers import enroll
+
+    first = enroll(speakers_dir, per_speaker=3)
+    again = enroll(speakers_dir, first.db, per_speaker=3)
+    assert again.added == 0 and again.duplicates == 12 and len(again.db.labels) == 12
+    # The same bytes filed under another speaker are relabelled, not added.
+    moved = tmp_path / "moved"
+    (moved / "p009").mkdir(parents=True)
+    shutil.copy(speakers_dir / "p001" / "p001_000.wav", moved / "p009" / "x.wav")
+    relabel = enroll(moved, again.db)
+    assert relabel.relabelled == 1 and relabel.added == 0 and len(relabel.db.labels) == 12
+    assert relabel.db.labels.count("p009") == 1 and relabel.db.labels.count("p001") == 2
+
+
+def test_unknown_below_the_calibrated_threshold(speakers_dir, tmp_path, capsys):
+    from sonomorph.pipelines.speakers import UNKNOWN, calibrate, eer_threshold
+
+    # The equal-error point between two separated sets lies between them.
+    t, eer = eer_threshold([0.1, 0.12, 0.15], [0.5, 0.6, 0.7])
+    assert 0.15 < t < 0.5 and eer == 0.0
+    db = SpeakerDatabase("gram", {})
+    db.add(np.array([[1, 0, 0], [0.98, 0.2, 0], [0, 1, 0], [0.1, 0.99, 0]], np.float32),
+           ["a", "a", "b", "b"], ["1", "2", "3", "4"])
+    cal = calibrate(db, {"c": [np.array([0, 0.3, 1], np.float32),
+                               np.array([0.3, 0, 1], np.float32)]})
+    assert db.threshold == cal["threshold"] and cal["heldout_speakers"] == 1
+    assert cal["genuine_trials"] == 4 and cal["equal_error_rate"] == 0.0
+    assert db.decide(db.rank(np.array([0.99, 0.1, 0], np.float32))) == "a"
+    assert db.decide(db.rank(np.array([0, 0, 1], np.float32))) == UNKNOWN
+    # The threshold and how it was calibrated survive a save.
+    back = SpeakerDatabase.load(db.save(tmp_path / "t.safetensors"))
+    assert back.threshold == db.threshold and back.calibration == db.calibration
+    # The commands: enrol two speakers, calibrate on the other two (held out).
+    enrolled, heldout = tmp_path / "enrolled", tmp_path / "heldout"
+    import shutil
+
+    for spk in ("p001", "p002"):
+        shutil.copytree(speakers_dir / spk, enrolled / spk)
+    for spk in ("p003", "p004"):
+        shutil.copytree(speakers_dir / spk, heldout / spk)
+    path = tmp_path / "cal.safetensors"
+    assert main(["speakers", "enroll", str(enrolled), "--db", str(path), "--calibrate",
+                 str(heldout)]) == 0
+    assert "'unknown' beyond distance" in capsys.readouterr().err
+    stored = SpeakerDatabase.load(path)
+    assert stored.threshold is not None and stored.calibration["heldout_speakers"] == 2
+    assert main(["-q", "speakers", "identify", str(speakers_dir / "p004" / "p004_004.wav"),
+                 "--db", str(path), "--threshold", "0", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["speaker"] is None and row["nearest"] in ("p001", "p002")
+    assert main(["-q", "speakers", "identify", str(speakers_dir / "p004" / "p004_004.wav"),
+                 "--db", str(path), "--threshold", "off"]) == 0
+    assert capsys.readouterr().out.split(": ")[1].split(" ")[0] in ("p001", "p002")
+
+
+def speech_corpus(root, splits: dict[str, list[str]]):
+    """A speech-corpus-like folder: wav/<spk>/<spk>_NNN.wav and splits/<split>.txt."""
+    voices = list(VOICES.values())
+    for k, spk in enumerate(sorted(s for v in splits.values() for s in v)):
+        f0, formants, breath = voices[k % 4]
+        (root / "wav" / spk).mkdir(parents=True)
+        for u in range(5):
+            wav = utterance(f0 * (1 + 0.12 * (k // 4)), formants, breath, seed=1000 * k + u)
+            sf.write(root / "wav" / spk / f"{spk}_{u + 1:03d}.wav", wav, SR)
+    (root / "splits").mkdir()
+    for split, ids in splits.items():
+        (root / "splits" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
+    return root
+
+
+def test_real_speaker_protocol_side_by_side(tmp_path, capsys):
+    root = speech_corpus(tmp_path / "speech", {"train": ["p225"], "valid": ["r-v1", "r-v2"],
+                                               "test-real": ["r-t1", "r-t2", "r-t3", "r-t4"]})
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main(["-q", "eval", "speakers", "--data", str(root), "--split", "test-real",
+                 "--features", "all", "--enroll", "3", "--test", "2",
+                 "--confusion", str(out / "c.png"), "--json", str(out / "r.json")])
+    text = capsys.readouterr().out
+    assert code == 0 and (out / "c.png").read_bytes()[:4] == b"\x89PNG"
+    r = json.loads((out / "r.json").read_text())
+    assert r["speakers"] == ["r-t1", "r-t2", "r-t3", "r-t4"]  # the split only
+    assert r["calibration_speakers"] == ["r-v1", "r-v2"]
+    assert "ours" in r["unavailable"] and "not available" in text
+    gram = r["features"]["gram"]
+    assert gram["trials"] == 8 and f"{gram['accuracy']:.1%}" in text
+    assert np.array(gram["confusion"]).sum() == 8 and gram["versions"]["features"] == "gram"
+    o = gram["open_set"]
+    assert o["known_trials"] == 4 and o["unknown_trials"] == 4
+    assert set(o["known_speakers"]) | set(o["unknown_speakers"]) == set(r["speakers"])
+    assert "open set error" in text
+    # No absolute path anywhere in the results file.
+    assert str(tmp_path) not in (out / "r.json").read_text()
+    # Deterministic: a second run gives the same results.
+    assert main(["-q", "eval", "speakers", "--data", str(root), "--split", "test-real",
+                 "--features", "gram", "--enroll", "3", "--test", "2",
+                 "--confusion", str(out / "c2.png"), "--json", str(out / "r2.json")]) == 0
+    again = json.loads((out / "r2.json").read_text())
+    assert again["features"]["gram"] == gram
+
+
+def test_ours_slot_takes_a_speaker_encoder_file(speakers_dir, tmp_path):
+    import torch
+    from torch import nn
+
+    from sonomorph.models import save_model
+    from sonomorph.models.registry import register_model
+    from sonomorph.pipelines.speakers import feature_versions, make_extractor
+
+    @register_model("test_speaker_encoder", kind="speaker-encoder")
+    class TinyEncoder(nn.Module):
+        sample_rate = 16000
+
+        def __init__(self, dim: int = 8):
+            super().__init__()
+            self.proj = nn.Conv1d(1, dim, 400, stride=160)
+
+        def forward(self, wav):
+            return self.proj(wav[:, None]).mean(dim=-1)
+
+    torch.manual_seed(0)
+    path = save_model(tmp_path / "enc.safetensors", TinyEncoder())
+    ours = make_extractor("ours", {"model": str(path)})
+    vec = ours(utterance(150, (700, 1500), 0.02, seed=1))
+    assert vec.shape == (8,) and np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
+    assert feature_versions(ours)["sha256"] == ours.settings["sha256"]
+    from sonomorph.pipelines.speakers import enroll
+
+    db = SpeakerDatabase("ours", dict(ours.settings))
+    back = SpeakerDatabase.load(enroll(speakers_dir, db, per_speaker=1).db.save(
+        tmp_path / "ours.safetensors"))
+    assert back.method == "ours" and back.features.shape == (4, 8)
+    assert back.extractor().settings == ours.settings

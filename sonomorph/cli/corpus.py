@@ -32,6 +32,16 @@ def add_common_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
                    help="re-hash every finished file instead of trusting size and time")
 
 
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1]: {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -56,38 +66,61 @@ def register(sub, groups) -> None:
 def register_multitrack(corpus) -> None:
     p = corpus.add_parser(
         "multitrack",
-        help="MUSDB18-HQ-layout song corpus: Bach chorales sung by festival over GM instruments",
-        description="Build a multitrack corpus in the MUSDB18-HQ layout "
-        "(train|test/<track>/{mixture,vocals,bass,drums,other,accompaniment}.wav, 44.1 kHz "
-        "stereo float32, mixture = sum of the stems) from the music21 Bach chorales: the "
-        "soprano sung with its lyrics by festival, bass and inner voices rendered with "
-        "random General MIDI programs through fluidsynth, optional drums, spoken or rapped "
-        "lines from flite and espeak-ng. The split is by piece.",
+        help="MUSDB18-HQ-layout song corpus: festival singing over eight styles of rendered "
+        "music, and real speech and singing over real instrumental music",
+        description="Build a multitrack corpus in the MUSDB18-HQ layout, 44.1 kHz stereo "
+        "float32, mixture = sum of the stems. Synthetic tracks (train|valid|test/<track>/"
+        "{mixture,vocals,bass,drums,other,accompaniment}.wav): Bach chorales, renaissance, "
+        "folk, quartet, electronic, rock, jazz and bossa arrangements rendered stem by stem "
+        "through fluidsynth with FluidR3_GM or TimGM6mb, under a line sung by festival "
+        "(chorales also with spoken or rapped lines from flite and espeak-ng); split by "
+        "piece. Real-backed tracks (train|valid|test-real/<track>/{mixture,vocals,"
+        "accompaniment}.wav): a random segment of a real instrumental track from the "
+        "`corpus sources` library, with real speech (pitch-shifted, equalised, "
+        "reverberated) and festival singing as the vocals; split by library source, so "
+        "test-real music and speakers are in no other split.",
     )
     add_common_options(p, default_out="corpora/multitrack")
-    p.add_argument("--tracks", type=positive_int, default=200, metavar="N",
-                   help="number of tracks (default: 200, about 3.5 hours)")
+    p.add_argument("--tracks", type=positive_int, default=320, metavar="N",
+                   help="train, valid and test tracks in all (default: 320: 160 synthetic, "
+                   "about 2.3 h, and 160 real-backed)")
+    p.add_argument("--real-fraction", type=_unit_interval, default=0.5, metavar="F",
+                   help="share of the tracks that are real-backed (default: 0.5); the synthetic "
+                   "tracks do not depend on it being met, so a build without the library can "
+                   "be completed later with it; 0: synthetic only")
+    p.add_argument("--sources", metavar="DIR", default="corpora/sources",
+                   help="real-audio library of `corpus sources` (default: corpora/sources; "
+                   "when it is missing, only the synthetic part is built and a note says so)")
+    p.add_argument("--test-real", type=int, default=30, metavar="N",
+                   help="real-backed 30 s tracks in the held-out test-real split (default: 30)")
     p.add_argument("--test-fraction", type=_fraction, default=0.15, metavar="F",
-                   help="share of pieces in the test split (default: 0.15)")
+                   help="share of pieces in the synthetic test split (default: 0.15)")
     p.add_argument("--max-seconds", type=positive_float, default=None, metavar="S",
                    help="cut every track to at most S seconds (for quick previews and tests)")
     p.add_argument("--drums", type=_fraction, default=0.6, metavar="P",
-                   help="probability that a track has drums (default: 0.6)")
+                   help="probability that a chorale track has drums (default: 0.6)")
     p.set_defaults(func=_run_multitrack)
 
 
 def _run_multitrack(args) -> int:
     from sonomorph.data.corpus.multitrack import build_multitrack
 
-    result = build_multitrack(
+    r = build_multitrack(
         args.out, seed=args.seed, tracks=args.tracks, workers=args.jobs or _default_jobs(),
         test_fraction=args.test_fraction, max_seconds=args.max_seconds,
         drum_probability=args.drums, quiet=args.quiet, verify=args.verify,
+        real_fraction=args.real_fraction, sources_dir=args.sources,
+        test_real_tracks=max(0, args.test_real),
     )
+    if r["note"]:
+        console.print(f"note: {r['note']}", highlight=False)
+    splits = ", ".join(
+        f"{split} {sum(c.values())} ({c['synthetic']} synthetic / {c['real']} real, "
+        f"{sum(r['split_seconds'][split].values()) / 60:.0f} min)"
+        for split, c in r["counts"].items() if sum(c.values()))
     console.print(
-        f"multitrack: {result['tracks']} tracks ({result['train']} train / {result['test']} test, "
-        f"{result['pieces']} pieces), {result['seconds'] / 3600:.2f} h of audio in {args.out} "
-        f"({result['rendered']} rendered, {result['skipped']} already done)",
+        f"multitrack: {r['tracks']} tracks: {splits}; {r['seconds'] / 3600:.2f} h of audio in "
+        f"{args.out} ({r['rendered']} rendered, {r['skipped']} already done)",
         highlight=False,
     )
     return 0
@@ -101,19 +134,30 @@ def register_other_builders(corpus) -> None:
     """Register the speech, genres and screams builders (added by their owner)."""
     p = corpus.add_parser(
         "speech",
-        help="VCTK-layout speech corpus: many synthetic speakers reading varied sentences",
-        description="Build a read-speech corpus in the VCTK 0.92 layout (wav/<spk>/<spk>_NNN.wav, "
-        "16 kHz mono float32; txt/<spk>/<spk>_NNN.txt; speaker-info.txt). A speaker is one "
+        help="VCTK-layout speech corpus: synthetic speakers and real ones from the library",
+        description="Build a speech corpus in the VCTK 0.92 layout (wav/<spk>/<spk>_NNN.wav, "
+        "16 kHz mono float32; txt/<spk>/<spk>_NNN.txt; speaker-info.txt; "
+        "splits/{train,valid,test-real}.txt of speaker ids). A synthetic speaker is one "
         "installed voice (festival, flite, or an espeak-ng voice and variant) with its own "
         "pitch, rate and voice size; each utterance varies them slightly and reads a new "
-        "sentence (English, Italian or Finnish by voice).",
+        "sentence (English, Italian or Finnish by voice). Real speakers (ids r-<speaker>) "
+        "come from the speech part of the `corpus sources` library, resampled with soxr, "
+        "and keep its split by speaker: test-real speakers are in no train or valid split.",
     )
     add_common_options(p, default_out="corpora/speech")
-    p.add_argument("--speakers", type=positive_int, default=30, metavar="N",
-                   help="number of speakers (default: 30, enough for the original protocol's "
-                   "30-speaker row)")
+    p.add_argument("--speakers", type=positive_int, default=100, metavar="N",
+                   help="speakers in all (default: 100); the synthetic part is N minus the "
+                   "real part (40 by default, enough for the original protocol's 30-speaker row)")
+    p.add_argument("--real-fraction", type=_unit_interval, default=0.6, metavar="F",
+                   help="share of the speakers that are real (default: 0.6); when the library "
+                   "holds fewer, all of them are used and the summary says so; 0: synthetic only")
+    p.add_argument("--sources", metavar="DIR", default=None,
+                   help="real-audio library of `corpus sources` (default: corpora/sources; "
+                   "when that is missing, the corpus is synthetic only and says so)")
+    p.add_argument("--min-clips", type=positive_int, default=20, metavar="K",
+                   help="real speakers need K clips of 0.5 s or more (default: 20)")
     p.add_argument("--utterances", type=positive_int, default=50, metavar="N",
-                   help="utterances per speaker (default: 50)")
+                   help="utterances per speaker (real speakers: at most N) (default: 50)")
     p.set_defaults(func=_run_speech)
 
     p = corpus.add_parser(
@@ -152,10 +196,15 @@ def _run_speech(args) -> int:
     from sonomorph.data.corpus.speech import build_speech
 
     r = build_speech(args.out, seed=args.seed, speakers=args.speakers,
-                     utterances=args.utterances, workers=args.jobs or _default_jobs(),
-                     quiet=args.quiet, verify=args.verify)
+                     real_fraction=args.real_fraction, library=args.sources,
+                     min_clips=args.min_clips, utterances=args.utterances,
+                     workers=args.jobs or _default_jobs(), quiet=args.quiet, verify=args.verify)
+    if r["note"]:
+        console.print(f"note: {r['note']}", highlight=False)
+    splits = ", ".join(f"{n} {k}" for k, n in r["splits"].items())
     console.print(
-        f"speech: {r['speakers']} speakers ({r['voices']} voices), {r['utterances']} utterances, "
+        f"speech: {r['speakers']} speakers ({r['synthetic']} synthetic from {r['voices']} voices, "
+        f"{r['real']} real; {splits}), {r['utterances']} utterances, "
         f"{r['seconds'] / 3600:.2f} h in {args.out} ({r['rendered']} jobs rendered, "
         f"{r['skipped']} already done)", highlight=False)
     return 0

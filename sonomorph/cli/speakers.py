@@ -27,16 +27,28 @@ def register(sub, groups) -> None:
         description="Enrol every speaker of DIR: a VCTK-layout folder (wav48/<spk>/..., "
         "wav/<spk>/...) or a folder of <speaker>/<audio files>. Each utterance becomes one "
         "row of the database. An existing database is extended (with the features it was "
-        "made with) unless --force starts a new one.")
+        "made with) unless --force starts a new one. Clips shorter than the features need "
+        "are padded by repeating them; clips under 0.1 s, silent or unreadable ones are "
+        "skipped and counted in the summary (-v lists them). A clip whose bytes are already "
+        "enrolled is not added again. --calibrate sets the distance beyond which identify "
+        "answers 'unknown'.")
     e.add_argument("folder", metavar="DIR", help="folder of speakers")
     e.add_argument("--db", metavar="PATH", default=DEFAULT_DB,
                    help=f"speaker database (default: ./{DEFAULT_DB})")
-    e.add_argument("--features", choices=("gram", "resemblyzer"), default="gram",
+    e.add_argument("--features", choices=("gram", "resemblyzer", "ours"), default="gram",
                    help="gram: random-CNN time-Gram (the original method); resemblyzer: a "
-                   "pretrained speaker encoder, more accurate (default: gram; for a new "
-                   "database only)")
+                   "pretrained speaker encoder, more accurate; ours: our own speaker encoder "
+                   "(none ships yet) (default: gram; for a new database only)")
     e.add_argument("--per-speaker", type=positive_int, default=None, metavar="K",
                    help="enrol only the first K utterances of each speaker (default: all)")
+    e.add_argument("--speakers", type=positive_int, default=None, metavar="N",
+                   help="enrol only the first N speakers (sorted; all when the folder holds "
+                   "fewer, and it says so) (default: all)")
+    e.add_argument("--calibrate", metavar="HELDOUT", default=None,
+                   help="folder of held-out speakers, not enrolled: set the 'unknown' "
+                   "threshold at the equal-error point between enrolled speakers' own "
+                   "utterances (each left out in turn) and these speakers' utterances; it is "
+                   "stored in the database with how it was calibrated")
     e.add_argument("-f", "--force", action="store_true",
                    help="replace an existing database instead of extending it")
     e.set_defaults(func=run_enroll)
@@ -44,14 +56,34 @@ def register(sub, groups) -> None:
     i = verbs.add_parser(
         "identify", help="name the enrolled speaker nearest to each file",
         description="Print, for each file, the enrolled speaker whose nearest enrolled "
-        "utterance is closest (cosine distance), then the runners-up with their distances.")
+        "utterance is closest (cosine distance), then the runners-up with their distances. "
+        "When the database has a calibrated threshold (speakers enroll --calibrate) and the "
+        "nearest utterance is farther than it, the answer is 'unknown'. A clip shorter than "
+        "the features need is padded by repeating it.")
     i.add_argument("inputs", nargs="+", metavar="FILE", help="audio files or folders")
     i.add_argument("--db", metavar="PATH", default=DEFAULT_DB,
                    help=f"speaker database (default: ./{DEFAULT_DB})")
     i.add_argument("--top", type=positive_int, default=5, metavar="K",
                    help="speakers listed with their distances (default: 5)")
+    i.add_argument("--threshold", type=_threshold, default=None, metavar="D",
+                   help="answer 'unknown' beyond this cosine distance; 'off' always names "
+                   "someone (default: the database's calibrated threshold, if any)")
     i.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     i.set_defaults(func=run_identify)
+
+
+def _threshold(text: str) -> float:
+    import argparse
+
+    if text.lower() == "off":
+        return float("inf")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'off': {text!r}") from None
+    if not 0.0 <= value <= 2.0:
+        raise argparse.ArgumentTypeError(f"a cosine distance lies in [0, 2]: {text}")
+    return value
 
 
 def _device(args) -> str:
@@ -64,7 +96,7 @@ def _device(args) -> str:
 
 
 def run_enroll(args) -> int:
-    from sonomorph.pipelines.speakers import SpeakerDatabase, enroll_folder
+    from sonomorph.pipelines.speakers import SpeakerDatabase, calibrate, enroll
     from sonomorph.utils.fs import check_output
 
     db_path = Path(args.db)
@@ -73,20 +105,37 @@ def run_enroll(args) -> int:
         db = SpeakerDatabase.load(db_path)
     else:
         check_output(db_path, overwrite=args.force)
-    before = len(db.labels) if db is not None else 0
     with progress_bar("enrolling", None, quiet=args.quiet) as update:
-        db = enroll_folder(args.folder, db, features=args.features,
-                           per_speaker=args.per_speaker, device=_device(args), progress=update)
+        result = enroll(args.folder, db, features=args.features, per_speaker=args.per_speaker,
+                        speakers=args.speakers, device=_device(args), progress=update)
+    db = result.db
+    if args.calibrate:
+        with progress_bar("calibrating", None, quiet=args.quiet) as update:
+            cal = calibrate(db, args.calibrate, device=_device(args), progress=update)
     db.save(db_path, overwrite=True)
+    if result.note:  # said even with -q: the run did something else than asked
+        print(f"sonomorph: note: {result.note}", file=sys.stderr)
+    if getattr(args, "verbose", 0):
+        for reason, messages in sorted(result.skipped.items()):
+            for m in messages:
+                print(f"  skipped ({reason}): {m}", file=sys.stderr)
     if not args.quiet:
-        console.print(f"enrolled {len(db.labels) - before} utterances; {db_path} holds "
-                      f"{len(db.speakers)} speakers, {len(db.labels)} utterances "
-                      f"({db.method} features)", highlight=False)
+        console.print(f"{result.summary()}; {db_path} holds {len(db.speakers)} speakers, "
+                      f"{len(db.labels)} utterances ({db.method} features)", highlight=False)
+        if args.calibrate:
+            console.print(f"'unknown' beyond distance {cal['threshold']:.4f} (equal error rate "
+                          f"{cal['equal_error_rate']:.1%}: {cal['genuine_trials']} enrolled "
+                          f"utterances against {cal['heldout_clips']} clips of "
+                          f"{cal['heldout_speakers']} held-out speakers)", highlight=False)
+        elif db.threshold is not None and result.added:
+            console.print(f"note: the 'unknown' threshold was calibrated with "
+                          f"{(db.calibration or {}).get('enrolled_speakers', '?')} speakers "
+                          "enrolled; --calibrate HELDOUT recalibrates it", highlight=False)
     return 0
 
 
 def run_identify(args) -> int:
-    from sonomorph.pipelines.speakers import SpeakerDatabase
+    from sonomorph.pipelines.speakers import UNKNOWN, SpeakerDatabase
 
     db = SpeakerDatabase.load(args.db)
     extractor = db.extractor(_device(args))
@@ -94,11 +143,20 @@ def run_identify(args) -> int:
 
     def one(path: Path) -> None:
         ranked = db.identify_file(path, extractor=extractor)[: args.top]
+        answer = db.decide(ranked, args.threshold)
+        limit = db.threshold if args.threshold is None else args.threshold
         if args.json:
-            print(json.dumps({"file": str(path), "speaker": ranked[0].speaker,
+            print(json.dumps({"file": str(path),
+                              "speaker": None if answer == UNKNOWN else answer,
+                              "nearest": ranked[0].speaker,
+                              "threshold": None if limit in (None, float("inf")) else limit,
                               "distances": {m.speaker: round(m.distance, 5) for m in ranked}}))
+        elif answer == UNKNOWN:
+            print(f"{path}: unknown (nearest {ranked[0].speaker}, distance "
+                  f"{ranked[0].distance:.4f} > threshold {limit:.4f})")
         else:
-            print(f"{path}: {ranked[0].speaker} (distance {ranked[0].distance:.4f})")
+            print(f"{path}: {answer} (distance {ranked[0].distance:.4f})")
+        if not args.json:
             for m in ranked[1:]:
                 print(f"  {m.speaker:<16} {m.distance:.4f}")
         sys.stdout.flush()

@@ -146,21 +146,33 @@ def _gather(groups: dict[str, list[Path]], order: Sequence[str], wanted: int | N
     """Walk ``order`` until ``wanted`` speakers (None: all) have ``enroll`` usable clips
     from the front of their list and ``test`` from the back, never the same clip.
 
-    A clip is usable when it is readable, not silent and at least ``min_seconds`` long, and
-    every extractor describes it; the others are skipped (counted by reason), so every
-    feature set sees the same trials. A speaker without enough usable clips is dropped."""
+    A clip is usable when it is readable, not silent, at least ``min_seconds`` long, not a
+    byte-identical copy of a clip already used, and every extractor describes it; the others
+    are skipped (counted by reason), so every feature set sees the same trials. A speaker
+    without enough usable clips is dropped."""
     from sonomorph.errors import InputTooShortError, SonomorphError
     from sonomorph.pipelines.speakers import load_voice, skip_reason
+    from sonomorph.utils.hashing import sha256_file
 
     out = _Gathered({k: {} for k in extractors}, {}, {}, {})
     total = (wanted or len(order)) * (enroll + test)
     done = 0
+    seen: set[str] = set()
 
     def describe(path: Path) -> dict[str, np.ndarray] | None:
         nonlocal done
         done += 1
         if progress is not None:
             progress(min(done, total), max(total, done))
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            out.skipped.setdefault("unreadable", []).append(f"{path}: {exc.strerror}")
+            return None
+        if digest in seen:
+            out.skipped.setdefault("duplicate", []).append(f"{path}: same bytes as another clip")
+            return None
+        seen.add(digest)
         waves: dict[int, np.ndarray] = {}
         try:
             vecs = {}

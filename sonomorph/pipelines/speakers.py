@@ -13,45 +13,96 @@ Two feature extractors (``features=``):
     weights ship inside its wheel, nothing is downloaded), with its own voice-activity
     trimming.
 
+``ours`` (a slot for our own trained speaker encoder)
+    The unit-length embedding of a ``speaker-encoder`` model file (settings ``{"model":
+    PATH}``; the shipped ``speaker-encoder`` when it exists). No encoder ships yet: asking
+    for ``ours`` without a model file is a one-line :class:`DependencyError`.
+
 An utterance's speaker is the enrolled speaker with the nearest enrolled utterance (cosine
 distance). The enrolment database is one ``.safetensors`` file: the feature matrix plus
-JSON metadata (speaker labels, source files, method and settings). Nothing is pickled.
+JSON metadata (speaker labels, source files, the sha256 of each file's bytes, method and
+settings, and the "unknown" threshold with how it was calibrated). Nothing is pickled.
+
+Real recordings hold short, silent and broken clips. Feature extractors pad a clip shorter
+than they need (at least :data:`MIN_VOICE_SECONDS`) by repeating it; shorter, silent,
+non-finite or unreadable clips raise a one-line error, which :func:`enroll` and
+:func:`calibrate` turn into a skip counted by reason. A clip whose bytes are already in the
+database is not enrolled again (same speaker: skipped; another speaker: relabelled).
+
+"Unknown": :func:`calibrate` sets ``threshold`` to the equal-error point between the
+nearest-neighbour distances of enrolled speakers' own utterances (each left out of the
+database in turn) and those of held-out speakers who are not enrolled; identification then
+answers :data:`UNKNOWN` when the nearest enrolled utterance is farther than that.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sonomorph.errors import AudioLoadError, CheckpointError, ConfigError, DependencyError
+from sonomorph.errors import (
+    AudioLoadError,
+    CheckpointError,
+    ConfigError,
+    DependencyError,
+    InputTooShortError,
+    SonomorphError,
+)
+from sonomorph.utils.hashing import sha256_file
 from sonomorph.utils.progress import ProgressCallback
 
-__all__ = ["FEATURES", "DEFAULT_DB", "GramFeatures", "ResemblyzerFeatures", "make_extractor",
-           "SpeakerDatabase", "Match", "enroll_folder", "speaker_files"]
+__all__ = ["FEATURES", "DEFAULT_DB", "UNKNOWN", "GramFeatures", "ResemblyzerFeatures",
+           "EncoderFeatures", "make_extractor", "feature_versions", "SpeakerDatabase", "Match",
+           "EnrolResult", "enroll", "enroll_folder", "calibrate", "eer_threshold",
+           "genuine_distances", "speaker_files", "choose_speakers", "extract_or_skip",
+           "skip_reason", "load_voice"]
 
-FEATURES = ("gram", "resemblyzer")
+FEATURES = ("gram", "resemblyzer", "ours")
 DEFAULT_DB = "speakers.safetensors"
 DB_FORMAT = "sonomorph-speakers"
-DB_VERSION = 1
+DB_VERSION = 2
 _META_KEY = "sonomorph_speakers"
 SILENCE_RMS = 1e-4
+MIN_VOICE_SECONDS = 0.1  # shorter clips are refused; longer ones are padded to what is needed
+UNKNOWN = "unknown"  # what identification answers below the calibrated threshold
+ENCODER_KIND = "speaker-encoder"
 
 
-def _check_voice(wav: np.ndarray, sr: int, min_samples: int,
-                 path: str | os.PathLike | None) -> None:
-    if wav.shape[-1] < min_samples:
-        from sonomorph.errors import InputTooShortError
+class SilentVoiceError(AudioLoadError):
+    """The clip holds no voice (its RMS is below :data:`SILENCE_RMS`)."""
 
-        raise InputTooShortError(f"{wav.shape[-1] / sr * 1000:.0f} ms is too short to describe "
-                                 f"a voice (at least {min_samples / sr * 1000:.0f} ms)", path)
+
+def skip_reason(exc: SonomorphError) -> str:
+    """The reason a clip is skipped, for the counts of a summary: ``short``, ``silent``
+    or ``unreadable``."""
+    if isinstance(exc, InputTooShortError):
+        return "short"
+    if isinstance(exc, SilentVoiceError):
+        return "silent"
+    return "unreadable"
+
+
+def _prepare_voice(wav: np.ndarray, sr: int, min_samples: int,
+                   path: str | os.PathLike | None) -> np.ndarray:
+    """Check a mono waveform and pad it (by repeating it) to ``min_samples``."""
+    wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+    floor = max(1, int(round(MIN_VOICE_SECONDS * sr)))
+    if wav.shape[0] < floor:
+        raise InputTooShortError(f"{wav.shape[0] / sr * 1000:.0f} ms is too short to describe "
+                                 f"a voice (at least {floor / sr * 1000:.0f} ms)", path)
+    if not np.all(np.isfinite(wav)):
+        raise AudioLoadError("holds NaN or infinite samples", path)
     if not float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) > SILENCE_RMS:
-        raise AudioLoadError("is silent: there is no voice to describe", path)
+        raise SilentVoiceError("is silent: there is no voice to describe", path)
+    if wav.shape[0] < min_samples:
+        wav = np.tile(wav, -(-min_samples // wav.shape[0]))[:min_samples]
+    return wav
 
 
 class GramFeatures:
@@ -78,7 +129,7 @@ class GramFeatures:
         """The feature vector (float32, unit length) of a mono waveform at ``sample_rate``."""
         from sonomorph.models.random_cnn import time_gram
 
-        _check_voice(wav, self.sample_rate, self.min_samples, path)
+        wav = _prepare_voice(wav, self.sample_rate, self.min_samples, path)
         with torch.no_grad():
             mag = self.spec(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)))
             energy = 10.0 * torch.log10(mag.pow(2).sum(dim=0).clamp_min(1e-20))
@@ -118,22 +169,84 @@ class ResemblyzerFeatures:
     def __call__(self, wav: np.ndarray, path: str | os.PathLike | None = None) -> np.ndarray:
         from resemblyzer import preprocess_wav
 
-        _check_voice(wav, self.sample_rate, self.min_samples, path)
-        trimmed = preprocess_wav(np.asarray(wav, dtype=np.float32), source_sr=self.sample_rate)
+        wav = _prepare_voice(wav, self.sample_rate, self.min_samples, path)
+        trimmed = preprocess_wav(wav, source_sr=self.sample_rate)
         if trimmed.shape[0] < self.sample_rate // 4:  # VAD found almost nothing: use it all
-            trimmed = np.asarray(wav, dtype=np.float32)
+            trimmed = wav
         emb = self.encoder.embed_utterance(trimmed)
         return (emb / max(float(np.linalg.norm(emb)), 1e-12)).astype(np.float32)
 
 
+class EncoderFeatures:
+    """The slot for our own speaker encoder: a ``speaker-encoder`` model file (registered
+    model with a ``sample_rate`` attribute, mapping ``(batch, samples)`` to ``(batch, D)``),
+    its output L2-normalised. ``model`` is a path or a shipped model name."""
+
+    name = "ours"
+
+    def __init__(self, *, model: str = ENCODER_KIND, sha256: str | None = None,
+                 device: str = "cpu") -> None:
+        from sonomorph import pretrained
+        from sonomorph.models.checkpoint import load_model, resolve_model
+
+        if model == ENCODER_KIND and ENCODER_KIND not in pretrained.available():
+            raise DependencyError("no speaker encoder of ours is shipped yet (features 'ours'): "
+                                  "train one and give its file")
+        path = resolve_model(model, ENCODER_KIND)
+        digest = sha256_file(path)
+        if sha256 is not None and digest != sha256:
+            raise CheckpointError("this speaker encoder differs from the one that filled the "
+                                  "database (sha256)", path)
+        self.net, meta = load_model(path, expect=ENCODER_KIND, map_location=device)
+        self.sample_rate = int(getattr(self.net, "sample_rate", 16000))
+        self.min_samples = int(getattr(self.net, "min_samples", self.sample_rate // 2))
+        self.device = device
+        self.settings = {"model": str(model), "sha256": digest}
+
+    def __call__(self, wav: np.ndarray, path: str | os.PathLike | None = None) -> np.ndarray:
+        wav = _prepare_voice(wav, self.sample_rate, self.min_samples, path)
+        with torch.no_grad():
+            emb = self.net(torch.from_numpy(wav)[None].to(self.device))[0].float().cpu()
+        emb = emb / emb.norm().clamp_min(1e-12)
+        return emb.numpy().astype(np.float32)
+
+
+Extractor = GramFeatures | ResemblyzerFeatures | EncoderFeatures
+_EXTRACTORS: dict[str, Callable[..., Extractor]] = {
+    "gram": lambda settings, device: GramFeatures(**(settings or {})),
+    "resemblyzer": lambda settings, device: ResemblyzerFeatures(device=device),
+    "ours": lambda settings, device: EncoderFeatures(**(settings or {}), device=device),
+}
+
+
 def make_extractor(features: str = "gram", settings: dict | None = None, *,
-                   device: str = "cpu") -> GramFeatures | ResemblyzerFeatures:
-    """The extractor called ``features`` (``gram`` or ``resemblyzer``) with ``settings``."""
-    if features == "gram":
-        return GramFeatures(**(settings or {}))
-    if features == "resemblyzer":
-        return ResemblyzerFeatures(device=device)
-    raise ConfigError(f"features must be one of {', '.join(FEATURES)}, not {features!r}")
+                   device: str = "cpu") -> Extractor:
+    """The extractor called ``features`` (one of :data:`FEATURES`) with ``settings``."""
+    if features not in _EXTRACTORS:
+        raise ConfigError(f"features must be one of {', '.join(FEATURES)}, not {features!r}")
+    return _EXTRACTORS[features](settings, device)
+
+
+def feature_versions(extractor: Extractor) -> dict:
+    """What identifies an extractor's features: its settings, and the version and sha256
+    of the weights where there are weights (for results files)."""
+    out: dict = {"features": extractor.name, "settings": dict(extractor.settings)}
+    if extractor.name == "gram":
+        out["weights"] = "none: a random CNN drawn from its seed"
+    elif extractor.name == "resemblyzer":
+        import importlib.metadata
+        import importlib.util
+
+        spec = importlib.util.find_spec("resemblyzer")
+        weights = Path(spec.origin).parent / "pretrained.pt" if spec and spec.origin else None
+        out["package"] = f"resemblyzer {importlib.metadata.version('resemblyzer')}"
+        if weights is not None and weights.is_file():
+            out["weights"] = "resemblyzer/pretrained.pt"
+            out["sha256"] = sha256_file(weights)
+    else:
+        out["weights"] = Path(extractor.settings["model"]).name
+        out["sha256"] = extractor.settings["sha256"]
+    return out
 
 
 def load_voice(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
@@ -157,26 +270,34 @@ class Match:
 
 @dataclass
 class SpeakerDatabase:
-    """Enrolled utterances: ``features`` ``(N, D)`` float32 with one ``labels``/``files``
-    entry per row, and the extractor (``method`` + ``settings``) that made them."""
+    """Enrolled utterances: ``features`` ``(N, D)`` float32 with one ``labels``/``files``/
+    ``hashes`` entry per row (``hashes``: sha256 of the file's bytes, "" when unknown), the
+    extractor (``method`` + ``settings``) that made them, and the distance ``threshold``
+    beyond which identification answers :data:`UNKNOWN` (None: always name someone), with
+    ``calibration`` saying how it was chosen."""
 
     method: str
     settings: dict
     features: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     labels: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    threshold: float | None = None
+    calibration: dict | None = None
 
     @property
     def speakers(self) -> list[str]:
         """The enrolled speakers, sorted."""
         return sorted(set(self.labels))
 
-    def extractor(self, device: str = "cpu") -> GramFeatures | ResemblyzerFeatures:
+    def extractor(self, device: str = "cpu") -> Extractor:
         """A fresh extractor identical to the one that filled the database."""
         return make_extractor(self.method, self.settings, device=device)
 
-    def add(self, vectors: np.ndarray, labels: Sequence[str], files: Sequence[str]) -> None:
-        """Append rows (``vectors`` ``(n, D)``) with their speaker labels and files."""
+    def add(self, vectors: np.ndarray, labels: Sequence[str], files: Sequence[str],
+            hashes: Sequence[str] | None = None) -> None:
+        """Append rows (``vectors`` ``(n, D)``) with their speaker labels, files and the
+        sha256 of each file's bytes."""
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(labels), -1)
         if self.features.size and vectors.shape[1] != self.features.shape[1]:
             raise ConfigError(f"feature size {vectors.shape[1]} differs from the database's "
@@ -185,21 +306,33 @@ class SpeakerDatabase:
             [self.features, vectors])
         self.labels += [str(s) for s in labels]
         self.files += [str(f) for f in files]
+        self.hashes += [str(h) for h in hashes] if hashes is not None else [""] * len(labels)
 
-    def rank(self, vector: np.ndarray) -> list[Match]:
-        """Every enrolled speaker with its 1-NN cosine distance to ``vector``, nearest first."""
+    def distances(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine distance of ``vector`` to every enrolled row."""
         if not self.labels:
             raise ConfigError("the speaker database is empty: enrol speakers first")
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
         if v.shape[0] != self.features.shape[1]:
             raise ConfigError(f"a feature of size {v.shape[0]} cannot be compared with the "
                               f"database's {self.features.shape[1]}")
-        dist = 1.0 - self.features @ v / np.maximum(
+        return 1.0 - self.features @ v / np.maximum(
             np.linalg.norm(self.features, axis=1) * max(float(np.linalg.norm(v)), 1e-12), 1e-12)
+
+    def rank(self, vector: np.ndarray) -> list[Match]:
+        """Every enrolled speaker with its 1-NN cosine distance to ``vector``, nearest first."""
         best: dict[str, float] = {}
-        for label, d in zip(self.labels, dist.tolist()):
+        for label, d in zip(self.labels, self.distances(vector).tolist()):
             best[label] = min(d, best.get(label, np.inf))
         return sorted((Match(s, float(d)) for s, d in best.items()), key=lambda m: m.distance)
+
+    def decide(self, ranked: Sequence[Match], threshold: float | None = None) -> str:
+        """The answer for a ranking: the nearest speaker, or :data:`UNKNOWN` when it is
+        farther than ``threshold`` (default: the database's calibrated one)."""
+        limit = self.threshold if threshold is None else threshold
+        if limit is not None and ranked[0].distance > limit:
+            return UNKNOWN
+        return ranked[0].speaker
 
     def identify_file(self, path: str | os.PathLike, *, extractor=None) -> list[Match]:
         """:meth:`rank` for an audio file (read at the extractor's rate, mono)."""
@@ -216,15 +349,18 @@ class SpeakerDatabase:
         from sonomorph.utils.fs import atomic_write_bytes
 
         meta = {"format": DB_FORMAT, "version": DB_VERSION, "method": self.method,
-                "settings": self.settings, "labels": self.labels, "files": self.files}
+                "settings": self.settings, "labels": self.labels, "files": self.files,
+                "hashes": self.hashes, "threshold": self.threshold,
+                "calibration": self.calibration}
         tensors = {"features": torch.from_numpy(np.ascontiguousarray(self.features))}
         data = safetensors.torch.save(tensors, metadata={_META_KEY: json.dumps(meta)})
         return atomic_write_bytes(path, data, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SpeakerDatabase:
-        """Read a database written by :meth:`save`; a one-line :class:`CheckpointError`
-        for a missing, corrupt or foreign file."""
+        """Read a database written by :meth:`save` (version 1 files have no hashes and no
+        threshold); a one-line :class:`CheckpointError` for a missing, corrupt or foreign
+        file."""
         import safetensors.torch
 
         from sonomorph.models.checkpoint import read_safetensors_header
@@ -249,12 +385,18 @@ class SpeakerDatabase:
             raise CheckpointError(f"corrupt speaker database: {str(exc).splitlines()[0]}",
                                   path) from None
         labels, files = list(meta.get("labels", [])), list(meta.get("files", []))
-        if features.ndim != 2 or features.shape[0] != len(labels) or len(files) != len(labels):
+        hashes = list(meta.get("hashes") or [""] * len(labels))
+        if (features.ndim != 2 or features.shape[0] != len(labels) or len(files) != len(labels)
+                or len(hashes) != len(labels)):
             raise CheckpointError("corrupt speaker database: labels and features disagree", path)
         if meta.get("method") not in FEATURES:
             raise CheckpointError(f"unknown feature method {meta.get('method')!r}", path)
+        threshold = meta.get("threshold")
+        if threshold is not None and not isinstance(threshold, (int, float)):
+            raise CheckpointError("corrupt speaker database: the threshold is not a number", path)
         return cls(meta["method"], dict(meta.get("settings") or {}),
-                   features.astype(np.float32), labels, files)
+                   features.astype(np.float32), labels, files, hashes,
+                   None if threshold is None else float(threshold), meta.get("calibration"))
 
 
 # ----------------------------------------------------------------------------- enrolment
@@ -271,25 +413,208 @@ def speaker_files(root: str | os.PathLike) -> dict[str, list[Path]]:
     return out
 
 
-def enroll_folder(root: str | os.PathLike, db: SpeakerDatabase | None = None, *,
-                  features: str = "gram", per_speaker: int | None = None,
-                  speakers: int | None = None, device: str = "cpu",
-                  progress: ProgressCallback | None = None) -> SpeakerDatabase:
-    """Enrol every speaker of ``root`` (optionally the first ``speakers`` and the first
-    ``per_speaker`` utterances of each) into ``db`` (a new one with ``features`` when
-    None); returns the database. An unreadable or silent file raises its one-line error."""
+def choose_speakers(available: Sequence[str], asked: int | None) -> tuple[list[str], str | None]:
+    """The first ``asked`` of the sorted ``available`` speakers, and a note when fewer are
+    there than asked (then all are used)."""
+    names = sorted(available)
+    if asked is None or asked <= len(names):
+        return names[: asked or None], None
+    return names, f"{asked} speakers asked for, the folder holds {len(names)}: using all {len(names)}"
+
+
+@dataclass
+class EnrolResult:
+    """What :func:`enroll` did: ``added`` rows, clips ``duplicates`` (their bytes were in
+    the database already, same speaker), ``relabelled`` (already there under another
+    speaker: the row now names this one), ``skipped`` ``{reason: [message]}`` (``short``,
+    ``silent``, ``unreadable``), and ``note`` (a speaker count above the folder's)."""
+
+    db: SpeakerDatabase
+    added: int = 0
+    duplicates: int = 0
+    relabelled: int = 0
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(len(v) for v in self.skipped.values())
+
+    def summary(self) -> str:
+        """One line: rows added, duplicates, skips by reason, and the note."""
+        parts = [f"enrolled {self.added} utterances"]
+        if self.duplicates or self.relabelled:
+            parts.append(f"{self.duplicates} already enrolled (same bytes) skipped"
+                         + (f", {self.relabelled} relabelled" if self.relabelled else ""))
+        if self.skipped:
+            reasons = ", ".join(f"{len(v)} {k}" for k, v in sorted(self.skipped.items()))
+            parts.append(f"{self.skipped_count} clips skipped ({reasons})")
+        if self.note:
+            parts.append(self.note)
+        return "; ".join(parts)
+
+
+def extract_or_skip(extractor: Extractor, path: Path,
+                    skipped: dict[str, list[str]]) -> np.ndarray | None:
+    """The feature vector of one file, or None after recording why it was skipped (a
+    short, silent, non-finite or unreadable clip) in ``skipped``."""
+    try:
+        return extractor(load_voice(path, extractor.sample_rate), path)
+    except SonomorphError as exc:
+        skipped.setdefault(skip_reason(exc), []).append(str(exc))
+        return None
+
+
+def enroll(root: str | os.PathLike, db: SpeakerDatabase | None = None, *,
+           features: str = "gram", per_speaker: int | None = None,
+           speakers: int | None = None, device: str = "cpu",
+           progress: ProgressCallback | None = None) -> EnrolResult:
+    """Enrol the speakers of ``root`` (the first ``speakers``, all when the folder holds
+    fewer, and the first ``per_speaker`` usable clips of each) into ``db`` (a new one with
+    ``features`` when None).
+
+    Short clips are padded (see :func:`_prepare_voice`); clips under
+    :data:`MIN_VOICE_SECONDS`, silent or unreadable ones are skipped and counted. A clip
+    whose bytes are already enrolled is not added again. Raises :class:`ConfigError` when
+    no clip at all could be enrolled into an empty database."""
     groups = speaker_files(root)
-    names = sorted(groups)[: speakers or None]
+    names, note = choose_speakers(groups, speakers)
     if db is None:
         extractor = make_extractor(features, device=device)
         db = SpeakerDatabase(extractor.name, dict(extractor.settings))
     else:
         extractor = db.extractor(device)
-    todo = [(s, f) for s in names for f in groups[s][: per_speaker or None]]
-    vectors = []
-    for i, (_, f) in enumerate(todo):
-        vectors.append(extractor(load_voice(f, extractor.sample_rate), f))
+    result = EnrolResult(db, note=note)
+    known = {h: i for i, h in enumerate(db.hashes) if h}
+    for i, f in enumerate(db.files):  # version-1 rows: hash the file when it is still there
+        if not db.hashes[i] and Path(f).is_file():
+            db.hashes[i] = sha256_file(f)
+            known.setdefault(db.hashes[i], i)
+    todo = [(s, f) for s in names for f in groups[s]]
+    total = sum(min(len(groups[s]), per_speaker or len(groups[s])) for s in names)
+    vectors, labels, files, hashes = [], [], [], []
+    taken: dict[str, int] = {}
+    fresh: set[str] = set()
+    done = 0
+    for s, f in todo:
+        if per_speaker and taken.get(s, 0) >= per_speaker:
+            continue
+        digest = sha256_file(f) if f.is_file() else ""
+        row = known.get(digest) if digest else None
+        if digest and digest in fresh:  # the same bytes twice in this folder
+            result.duplicates += 1
+        elif row is not None:
+            if db.labels[row] == s:
+                result.duplicates += 1
+            else:
+                db.labels[row], db.files[row] = s, os.fspath(f)
+                result.relabelled += 1
+            taken[s] = taken.get(s, 0) + 1
+        else:
+            vec = extract_or_skip(extractor, f, result.skipped)
+            if vec is not None:
+                vectors.append(vec)
+                labels.append(s)
+                files.append(os.fspath(f))
+                hashes.append(digest)
+                if digest:
+                    fresh.add(digest)
+                taken[s] = taken.get(s, 0) + 1
+        done += 1
         if progress is not None:
-            progress(i + 1, len(todo))
-    db.add(np.stack(vectors), [s for s, _ in todo], [os.fspath(f) for _, f in todo])
-    return db
+            progress(min(done, total), total)
+    if vectors:
+        db.add(np.stack(vectors), labels, files, hashes)
+    elif not db.labels:
+        reasons = ", ".join(f"{len(v)} {k}" for k, v in sorted(result.skipped.items()))
+        raise ConfigError(f"no usable clip to enrol ({reasons or 'no clips'})", root)
+    result.added = len(vectors)
+    return result
+
+
+def enroll_folder(root: str | os.PathLike, db: SpeakerDatabase | None = None, **kwargs
+                  ) -> SpeakerDatabase:
+    """:func:`enroll`, returning only the database."""
+    return enroll(root, db, **kwargs).db
+
+
+# ----------------------------------------------------------------------------- "unknown"
+
+
+def eer_threshold(genuine: Sequence[float], impostor: Sequence[float]) -> tuple[float, float]:
+    """``(threshold, equal error rate)``: the distance at which the share of ``genuine``
+    distances above it (false rejections) equals, as nearly as the data allow, the share
+    of ``impostor`` distances at or below it (false acceptances)."""
+    g = np.sort(np.asarray(genuine, dtype=np.float64))
+    m = np.sort(np.asarray(impostor, dtype=np.float64))
+    if not g.size or not m.size:
+        raise ConfigError("calibration needs enrolled speakers with two or more utterances "
+                          "and held-out speakers")
+    points = np.unique(np.concatenate([g, m]))
+    candidates = np.concatenate([[points[0] - 1e-6], (points[:-1] + points[1:]) / 2,
+                                 [points[-1] + 1e-6]])
+    frr = 1.0 - np.searchsorted(g, candidates, side="right") / g.size
+    far = np.searchsorted(m, candidates, side="right") / m.size
+    best = int(np.argmin(np.abs(frr - far) + 1e-9 * np.arange(candidates.size)))
+    return float(candidates[best]), float((frr[best] + far[best]) / 2)
+
+
+def genuine_distances(db: SpeakerDatabase) -> np.ndarray:
+    """Leave-one-out nearest distances of the enrolled rows of speakers with two or more
+    rows: what a new utterance of an enrolled speaker scores."""
+    feats = db.features / np.maximum(np.linalg.norm(db.features, axis=1, keepdims=True), 1e-12)
+    dist = 1.0 - feats @ feats.T
+    np.fill_diagonal(dist, np.inf)
+    counts = {s: db.labels.count(s) for s in set(db.labels)}
+    rows = [i for i, s in enumerate(db.labels) if counts[s] >= 2]
+    return dist[rows].min(axis=1) if rows else np.zeros(0)
+
+
+def calibrate(db: SpeakerDatabase, heldout: str | os.PathLike | dict[str, list[np.ndarray]],
+              *, per_speaker: int | None = 10, extractor: Extractor | None = None,
+              device: str = "cpu", progress: ProgressCallback | None = None) -> dict:
+    """Set ``db.threshold`` (and ``db.calibration``) from held-out speakers.
+
+    ``heldout`` is a folder of speakers (VCTK layout or ``<speaker>/<files>``; speakers
+    also enrolled in ``db`` and clips whose bytes are enrolled are left out; at most
+    ``per_speaker`` usable clips each) or ``{speaker: [feature vectors]}``. The threshold
+    is the equal-error point of :func:`eer_threshold` between :func:`genuine_distances`
+    and the held-out clips' nearest distances. Returns the calibration record."""
+    skipped: dict[str, list[str]] = {}
+    if isinstance(heldout, dict):
+        vectors = {s: list(v) for s, v in heldout.items() if s not in set(db.labels)}
+        source = "given features"
+    else:
+        extractor = extractor or db.extractor(device)
+        groups = speaker_files(heldout)
+        enrolled, hashes = set(db.labels), {h for h in db.hashes if h}
+        names = [s for s in sorted(groups) if s not in enrolled]
+        vectors = {}
+        total = sum(min(len(groups[s]), per_speaker or len(groups[s])) for s in names)
+        done = 0
+        for s in names:
+            for f in groups[s]:
+                if per_speaker and len(vectors.get(s, [])) >= per_speaker:
+                    break
+                if sha256_file(f) not in hashes:
+                    vec = extract_or_skip(extractor, f, skipped)
+                    if vec is not None:
+                        vectors.setdefault(s, []).append(vec)
+                done += 1
+                if progress is not None:
+                    progress(min(done, total), total)
+        source = Path(heldout).name
+    impostor = [float(db.distances(v).min()) for vs in vectors.values() for v in vs]
+    genuine = genuine_distances(db)
+    threshold, eer = eer_threshold(genuine, impostor)
+    db.threshold = threshold
+    db.calibration = {
+        "method": "equal error rate: enrolled utterances left out in turn against held-out "
+                  "speakers' utterances, 1-NN cosine distance",
+        "heldout": source, "heldout_speakers": len([s for s in vectors if vectors[s]]),
+        "heldout_clips": len(impostor), "genuine_trials": int(len(genuine)),
+        "enrolled_speakers": len(db.speakers), "enrolled_rows": len(db.labels),
+        "equal_error_rate": eer, "threshold": threshold,
+        "skipped": {k: len(v) for k, v in sorted(skipped.items())},
+    }
+    return db.calibration
