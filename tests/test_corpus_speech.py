@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,21 +110,6 @@ def fake_voices_many(n: int) -> dict[str, list[Voice]]:
 # ----------------------------------------------------------------------------- real part
 
 
-@dataclass
-class FakeRecord:
-    """What :func:`sonomorph.data.corpus.sources.load_library` gives for one file."""
-
-    path: Path
-    group: str
-    split: str
-    duration: float
-    label: dict
-    package: str
-    licence: str
-    sha256: str
-    kind: str = "speech"
-
-
 # speaker -> (split, clips, rate); clip k lasts 0.6 + 0.1 k seconds.
 LIBRARY = {"anna": ("train", 5, 22050), "bert": ("train", 5, 8000), "cora": ("valid", 4, 44100),
            "dirk": ("test-real", 4, 22050), "eva": ("test-real", 5, 16000),
@@ -134,33 +117,28 @@ LIBRARY = {"anna": ("train", 5, 22050), "bert": ("train", 5, 8000), "cora": ("va
 
 
 @pytest.fixture()
-def library(tmp_path, monkeypatch):
-    """A tiny real-audio library: short FLACs under speech/<speaker>/, a manifest, and
-    ``load_library`` answering for it. Each speaker also has one 0.3 s clip."""
+def library(tmp_path):
+    """A tiny real-audio library in the layout of `corpus sources`: short FLACs under
+    speech/<speaker>/ and a manifest.json with a record per file. Each speaker also has
+    one 0.3 s clip."""
     import hashlib
 
-    from sonomorph.data.corpus import sources
-
     root = tmp_path / "sources"
-    records = []
+    files = {}
     for k, (spk, (split, n, rate)) in enumerate(LIBRARY.items()):
         (root / "speech" / spk).mkdir(parents=True)
         for c in range(n + 1):
             seconds = 0.3 if c == n else 0.6 + 0.1 * c
             t = np.arange(int(seconds * rate)) / rate
             wav = 0.4 * np.sin(2 * np.pi * (120 + 30 * k + 5 * c) * t) * np.hanning(t.size)
-            path = root / "speech" / spk / f"{spk}-{c:02d}.flac"
-            sf.write(path, wav.astype(np.float32), rate, subtype="PCM_16")
-            records.append(FakeRecord(path, spk, split, seconds, {"speaker": spk, "language": "xx"},
-                                      f"pkg-{k % 2}", "GPL-2", hashlib.sha256(
-                                          path.read_bytes()).hexdigest()))
-    (root / "manifest.json").write_text("{}\n")
-
-    def load_library(where, kind=None, split=None):
-        assert Path(where) == root and kind == "speech"
-        return [r for r in records if split in (None, r.split)]
-
-    monkeypatch.setattr(sources, "load_library", load_library, raising=False)
+            rel = f"speech/{spk}/{spk}-{c:02d}.flac"
+            sf.write(root / rel, wav.astype(np.float32), rate, subtype="PCM_16")
+            files[rel] = {"kind": "speech", "group": spk, "split": split, "duration": seconds,
+                          "sample_rate": rate, "channels": 1, "package": f"pkg-{k % 2}",
+                          "version": "1.0", "licence": "GPL-2", "member": f"./{spk}/{c}.ogg",
+                          "sha256": hashlib.sha256((root / rel).read_bytes()).hexdigest(),
+                          "label": {"speaker": spk, "language": "xx"}}
+    (root / "manifest.json").write_text(json.dumps({"builder": "sources", "files": files}))
     return root
 
 

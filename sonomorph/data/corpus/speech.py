@@ -145,7 +145,6 @@ def real_speakers(library: str | os.PathLike, *, min_clips: int = 20) -> tuple[l
     (``speakers_few_clips``: fewer than ``min_clips`` such clips; ``clips_short``)."""
     from sonomorph.data.corpus.sources import load_library
 
-    root = Path(library).resolve()
     by_speaker: dict[str, dict] = {}
     short = 0
     for r in load_library(library, kind="speech"):
@@ -164,7 +163,7 @@ def real_speakers(library: str | os.PathLike, *, min_clips: int = 20) -> tuple[l
             continue
         spk["packages"].add(r.package)
         spk["licences"].add(r.licence)
-        spk["clips"].append({"path": Path(r.path).resolve().relative_to(root).as_posix(),
+        spk["clips"].append({"path": r.rel,
                              "duration": round(float(r.duration), 3), "sha256": r.sha256,
                              "package": r.package, "licence": r.licence})
     kept, few = [], 0
