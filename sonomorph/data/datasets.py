@@ -137,6 +137,7 @@ class Remix:
 class MultitrackSegments(_Epochs, Dataset):
     """Random ``segment_seconds`` excerpts of the ``sources`` of a MUSDB18-HQ or
     CCMixter folder's ``split``, as ``{source: (channels, samples), "mixture": ...}``.
+    Four-stem and two-stem (vocals + accompaniment) tracks mix freely.
 
     ``mixture`` is the sum of the returned sources plus, when they do not cover the
     whole track, the remaining stems of the first source's track, so mixture and targets
@@ -165,8 +166,12 @@ class MultitrackSegments(_Epochs, Dataset):
         self.sample_rate, self.channels, self.seed, self.remix = sample_rate, channels, seed, remix
         self.lengths = [min(audio_frames(p, sample_rate) for s in self.sources for p in t.parts(s))
                         for t in self.tracks]
-        covered = {b for s in self.sources for b in self.tracks[0].base_stems(s)}
-        self.rest = tuple(b for b in self.tracks[0].stems if b not in covered)
+        # Per track, the stems that the asked sources leave out (a 4-stem and a 2-stem
+        # track cover "vocals" + "accompaniment" with different stems).
+        self.rest = []
+        for t in self.tracks:
+            covered = {b for s in self.sources for b in t.base_stems(s)}
+            self.rest.append(tuple(b for b in t.stems if b not in covered))
         if samples_per_epoch is None:
             samples_per_epoch = max(len(self.tracks), sum(self.lengths) // self.segment)
         self.samples_per_epoch = int(samples_per_epoch)
@@ -200,10 +205,10 @@ class MultitrackSegments(_Epochs, Dataset):
         if "mixture" in out:  # asked for as a source: the track's own mixture
             return {k: _tensor(v) for k, v in out.items()}
         mixture = sum(out.values())
-        if self.rest:
+        if self.rest[first_track]:
             t = self.tracks[first_track]
-            mixture = mixture + read_sum([p for s in self.rest for p in t.parts(s)], first_start,
-                                          self.segment, self.sample_rate, self.channels)
+            mixture = mixture + read_sum([p for s in self.rest[first_track] for p in t.parts(s)],
+                                         first_start, self.segment, self.sample_rate, self.channels)
         out["mixture"] = mixture
         return {k: _tensor(v) for k, v in out.items()}
 

@@ -4,9 +4,11 @@ Each indexer only lists files (nothing is decoded) and returns small dataclasses
 
 - :func:`musdb_tracks` - MUSDB18-HQ: ``train|test/<track>/{mixture,vocals,bass,drums,other}.wav``
   (``.flac`` accepted). ``accompaniment`` is the file when present (the synthetic
-  multitrack corpus writes one), else the sum of bass, drums and other. Split ``valid``
-  is MUSDB's official 14-track validation subset of ``train`` (a ``valid/`` folder
-  wins when it exists); ``train`` then excludes those tracks.
+  multitrack corpus writes one), else the sum of bass, drums and other. A two-stem
+  track folder, ``{mixture,vocals,accompaniment}.wav`` (mixture optional), is a track
+  with stems vocals and accompaniment. Split ``valid`` is MUSDB's official 14-track
+  validation subset of ``train`` (a ``valid/`` folder wins when it exists); ``train``
+  then excludes those tracks. Any other split folder (``test-real``) is read by name.
 - :func:`ccmixter_tracks` - CCMixter: ``<track>/{mix,source-01,source-02}.wav``. As in the
   distribution by Liutkus et al., ``source-01`` is the accompaniment (music) and
   ``source-02`` the vocals.
@@ -33,6 +35,7 @@ from sonomorph.audio.io import AUDIO_EXTENSIONS
 from sonomorph.errors import SonomorphError
 
 MUSDB_STEMS = ("vocals", "drums", "bass", "other")
+TWO_STEMS = ("vocals", "accompaniment")
 MUSDB_SPLITS = ("train", "valid", "test", "train+valid")
 
 # MUSDB18's official validation subset (from the musdb package's configuration).
@@ -54,7 +57,7 @@ MUSDB_VALIDATION = (
 )
 
 _MUSDB_EXPECTED = ("MUSDB18-HQ layout: train/ and test/ folders of <track>/{mixture,vocals,bass,"
-                   "drums,other}.wav")
+                   "drums,other}.wav or <track>/{mixture,vocals,accompaniment}.wav")
 _CCMIXTER_EXPECTED = "CCMixter layout: <track>/{mix,source-01,source-02}.wav"
 
 
@@ -169,19 +172,26 @@ def folder_audio(root: str | os.PathLike, *, recursive: bool = True) -> list[Pat
 
 
 def _musdb_track(folder: Path, split: str) -> Track | None:
+    """A track folder with the four MUSDB stems, or (a two-stem track) only ``vocals``
+    and ``accompaniment``; ``mixture`` is optional in both (the sum of the stems)."""
     files = {}
     for stem in ("mixture", *MUSDB_STEMS, "accompaniment"):
         p = _find_stem(folder, stem)
         if p is not None:
             files[stem] = p
-    if not all(s in files for s in MUSDB_STEMS):
+    if all(s in files for s in MUSDB_STEMS):
+        stems = MUSDB_STEMS
+    elif all(s in files for s in TWO_STEMS):
+        stems = TWO_STEMS
+        files = {k: v for k, v in files.items() if k in ("mixture", *TWO_STEMS)}
+    else:
         return None
     derived = {}
     if "accompaniment" not in files:
         derived["accompaniment"] = ("drums", "bass", "other")
     if "mixture" not in files:
-        derived["mixture"] = MUSDB_STEMS
-    return Track(folder.name, split, folder, files, MUSDB_STEMS, derived)
+        derived["mixture"] = stems
+    return Track(folder.name, split, folder, files, stems, derived)
 
 
 def _validation_names(train_names: list[str]) -> set[str]:
@@ -200,10 +210,14 @@ def _validation_names(train_names: list[str]) -> set[str]:
 
 def musdb_tracks(root: str | os.PathLike, split: str = "train") -> list[Track]:
     """The tracks of a MUSDB18-HQ-layout folder for ``split`` (train, valid, test,
-    train+valid), sorted by name."""
+    train+valid, or the name of any other split folder, such as ``test-real``), sorted
+    by name."""
     root = _require_dir(root, _MUSDB_EXPECTED)
-    if split not in MUSDB_SPLITS:
-        raise DatasetError(f"unknown split {split!r} (choose from {', '.join(MUSDB_SPLITS)})", root)
+    extra = split not in MUSDB_SPLITS and not split.startswith(".") and "/" not in split
+    if not (split in MUSDB_SPLITS or (extra and (root / split).is_dir())):
+        found = [d.name for d in _subdirs(root) if d.name not in MUSDB_SPLITS]
+        choices = ", ".join([*MUSDB_SPLITS, *found])
+        raise DatasetError(f"unknown split {split!r} (choose from {choices})", root)
 
     def scan(sub: str) -> list[Track]:
         folder = root / sub
@@ -213,8 +227,8 @@ def musdb_tracks(root: str | os.PathLike, split: str = "train") -> list[Track]:
         return [t for t in tracks if t is not None]
 
     has_valid_dir = (root / "valid").is_dir()
-    if split == "test":
-        out = scan("test")
+    if split == "test" or extra:
+        out = scan(split)
     elif has_valid_dir:
         out = {"train": scan("train"), "valid": scan("valid"),
                "train+valid": scan("train") + scan("valid")}[split]

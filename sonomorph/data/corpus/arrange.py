@@ -11,6 +11,7 @@ rapped lines.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -154,15 +155,17 @@ def _choice(rng: np.random.Generator, items):
 
 
 def arrange(chorale: Chorale, rng: np.random.Generator, *, drum_probability: float = 0.6,
-            max_seconds: float | None = None) -> Arrangement:
-    """Draw every choice for one track from ``rng`` and lay out its events."""
+            max_seconds: float | None = None,
+            voices: tuple[str, ...] = FESTIVAL_VOICES) -> Arrangement:
+    """Draw every choice for one track from ``rng`` and lay out its events; the singer
+    is one of the festival ``voices``."""
     beats = chorale.numerator if chorale.denominator in (2, 4) else max(1, chorale.numerator // 3)
     beat_q = 4.0 / chorale.denominator if chorale.denominator in (2, 4) else 1.5
     bpm = float(rng.uniform(60, 130)) * (1.5 if chorale.denominator == 2 else 1.0)
     spq = 60.0 / bpm
 
     # The singer: voice, formant shift, and the transposition that keeps it singable.
-    voice = _choice(rng, FESTIVAL_VOICES)
+    voice = _choice(rng, voices)
     formant = float(rng.uniform(-2.0, 3.0))
     soprano = chorale.voices["soprano"]
     ceiling = 69 + 12 * np.log2(SING_CEILING_HZ * 2 ** (formant / 12) / 440.0)
@@ -411,3 +414,141 @@ def summary(arr: Arrangement) -> dict:
     return {"segments": [asdict(s)["kind"] for s in arr.segments],
             "notes": {k: len(v) for k, v in arr.notes.items()},
             "vocal_modes": [p.mode for p in arr.vocals]}
+
+
+# ----------------------------------------------------------------------------- sung lines
+# A vocal line for any accompaniment: the notes of one of its parts (or a random melody),
+# made singable. Used for the multitrack corpus's genre styles and its real-backed tracks.
+
+NoteT = tuple[float, float, int, int]  # (start s, end s, MIDI key, velocity), as genres.py
+
+
+def syllabify(text: str) -> list[str]:
+    """Rough sung syllables of ``text``: each word cut after every vowel group that has
+    a consonant after it (``"shepherd"`` -> ``["shep", "herd"]``). Festival needs one
+    ASCII token per note; exact hyphenation does not matter for training data."""
+    out: list[str] = []
+    for word in re.findall(r"[A-Za-z']+", text):
+        word = word.replace("'", "")
+        parts = re.findall(r"[^aeiouy]*[aeiouy]+(?:[^aeiouy]+$|[^aeiouy](?=[^aeiouy]))?",
+                           word.lower())
+        joined = "".join(parts)
+        if not parts or joined != word.lower():
+            out.append(word.lower())
+        else:
+            out.extend(parts)
+    return [x for x in out if x]
+
+
+def random_melody(rng: np.random.Generator, seconds: float) -> list[NoteT]:
+    """A stepwise melody in a random major or minor scale, in beats of a random tempo,
+    with rests between phrases: singing for tracks whose music has no score."""
+    tonic = int(rng.integers(55, 67))
+    scale = (0, 2, 4, 5, 7, 9, 11) if rng.random() < 0.5 else (0, 2, 3, 5, 7, 8, 10)
+    keys = [tonic + 12 * o + d for o in (-1, 0, 1) for d in scale]
+    beat = 60.0 / float(rng.uniform(70, 140))
+    pos = len(keys) // 2
+    notes: list[NoteT] = []
+    t = 0.0
+    while t < seconds:
+        phrase_beats = float(rng.choice([6, 8, 12, 16]))
+        end = t + phrase_beats * beat
+        while t < min(end, seconds):
+            d = beat * float(rng.choice([0.5, 1, 1, 1, 1.5, 2]))
+            pos = int(np.clip(pos + rng.choice([-2, -1, -1, 0, 1, 1, 2]), 0, len(keys) - 1))
+            notes.append((t, t + d, keys[pos], 90))
+            t += d
+        t += beat * float(rng.choice([1, 2, 2, 3, 4]))
+    return notes
+
+
+def _monophonic(notes: list[NoteT], min_note: float) -> list[list[float]]:
+    """The top line of ``notes`` as [start, end, key]: the highest note at each onset,
+    each held until the next onset or its own end; repeated keys joined; notes shorter
+    than ``min_note`` folded into the note before them."""
+    by_start: dict[int, NoteT] = {}
+    for n in notes:
+        k = int(round(n[0] * 50))  # onsets within 20 ms are one
+        if k not in by_start or n[2] > by_start[k][2]:
+            by_start[k] = n
+    top = [by_start[k] for k in sorted(by_start)]
+    line: list[list[float]] = []
+    for i, (s, e, key, _) in enumerate(top):
+        nxt = top[i + 1][0] if i + 1 < len(top) else e
+        end = min(e, nxt) if e > s else nxt
+        if line and (end - s < min_note or (key == line[-1][2] and s - line[-1][1] < 0.05)):
+            if s - line[-1][1] < 0.3:
+                line[-1][1] = max(line[-1][1], end)
+                continue
+            if end - s < min_note:
+                continue
+        if end - s >= min_note:
+            line.append([s, end, float(key)])
+    return line
+
+
+def sung_line(notes: list[NoteT], rng: np.random.Generator, *, length: float,
+              formant_shift: float, sing_probability: float = 0.8,
+              vocalise_probability: float = 0.3, start: float = 0.0) -> list[VocalPhrase]:
+    """Singable phrases from the top line of ``notes`` (times in seconds from ``start``).
+
+    The line is moved by whole octaves into the festival voices' range (below
+    :data:`SING_CEILING_HZ` after ``formant_shift``), long notes are split into repeated
+    ones, phrases end at rests or after 3 to 7 s (the last note shortened for a breath),
+    and each phrase is sung (probability ``sing_probability``) to the syllables of a
+    spoken line or to a vocalise. Events after ``length`` are dropped."""
+    line = _monophonic(sorted(n for n in notes if n[1] > n[0]), 0.15)
+    if not line:
+        return []
+    ceiling = int(np.floor(69 + 12 * np.log2(SING_CEILING_HZ * 2 ** (formant_shift / 12) / 440.0)))
+    top, low = ceiling - int(rng.integers(0, 4)), ceiling - 17
+    keys = np.array([n[2] for n in line])
+    shift = 12 * int(np.round((top - 6 - np.median(keys)) / 12))
+    for n in line:
+        k = n[2] + shift
+        while k > top:
+            k -= 12
+        while k < low:
+            k += 12
+        n[2] = k
+    longest = float(rng.uniform(0.6, 1.4))
+    split: list[list[float]] = []
+    for s, e, k in line:
+        parts = max(1, int(np.ceil((e - s) / longest)))
+        step = (e - s) / parts
+        split += [[s + i * step, s + (i + 1) * step, k] for i in range(parts)]
+    phrases_: list[list[list[float]]] = [[split[0]]]
+    limit = float(rng.uniform(3.0, 7.0))
+    for n in split[1:]:
+        cur = phrases_[-1]
+        if n[0] - cur[-1][1] > 0.3 or n[1] - cur[0][0] > limit:
+            phrases_.append([n])
+            limit = float(rng.uniform(3.0, 7.0))
+        else:
+            cur.append(n)
+    vocalise = _choice(rng, VOCALISE)
+    words = syllabify(_choice(rng, SPOKEN_LINES)) if rng.random() >= vocalise_probability else []
+    w = 0
+    out: list[VocalPhrase] = []
+    for ph in phrases_:
+        if len(ph) < 2 or ph[0][0] >= length - 0.5 or rng.random() >= sing_probability:
+            continue
+        syls = []
+        ph = [n for n in ph if n[0] < length - 0.2]
+        for i, (s, e, k) in enumerate(ph):
+            t1 = min(ph[i + 1][0] if i + 1 < len(ph) else e, length)
+            if i + 1 == len(ph):
+                t1 -= min(0.35, 0.3 * (t1 - s))
+            if t1 - s < 0.05:
+                continue
+            if words:
+                text, w = words[w % len(words)], w + 1
+            else:
+                text = vocalise
+            syls.append(Syllable(text, [(t1 - s, midi_hz(k))]))
+        if len(syls) < 2:
+            continue
+        end = ph[0][0] + sum(d for syl in syls for d, _ in syl.notes)
+        out.append(VocalPhrase("sung", start + ph[0][0], start + end, syls,
+                               gain_db=float(np.clip(rng.normal(0.0, 1.5), -4.0, 4.0))))
+    return out

@@ -1,23 +1,43 @@
 """``corpus multitrack``: a song corpus in the MUSDB18-HQ layout, built offline.
 
-``<out>/{train,test}/<track>/{mixture,vocals,bass,drums,other,accompaniment}.wav``:
-44.1 kHz stereo float32, the mixture equal to vocals + bass + drums + other, the
-accompaniment to bass + drums + other; each track folder also holds ``track.json`` (its
-arrangement and the sung notes, a pitch ground truth). Tracks are Bach chorales from the
-music21 corpus arranged by :mod:`sonomorph.data.corpus.arrange`, the soprano sung by
-festival, the other voices played through fluidsynth. Track names are
-``<piece>-v<variant>``; the train/test split is by piece, so every rendering of a piece
-lands on the same side.
+``<out>/{train,valid,test,test-real}/<track>/``, 44.1 kHz stereo float32, two kinds of
+track:
+
+- **synthetic** (``train``, ``valid``, ``test``): ``{mixture,vocals,bass,drums,other,
+  accompaniment}.wav``, the mixture equal to vocals + bass + drums + other and the
+  accompaniment to bass + drums + other. Eight styles: Bach chorales arranged by
+  :mod:`sonomorph.data.corpus.arrange` (soprano sung with its lyrics, spoken and rapped
+  lines from flite and espeak-ng), and the renaissance, folk, quartet, electronic, rock,
+  jazz and bossa arrangements of :mod:`sonomorph.data.corpus.genres`, rendered stem by
+  stem through fluidsynth with a random soundfont, under a line that festival sings from
+  one of their parts. The split is by piece (or generated song) within each style.
+- **real-backed** (``train``, ``valid``, ``test-real``): ``{mixture,vocals,
+  accompaniment}.wav``, the mixture equal to vocals + accompaniment. The accompaniment
+  is a random segment of a real instrumental track from the real-audio library
+  (``sonomorph corpus sources``), set to the synthetic tracks' accompaniment level; the
+  vocals are real speech from the library (pitch-shifted, equalised and reverberated
+  with :mod:`sonomorph.data.mixing`'s helpers) and/or festival singing. The split
+  follows the library's: a track takes its music and its speaker from sources of one
+  library split, so ``test-real`` holds music and speakers that no other split has.
+  Festival's ``hy_fi_mv_diphone`` voice sings only in ``test-real``.
+
+Each track folder also holds ``track.json`` (its arrangement or its real sources, and
+the sung notes: a pitch ground truth). The corpus manifest lists every library source
+used with its split, package and licence.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from sonomorph.data.corpus.common import (
+    CorpusError,
     Job,
     check_tools,
     default_workers,
@@ -30,6 +50,7 @@ from sonomorph.data.corpus.common import (
     write_wav,
 )
 from sonomorph.data.corpus.render import (
+    DRUM_CHANNEL,
     SR,
     active_rms,
     add_reverb,
@@ -39,10 +60,13 @@ from sonomorph.data.corpus.render import (
     render_midi,
     reverb_ir,
 )
+from sonomorph.data.corpus.singing import FESTIVAL_VOICES
+from sonomorph.errors import ConfigError
 
 BUILDER = "multitrack"
 STEMS = ("vocals", "bass", "drums", "other")
 FILES = ("mixture", "vocals", "bass", "drums", "other", "accompaniment")
+REAL_FILES = ("mixture", "vocals", "accompaniment")
 TOOLS = ("festival", "flite", "espeak-ng", "FluidR3_GM", "TimGM6mb", "libfluidsynth",
          "voice_kal_diphone", "voice_ked_diphone", "voice_lp_diphone", "voice_pc_diphone",
          "voice_suo_fi_lj_diphone", "voice_hy_fi_mv_diphone")
@@ -50,44 +74,211 @@ SOURCE_IDS = ("music21", "FluidR3_GM", "TimGM6mb", "fluidsynth", "festival",
               "festvox-english-diphone", "festvox-italian-diphone", "festvox-finnish-diphone",
               "flite", "espeak-ng")
 PEAK_DBFS = -1.0
+STYLES = ("chorale", "renaissance", "folk", "quartet", "electronic", "rock", "jazz", "bossa")
+# Share of the synthetic tracks per style, relative: a quartet movement takes music21
+# tens of seconds to parse, so quartets get half a share.
+STYLE_WEIGHTS = {"quartet": 0.5}
+# The festival voice kept for the held-out real test split (sung nowhere else).
+HELD_OUT_VOICE = "hy_fi_mv_diphone"
+TRAIN_VOICES = tuple(v for v in FESTIVAL_VOICES if v != HELD_OUT_VOICE)
+SPLITS = ("train", "valid", "test", "test-real")
+DEFAULT_SOURCES = "corpora/sources"
+GENRE_SECONDS = (35.0, 60.0)
+REAL_SECONDS = (30.0, 50.0)
+TEST_REAL_SECONDS = 30.0
 
 
-def plan_multitrack(*, seed: int, tracks: int, test_fraction: float = 0.15,
-                    max_seconds: float | None = None, drum_probability: float = 0.6,
-                    pieces: list[str] | None = None) -> list[Job]:
-    """One job per track. Pieces are taken in a seeded order and reused (as further
-    variants) only when ``tracks`` exceeds their number; the split is by piece."""
-    from sonomorph.data.corpus.scores import list_chorales, piece_id
+# ----------------------------------------------------------------------------- library
 
-    names = sorted(pieces) if pieces is not None else list_chorales()
-    if not names:
-        raise ValueError("no pieces to build from")
-    order = [names[i] for i in job_rng(seed, "pieces").permutation(len(names))]
-    chosen = [(order[i % len(order)], i // len(order) + 1) for i in range(tracks)]
-    split = split_groups([piece_id(p) for p, _ in chosen], test_fraction, seed)
+
+def read_library(root: str | os.PathLike) -> list | None:
+    """The music and speech records (:class:`sonomorph.data.corpus.sources.SourceRecord`)
+    of the real-audio library in ``root``, or None when ``root`` has no
+    ``manifest.json``."""
+    if not (Path(root) / "manifest.json").is_file():
+        return None
+    from sonomorph.data.corpus.sources import load_library
+
+    return [r for r in load_library(root) if r.kind in ("music", "speech")]
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
+def _style_counts(n: int, styles: tuple[str, ...]) -> dict[str, int]:
+    """Tracks per style for ``n`` synthetic tracks (largest remainders of the weights)."""
+    w = np.array([STYLE_WEIGHTS.get(s, 1.0) for s in styles])
+    exact = n * w / w.sum()
+    counts = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
+        counts[i] += 1
+    return {s: int(c) for s, c in zip(styles, counts)}
+
+
+def _candidates(style: str, count: int, pieces: list[str] | None) -> list[tuple[str, str]]:
+    """(piece, split group) candidates of a style."""
+    if style == "chorale":
+        from sonomorph.data.corpus.scores import list_chorales
+
+        names = sorted(pieces) if pieces is not None else list_chorales()
+        return [(n, n) for n in names]
+    from sonomorph.data.corpus.genres import SCORE_GENRES, candidate_pieces
+
+    if style in SCORE_GENRES:
+        return candidate_pieces(style)
+    return [(f"{style}-song{i:03d}", f"{style}-song{i:03d}") for i in range(count)]
+
+
+def plan_synthetic(*, seed: int, tracks: int, styles: tuple[str, ...] = STYLES,
+                   test_fraction: float = 0.15, valid_fraction: float = 0.1,
+                   max_seconds: float | None = None, drum_probability: float = 0.6,
+                   pieces: list[str] | None = None) -> list[Job]:
+    """One job per synthetic track. Within each style, pieces are taken in a seeded
+    order and reused (as further variants) only when there are more tracks than pieces;
+    the train / valid / test split is by piece (a quartet by work, a mass by number)."""
+    unknown = [s for s in styles if s not in STYLES]
+    if unknown:
+        raise ValueError(f"unknown styles {unknown}")
     jobs = []
-    for piece, variant in chosen:
-        pid = piece_id(piece)
-        name = f"{pid}-v{variant}"
-        jobs.append(Job(key=name, params={
-            "piece": piece, "variant": variant, "split": split[pid],
-            "seed": job_seed(seed, name), "max_seconds": max_seconds,
-            "drum_probability": drum_probability,
-        }))
+    for style, count in _style_counts(tracks, tuple(styles)).items():
+        if count == 0:
+            continue
+        cands = _candidates(style, count, pieces)
+        if not cands:
+            raise ValueError(f"no pieces to build {style} tracks from")
+        order = [cands[i] for i in job_rng(seed, "pieces", style).permutation(len(cands))]
+        chosen = [(order[i % len(order)], i // len(order) + 1) for i in range(count)]
+        groups = [g for (_, g), _ in chosen]
+        first = split_groups(groups, test_fraction, job_seed(seed, "split", style))
+        rest = [g for g in groups if first[g] == "train"]
+        second = (split_groups(rest, valid_fraction / (1.0 - test_fraction),
+                               job_seed(seed, "valid", style))
+                  if valid_fraction > 0 and len(set(rest)) >= 3 else {})
+        for (piece, group), variant in chosen:
+            split = ("test" if first[group] == "test"
+                     else "valid" if second.get(group) == "test" else "train")
+            if style == "chorale":
+                from sonomorph.data.corpus.scores import piece_id
+
+                name = f"chorale-{piece_id(piece)}-v{variant}"
+            else:
+                slug = _slug(piece.split("/", 1)[-1])
+                name = f"{slug if slug.startswith(style) else f'{style}-{slug}'}-v{variant}"
+            jobs.append(Job(key=name, params={
+                "kind": "synthetic", "style": style, "piece": piece, "group": group,
+                "variant": variant, "split": split, "seed": job_seed(seed, name),
+                "max_seconds": max_seconds, "drum_probability": drum_probability,
+            }))
     return sorted(jobs, key=lambda j: j.key)
+
+
+def plan_real(library_dir: str | os.PathLike, library: list, *, seed: int,
+              tracks: int, test_real_tracks: int, valid_fraction: float = 0.1,
+              max_seconds: float | None = None) -> list[Job]:
+    """One job per real-backed track: ``tracks`` for train and valid (valid when the
+    library has valid music; about ``valid_fraction`` of them) and ``test_real_tracks``
+    of 30 s for test-real. A track's music and speaker come from the library split of
+    its own split, so sources never cross splits."""
+    root = Path(library_dir).resolve()
+    music = {s: [f for f in library if f.kind == "music" and f.split == s]
+             for s in ("train", "valid", "test-real")}
+    speech: dict[str, dict[str, list]] = {}
+    for f in library:
+        if f.kind == "speech":
+            speech.setdefault(f.split, {}).setdefault(f.group, []).append(f)
+    n_valid = int(round(tracks * valid_fraction)) if music["valid"] else 0
+    wanted = [("train", tracks - n_valid), ("valid", n_valid), ("test-real", test_real_tracks)]
+    jobs = []
+    for split, count in wanted:
+        if count <= 0:
+            continue
+        if not music[split]:
+            raise CorpusError(f"the library has no {split} music for the real-backed tracks",
+                              root / "manifest.json")
+        speakers = sorted(speech.get(split, {}))
+        lengths = [f.duration for f in music[split]]
+        prefix = "testreal" if split == "test-real" else "real"
+        for i in range(count):
+            key = f"{prefix}-{i:04d}" if split != "valid" else f"real-valid-{i:04d}"
+            rng = job_rng(seed, "real", key)
+            # Music: every track of the split in turn (a seeded order), a random segment.
+            m = int(job_rng(seed, "music-order", split).permutation(len(music[split]))[i % len(music[split])])
+            want = TEST_REAL_SECONDS if split == "test-real" else float(rng.uniform(*REAL_SECONDS))
+            if max_seconds:
+                want = min(want, max_seconds)
+            seconds = float(min(want, lengths[m]))
+            start = float(rng.uniform(0.0, max(0.0, lengths[m] - seconds)))
+            mode = "sung"
+            speaker, clips = None, []
+            if speakers:
+                mode = str(rng.choice(["speech", "both", "sung"], p=[0.45, 0.35, 0.2]))
+            if mode != "sung":
+                speaker = speakers[int(rng.integers(len(speakers)))]
+                own = speech[split][speaker]
+                order = rng.permutation(len(own))
+                total = 0.0
+                for j in order[:60]:
+                    clips.append(own[int(j)].rel)
+                    total += own[int(j)].duration
+                    if total > 1.5 * seconds:
+                        break
+            voices = (HELD_OUT_VOICE,) if split == "test-real" else TRAIN_VOICES
+            jobs.append(Job(key=key, params={
+                "kind": "real", "split": split, "seed": job_seed(seed, key),
+                "library": str(root), "music": music[split][m].rel, "music_group": music[split][m].group,
+                "start": round(start, 4), "seconds": round(seconds, 4), "mode": mode,
+                "speaker": speaker, "speech": clips, "voice": str(rng.choice(voices)),
+            }))
+    return sorted(jobs, key=lambda j: j.key)
+
+
+def plan_multitrack(*, seed: int, tracks: int, real_fraction: float = 0.5,
+                    library_dir: str | os.PathLike | None = None,
+                    library: list | None = None, test_real_tracks: int = 30,
+                    styles: tuple[str, ...] = STYLES, test_fraction: float = 0.15,
+                    valid_fraction: float = 0.1, max_seconds: float | None = None,
+                    drum_probability: float = 0.6, pieces: list[str] | None = None) -> list[Job]:
+    """The whole corpus: ``round(tracks * (1 - real_fraction))`` synthetic tracks, and,
+    when a library is given, the other train/valid tracks real-backed plus
+    ``test_real_tracks`` test-real ones. The synthetic jobs do not depend on the library,
+    so adding it later to a built corpus renders only the real-backed tracks."""
+    n_synth = int(np.floor(tracks * (1.0 - real_fraction) + 0.5))
+    jobs = plan_synthetic(seed=seed, tracks=n_synth, styles=styles, test_fraction=test_fraction,
+                          valid_fraction=valid_fraction, max_seconds=max_seconds,
+                          drum_probability=drum_probability, pieces=pieces)
+    if library is not None and library_dir is not None:
+        jobs += plan_real(library_dir, library, seed=seed, tracks=tracks - n_synth,
+                          test_real_tracks=test_real_tracks, valid_fraction=valid_fraction,
+                          max_seconds=max_seconds)
+    return sorted(jobs, key=lambda j: j.key)
+
+
+# ----------------------------------------------------------------------------- rendering
 
 
 def render_track(job: Job, out_dir: Path) -> list[Path]:
     """Render one track folder (module level: it runs in worker processes)."""
+    p = job.params
+    if p["kind"] == "real":
+        return render_real_track(job, out_dir)
+    if p["style"] == "chorale":
+        return render_chorale_track(job, out_dir)
+    return render_genre_track(job, out_dir)
+
+
+def render_chorale_track(job: Job, out_dir: Path) -> list[Path]:
     from sonomorph.data.corpus.arrange import arrange
     from sonomorph.data.corpus.scores import load_chorale
 
     p = job.params
     rng = np.random.Generator(np.random.PCG64(p["seed"]))
     arr = arrange(load_chorale(p["piece"]), rng, drum_probability=p["drum_probability"],
-                  max_seconds=p["max_seconds"])
+                  max_seconds=p["max_seconds"], voices=TRAIN_VOICES)
     n = int(round(arr.length * SR))
-
     stems: dict[str, np.ndarray] = {}
     for stem in ("bass", "drums", "other"):
         if arr.notes[stem]:
@@ -99,19 +290,127 @@ def render_track(job: Job, out_dir: Path) -> list[Path]:
     voice = brighten(voice, rng, harmonics_db=arr.mix["brighten_db"]["harmonics"],
                      air_db=arr.mix["brighten_db"]["air"])
     stems["vocals"] = pan_mono(voice, arr.mix["pans"]["vocals"])
-
     rev = arr.mix["reverb"]
     ir = reverb_ir(rng, rt60=rev["rt60"], predelay=rev["predelay"], brightness=rev["brightness"])
-    for stem in STEMS:
-        stems[stem] = add_reverb(stems[stem], ir, arr.mix["sends"][stem])
-        stems[stem] = fade(stems[stem], 0.0, arr.fade_out)
+    meta = arr.describe()
+    meta["style"] = "chorale"
+    return _finish(job, out_dir, stems, ir, arr.mix["sends"], arr.fade_out, arr.mix["levels_db"], meta)
 
-    mixed = mix_stems(stems, arr.mix["levels_db"])
+
+# The part of each genre arrangement that the singer takes the line from, and whether
+# that part may be left out of the accompaniment (a lead line, not a harmonic bed).
+_MELODY_PART = {"renaissance": (0, True), "folk": (0, True), "quartet": (0, True),
+                "electronic": (2, False), "rock": (3, True), "jazz": (2, True), "bossa": (3, True)}
+
+
+def plan_genre(style: str, piece: str, rng: np.random.Generator, seconds: float) -> dict:
+    """Every choice of a genre-style track: the arrangement of
+    :mod:`sonomorph.data.corpus.genres`, the soundfont, which parts are bass, the sung
+    line (from the melody part, moved into the singer's range), the mix."""
+    from sonomorph.data.corpus.arrange import sung_line
+    from sonomorph.data.corpus.genres import STYLE_FUNCTIONS
+
+    arr = STYLE_FUNCTIONS[style](piece, rng, seconds)
+    soundfont = "FluidR3_GM" if rng.random() < 0.6 else "TimGM6mb"
+    idx, droppable = _MELODY_PART[style]
+    if idx >= len(arr["parts"]) or not arr["parts"][idx][2]:  # rock without a lead
+        idx, droppable = (1, False) if style == "rock" else (0, False)
+    voice = str(rng.choice(TRAIN_VOICES))
+    formant = float(rng.uniform(-2.0, 3.0))
+    vocals = sung_line(arr["parts"][idx][2], rng, length=seconds - 1.0, formant_shift=formant)
+    drop = droppable and rng.random() < 0.6
+    parts = [(*part, "bass" if part[1] in range(32, 40) or (style == "electronic" and i == 0)
+              else "other") for i, part in enumerate(arr["parts"]) if not (drop and i == idx)]
+    mix = {"levels_db": {"bass": float(rng.uniform(-4, 2)), "drums": float(rng.uniform(-4, 2)),
+                         "other": 0.0, "vocals_to_accompaniment": float(rng.uniform(-6, 6))},
+           "sends": {"vocals": float(rng.uniform(0.05, 0.35)), "other": arr["send"],
+                     "bass": float(rng.uniform(0.0, 0.1)), "drums": arr["send"] * 0.5},
+           "rt60": arr["rt60"], "duck": arr["duck"], "vocal_pan": float(rng.uniform(-0.1, 0.1)),
+           "brighten_db": {"harmonics": float(rng.uniform(-38, -26)),
+                           "air": float(rng.uniform(-42, -30))}}
+    return {"parts": parts, "drums": arr["drums"], "kit": arr["kit"], "soundfont": soundfont,
+            "vocals": vocals, "singer": {"voice": voice, "formant_shift": formant},
+            "melody_part": idx, "melody_dropped": bool(drop), "mix": mix}
+
+
+def render_genre_track(job: Job, out_dir: Path) -> list[Path]:
+    from sonomorph.data.corpus import render
+
+    p = job.params
+    rng = np.random.Generator(np.random.PCG64(p["seed"]))
+    seconds = float(rng.uniform(*GENRE_SECONDS))
+    if p["max_seconds"]:
+        seconds = min(seconds, p["max_seconds"])
+    plan = plan_genre(p["style"], p["piece"], rng, seconds)
+    n = int(round(seconds * SR))
+    stems: dict[str, np.ndarray] = {}
+    channels = [c for c in range(16) if c != DRUM_CHANNEL]
+    for stem in ("bass", "other"):
+        programs, controls, events = {}, {}, []
+        for ch, (bank, prog, notes, pan, level, _) in zip(
+                channels, [q for q in plan["parts"] if q[5] == stem]):
+            programs[ch] = (bank, prog)
+            controls[ch] = {10: int(np.clip(64 + 63 * pan, 0, 127)), 7: int(level)}
+            events += [render.NoteEvent(s, e, ch, k, v) for s, e, k, v in notes
+                       if 0 <= k <= 127 and e > s]
+        stems[stem] = (render_midi(plan["soundfont"], programs, events, n, controls=controls)
+                       if events else np.zeros((2, n), np.float32))
+    stems["drums"] = np.zeros((2, n), np.float32)
+    if plan["drums"]:
+        kit = plan["kit"] if render.has_preset(plan["soundfont"], 128, plan["kit"]) else 0
+        hits = [render.NoteEvent(s, e, DRUM_CHANNEL, k, v) for s, e, k, v in plan["drums"]]
+        stems["drums"] = render_midi(plan["soundfont"], {DRUM_CHANNEL: (128, kit)}, hits, n)
+        if plan["mix"]["duck"] > 0:  # the music dips after every kick
+            env = np.ones(n, np.float32)
+            t = np.arange(int(0.25 * SR)) / SR
+            dip = (1.0 - plan["mix"]["duck"] * np.exp(-t / 0.08)).astype(np.float32)
+            for h in plan["drums"]:
+                a = int(h[0] * SR)
+                if h[2] == 36 and a < n:
+                    env[a:a + len(dip)] = np.minimum(env[a:a + len(dip)], dip[: n - a])
+            stems["bass"], stems["other"] = stems["bass"] * env, stems["other"] * env
+    holder = SimpleNamespace(vocals=plan["vocals"], singer=plan["singer"], speaker=None)
+    voice = render_vocals(holder, n)
+    voice = brighten(voice, rng, harmonics_db=plan["mix"]["brighten_db"]["harmonics"],
+                     air_db=plan["mix"]["brighten_db"]["air"])
+    stems["vocals"] = pan_mono(voice, plan["mix"]["vocal_pan"])
+    ir = reverb_ir(rng, rt60=plan["mix"]["rt60"])
+    meta = {"style": p["style"], "piece": p["piece"], "seconds": round(seconds, 4),
+            "soundfont": plan["soundfont"], "singer": plan["singer"],
+            "programs": {stem: [int(q[1]) for q in plan["parts"] if q[5] == stem]
+                         for stem in ("bass", "other")},
+            "drum_kit": int(plan["kit"]) if plan["drums"] else None,
+            "melody_part": plan["melody_part"], "melody_dropped": plan["melody_dropped"],
+            "mix": plan["mix"], "sung_notes": _sung_notes(plan["vocals"])}
+    return _finish(job, out_dir, stems, ir, plan["mix"]["sends"], 3.0 if seconds >= 20 else 0.05,
+                   plan["mix"]["levels_db"], meta)
+
+
+def _sung_notes(vocals) -> list:
+    out = []
+    for ph in vocals:
+        if ph.mode != "sung":
+            continue
+        t = ph.start
+        for syl in ph.syllables:
+            for d, f in syl.notes:
+                out.append([round(t, 5), round(t + d, 5), round(f, 3), syl.text])
+                t += d
+    return out
+
+
+def _finish(job: Job, out_dir: Path, stems: dict[str, np.ndarray], ir: np.ndarray,
+            sends: dict[str, float], fade_out: float, levels_db: dict[str, float],
+            meta: dict) -> list[Path]:
+    """Reverb, fade, levels; write the six files and ``track.json``."""
+    for stem in STEMS:
+        stems[stem] = fade(add_reverb(stems[stem], ir, sends[stem]), 0.0, fade_out)
+    mixed = mix_stems(stems, levels_db)
+    p = job.params
     folder = Path(out_dir) / p["split"] / job.key
     written = [write_wav(folder / f"{name}.wav", mixed[name], SR) for name in FILES]
-    meta = arr.describe()
-    meta.update({"track": job.key, "split": p["split"], "seed": p["seed"],
-                 "sample_rate": SR, "samples": n})
+    meta.update({"track": job.key, "kind": "synthetic", "split": p["split"], "seed": p["seed"],
+                 "sample_rate": SR, "samples": int(mixed["mixture"].shape[1])})
     written.append(write_json(folder / "track.json", meta))
     return written
 
@@ -128,18 +427,24 @@ def mix_stems(stems: dict[str, np.ndarray], levels_db: dict[str, float]) -> dict
         gain = 10 ** (levels_db[stem] / 20) / rms if rms > 0 else 0.0
         out[stem] = (stems[stem] * gain).astype(np.float32)
     acc = out["bass"] + out["drums"] + out["other"]
-    v_rms = active_rms(stems["vocals"])
-    a_rms = active_rms(acc)
-    v_gain = (a_rms * 10 ** (levels_db["vocals_to_accompaniment"] / 20) / v_rms
-              if v_rms > 0 and a_rms > 0 else 1.0)
-    out["vocals"] = (stems["vocals"] * v_gain).astype(np.float32)
-    peak = float(np.max(np.abs(out["vocals"] + acc)))
-    scale = 10 ** (PEAK_DBFS / 20) / peak if peak > 0 else 1.0
+    out["vocals"] = _vocals_level(stems["vocals"], acc, levels_db["vocals_to_accompaniment"])
+    scale = _peak_scale(out["vocals"] + acc)
     for stem in STEMS:
-        out[stem] = (out[stem] * np.float32(scale)).astype(np.float32)
+        out[stem] = (out[stem] * scale).astype(np.float32)
     out["accompaniment"] = out["bass"] + out["drums"] + out["other"]
     out["mixture"] = out["vocals"] + out["accompaniment"]
     return out
+
+
+def _vocals_level(vocals: np.ndarray, acc: np.ndarray, db: float) -> np.ndarray:
+    v_rms, a_rms = active_rms(vocals), active_rms(acc)
+    gain = a_rms * 10 ** (db / 20) / v_rms if v_rms > 0 and a_rms > 0 else 1.0
+    return (vocals * gain).astype(np.float32)
+
+
+def _peak_scale(mixture: np.ndarray) -> np.float32:
+    peak = float(np.max(np.abs(mixture)))
+    return np.float32(10 ** (PEAK_DBFS / 20) / peak if peak > 0 else 1.0)
 
 
 def render_vocals(arr, n: int) -> np.ndarray:
@@ -197,41 +502,214 @@ def _place(out: np.ndarray, x: np.ndarray, start: float) -> None:
     out[i:i + k] += x[:k]
 
 
+# ----------------------------------------------------------------------------- real-backed
+
+
+def _real_music(path: Path, start: float, seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """The stereo music segment at ``start``; a segment that is (nearly) silent is
+    replaced by another random one of the same file (up to five tries)."""
+    from sonomorph.audio.io import info, load
+
+    total = float(info(path).duration)
+    for _ in range(5):
+        wav, _ = load(path, sr=SR, channels=2, offset=start, duration=seconds)
+        if active_rms(wav) > 1e-4:
+            break
+        start = float(rng.uniform(0.0, max(0.0, total - seconds)))
+    n = int(round(seconds * SR))
+    out = np.zeros((2, n), np.float32)
+    out[:, : min(n, wav.shape[1])] = wav[:, :n]
+    return out, start
+
+
+def _real_sections(rng: np.random.Generator, seconds: float, mode: str) -> list[tuple[float, float, str]]:
+    """The vocal plan of a real-backed track: (start, end, what) sections of 5-12 s, each
+    speech, singing or a rest, by ``mode`` (speech, sung or both)."""
+    weights = {"speech": (0.85, 0.0, 0.15), "sung": (0.0, 0.85, 0.15),
+               "both": (0.45, 0.4, 0.15)}[mode]
+    out, t = [], float(rng.uniform(0.0, 2.0))
+    while t < seconds - 2.0:
+        end = min(seconds - 0.5, t + float(rng.uniform(5.0, 12.0)))
+        out.append((t, end, str(rng.choice(["speech", "sung", "rest"], p=weights))))
+        t = end + float(rng.uniform(0.2, 1.5))
+    if not any(w != "rest" for _, _, w in out) and out:
+        out[0] = (out[0][0], out[0][1], "sung" if mode == "sung" else "speech")
+    return out
+
+
+def render_real_track(job: Job, out_dir: Path) -> list[Path]:
+    """A real-backed track: real music as the accompaniment, real speech (augmented) and
+    festival singing as the vocals; mixture = vocals + accompaniment."""
+    from sonomorph.audio.io import load
+    from sonomorph.data.corpus.arrange import random_melody, sung_line
+    from sonomorph.data.mixing import Augment, varispeed
+
+    p = job.params
+    rng = np.random.Generator(np.random.PCG64(p["seed"]))
+    root = Path(p["library"])
+    n = int(round(p["seconds"] * SR))
+    music, start = _real_music(root / p["music"], p["start"], p["seconds"], rng)
+    sections = _real_sections(rng, p["seconds"], p["mode"])
+    voice = np.zeros(n, np.float32)
+    augment = Augment(gain_db=(0.0, 0.0), eq_probability=0.6, eq_max_db=6.0,
+                      reverb_probability=0.6, reverb_rt60=(0.2, 1.5), reverb_wet=(0.1, 0.4),
+                      pitch_probability=0.7, pitch_semitones=4.0)
+    draw = augment.draw(rng)
+    # Speech: the speaker's clips one after another in each speech section, all shifted by
+    # the same pitch ratio (one voice), trimmed to the section with a short fade.
+    speech_used, clip = [], 0
+    speech_level = []
+    for a, b, what in sections:
+        if what != "speech" or not p["speech"]:
+            continue
+        t = a
+        while t < b - 0.5:
+            rel = p["speech"][clip % len(p["speech"])]
+            clip += 1
+            x, _ = load(root / rel, sr=SR, channels=1)
+            x = x[0]
+            if draw.ratio != 1.0:
+                x = varispeed(x[None], draw.ratio, int(round(len(x) / draw.ratio)))[0]
+            keep = int((b - t) * SR)
+            if len(x) > keep:
+                x = fade(x[:keep], 0.0, 0.1)
+            if active_rms(x[None]) <= 0:
+                continue
+            speech_level.append(active_rms(x[None]))
+            _place(voice, x / np.float32(speech_level[-1]), t)
+            speech_used.append({"clip": rel, "start": round(t, 4)})
+            t += len(x) / SR + float(rng.uniform(0.15, 0.8))
+    # Singing: a random melody in each sung section, one festival call for the track.
+    formant = float(rng.uniform(-2.0, 3.0))
+    sung = []
+    for a, b, what in sections:
+        if what == "sung":
+            sung += sung_line(random_melody(rng, b - a), rng, length=b - a, formant_shift=formant,
+                              sing_probability=1.0, start=a)
+    if sung:
+        holder = SimpleNamespace(vocals=sung, singer={"voice": p["voice"], "formant_shift": formant},
+                                 speaker=None)
+        singing = brighten(render_vocals(holder, n), rng, harmonics_db=float(rng.uniform(-38, -26)),
+                           air_db=float(rng.uniform(-42, -30)))
+        level = active_rms(singing[None])
+        if level > 0:
+            voice += singing / np.float32(level)
+    vocals = pan_mono(voice, float(rng.uniform(-0.1, 0.1)))
+    if np.any(vocals):
+        vocals = Augment.apply(vocals, SR, dataclasses.replace(draw, ratio=1.0), n)
+    music_db = float(rng.uniform(-4.0, 2.0))  # the synthetic accompaniments' level range
+    rms = active_rms(music)
+    acc = (music * np.float32(10 ** (music_db / 20) / rms if rms > 0 else 1.0)).astype(np.float32)
+    acc = fade(fade(acc, 0.01, 0.0), 0.0, 1.0 if p["seconds"] >= 10 else 0.02)
+    vocals = _vocals_level(vocals, acc, float(rng.uniform(-6.0, 6.0)))
+    scale = _peak_scale(vocals + acc)
+    vocals = (vocals * scale).astype(np.float32)
+    acc = (acc * scale).astype(np.float32)
+    mixed = {"vocals": vocals, "accompaniment": acc, "mixture": vocals + acc}
+    folder = Path(out_dir) / p["split"] / job.key
+    written = [write_wav(folder / f"{name}.wav", mixed[name], SR) for name in REAL_FILES]
+    meta = {"track": job.key, "kind": "real", "split": p["split"], "seed": p["seed"],
+            "sample_rate": SR, "samples": n, "seconds": p["seconds"],
+            "music": {"file": p["music"], "source": p["music_group"], "start": round(start, 4)},
+            "mode": p["mode"], "speaker": p["speaker"] if speech_used else None,
+            "speech": speech_used, "sections": [[round(a, 4), round(b, 4), w] for a, b, w in sections],
+            "singer": {"voice": p["voice"], "formant_shift": formant} if sung else None,
+            "augment": dataclasses.asdict(draw), "sung_notes": _sung_notes(sung)}
+    written.append(write_json(folder / "track.json", meta))
+    return written
+
+
+# ----------------------------------------------------------------------------- builder
+
+
+def _library_sources(jobs: list[Job], library: list) -> list[dict]:
+    """Manifest entries for the library sources the real-backed jobs use: one per music
+    source and speaker, with its split, packages and licences."""
+    by_rel = {f.rel: f for f in library}
+    used: dict[str, dict] = {}
+    for job in jobs:
+        p = job.params
+        if p["kind"] != "real":
+            continue
+        for rel in [p["music"], *p["speech"]]:
+            f = by_rel[rel]
+            entry = used.setdefault(f"{f.kind}/{f.group}", {
+                "id": f"library:{f.kind}/{f.group}", "name": f"{f.kind} {f.group}",
+                "kind": f.kind, "split": f.split, "package": set(), "licence": set()})
+            entry["package"].add(f.package)
+            entry["licence"].add(f.licence)
+    return [dict(e, package=", ".join(sorted(x for x in e["package"] if x)),
+                 licence=", ".join(sorted(x for x in e["licence"] if x)))
+            for _, e in sorted(used.items())]
+
+
 def build_multitrack(
     out: str | os.PathLike,
     *,
     seed: int = 0,
-    tracks: int = 200,
+    tracks: int = 320,
     workers: int | None = None,
     test_fraction: float = 0.15,
+    valid_fraction: float = 0.1,
     max_seconds: float | None = None,
     drum_probability: float = 0.6,
     quiet: bool = False,
     verify: bool = False,
     pieces: list[str] | None = None,
+    styles: tuple[str, ...] = STYLES,
+    real_fraction: float = 0.5,
+    sources_dir: str | os.PathLike | None = DEFAULT_SOURCES,
+    test_real_tracks: int = 30,
 ) -> dict:
-    """Build (or resume) the corpus in ``out``. Returns counts for a summary line:
-    tracks, train, test, pieces, seconds, rendered, skipped, and the manifest path."""
+    """Build (or resume) the corpus in ``out``. ``tracks`` counts the train, valid and
+    test tracks; ``real_fraction`` of them are real-backed when the library in
+    ``sources_dir`` exists (otherwise a one-line note says so and only the synthetic
+    part is built). Returns a summary: tracks, per-split counts, synthetic and real
+    seconds per split, rendered, skipped, library (or None), manifest."""
     import music21
 
+    if not 0.0 <= real_fraction <= 1.0:
+        raise ValueError("real_fraction must be in [0, 1]")
     check_tools(*TOOLS)
-    jobs = plan_multitrack(seed=seed, tracks=tracks, test_fraction=test_fraction,
+    library, note = None, None
+    if sources_dir is not None and real_fraction > 0:
+        library = read_library(sources_dir)
+        if library is None:
+            note = (f"no real-audio library at {sources_dir} (build it with `sonomorph corpus "
+                    "sources`): built the synthetic part only")
+    jobs = plan_multitrack(seed=seed, tracks=tracks, real_fraction=real_fraction,
+                           library_dir=sources_dir, library=library,
+                           test_real_tracks=test_real_tracks, styles=tuple(styles),
+                           test_fraction=test_fraction, valid_fraction=valid_fraction,
                            max_seconds=max_seconds, drum_probability=drum_probability,
                            pieces=pieces)
+    if not jobs:
+        raise ConfigError("no tracks to build: raise --tracks, or give the library for the "
+                          "real-backed part")
     parameters = {"seed": seed, "tracks": tracks, "test_fraction": test_fraction,
-                  "max_seconds": max_seconds, "drum_probability": drum_probability,
+                  "valid_fraction": valid_fraction, "max_seconds": max_seconds,
+                  "drum_probability": drum_probability, "styles": list(styles),
                   "pieces": sorted(pieces) if pieces is not None else "all chorales",
-                  "music21": music21.__version__, "sample_rate": SR}
+                  "real_fraction": real_fraction, "test_real_tracks": test_real_tracks,
+                  "library": str(Path(sources_dir).resolve()) if library is not None else None,
+                  "held_out_voice": HELD_OUT_VOICE, "music21": music21.__version__,
+                  "sample_rate": SR}
+    srcs = sources(*SOURCE_IDS) + (_library_sources(jobs, library) if library else [])
     result = run_jobs(out, builder=BUILDER, jobs=jobs, render=render_track,
                       workers=workers or default_workers(), parameters=parameters,
-                      sources=sources(*SOURCE_IDS), quiet=quiet, verify=verify)
+                      sources=srcs, quiet=quiet, verify=verify)
     root = Path(out)
-    seconds = 0.0
+    seconds = {s: {"synthetic": 0.0, "real": 0.0} for s in SPLITS}
+    counts = {s: {"synthetic": 0, "real": 0} for s in SPLITS}
     for job in jobs:
-        mixture = root / job.params["split"] / job.key / "mixture.wav"
-        seconds += (mixture.stat().st_size - 58) / (8 * SR)
-    splits = [j.params["split"] for j in jobs]
-    return {"tracks": len(jobs), "train": splits.count("train"), "test": splits.count("test"),
-            "pieces": len({j.params["piece"] for j in jobs}), "seconds": seconds,
+        split, kind = job.params["split"], job.params["kind"]
+        mixture = root / split / job.key / "mixture.wav"
+        seconds[split][kind] += (mixture.stat().st_size - 58) / (8 * SR)
+        counts[split][kind] += 1
+    return {"tracks": len(jobs), **{s: sum(counts[s].values()) for s in SPLITS},
+            "counts": counts, "split_seconds": seconds,
+            "seconds": sum(v for s in seconds.values() for v in s.values()),
+            "pieces": len({j.params["piece"] for j in jobs if j.params["kind"] == "synthetic"}),
+            "library": str(sources_dir) if library is not None else None, "note": note,
             "rendered": result["rendered"], "skipped": result["skipped"],
             "manifest": result["manifest_path"]}
