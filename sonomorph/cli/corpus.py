@@ -66,38 +66,61 @@ def register(sub, groups) -> None:
 def register_multitrack(corpus) -> None:
     p = corpus.add_parser(
         "multitrack",
-        help="MUSDB18-HQ-layout song corpus: Bach chorales sung by festival over GM instruments",
-        description="Build a multitrack corpus in the MUSDB18-HQ layout "
-        "(train|test/<track>/{mixture,vocals,bass,drums,other,accompaniment}.wav, 44.1 kHz "
-        "stereo float32, mixture = sum of the stems) from the music21 Bach chorales: the "
-        "soprano sung with its lyrics by festival, bass and inner voices rendered with "
-        "random General MIDI programs through fluidsynth, optional drums, spoken or rapped "
-        "lines from flite and espeak-ng. The split is by piece.",
+        help="MUSDB18-HQ-layout song corpus: festival singing over eight styles of rendered "
+        "music, and real speech and singing over real instrumental music",
+        description="Build a multitrack corpus in the MUSDB18-HQ layout, 44.1 kHz stereo "
+        "float32, mixture = sum of the stems. Synthetic tracks (train|valid|test/<track>/"
+        "{mixture,vocals,bass,drums,other,accompaniment}.wav): Bach chorales, renaissance, "
+        "folk, quartet, electronic, rock, jazz and bossa arrangements rendered stem by stem "
+        "through fluidsynth with FluidR3_GM or TimGM6mb, under a line sung by festival "
+        "(chorales also with spoken or rapped lines from flite and espeak-ng); split by "
+        "piece. Real-backed tracks (train|valid|test-real/<track>/{mixture,vocals,"
+        "accompaniment}.wav): a random segment of a real instrumental track from the "
+        "`corpus sources` library, with real speech (pitch-shifted, equalised, "
+        "reverberated) and festival singing as the vocals; split by library source, so "
+        "test-real music and speakers are in no other split.",
     )
     add_common_options(p, default_out="corpora/multitrack")
-    p.add_argument("--tracks", type=positive_int, default=200, metavar="N",
-                   help="number of tracks (default: 200, about 3.5 hours)")
+    p.add_argument("--tracks", type=positive_int, default=320, metavar="N",
+                   help="train, valid and test tracks in all (default: 320: 160 synthetic, "
+                   "about 2.3 h, and 160 real-backed)")
+    p.add_argument("--real-fraction", type=_unit_interval, default=0.5, metavar="F",
+                   help="share of the tracks that are real-backed (default: 0.5); the synthetic "
+                   "tracks do not depend on it being met, so a build without the library can "
+                   "be completed later with it; 0: synthetic only")
+    p.add_argument("--sources", metavar="DIR", default="corpora/sources",
+                   help="real-audio library of `corpus sources` (default: corpora/sources; "
+                   "when it is missing, only the synthetic part is built and a note says so)")
+    p.add_argument("--test-real", type=int, default=30, metavar="N",
+                   help="real-backed 30 s tracks in the held-out test-real split (default: 30)")
     p.add_argument("--test-fraction", type=_fraction, default=0.15, metavar="F",
-                   help="share of pieces in the test split (default: 0.15)")
+                   help="share of pieces in the synthetic test split (default: 0.15)")
     p.add_argument("--max-seconds", type=positive_float, default=None, metavar="S",
                    help="cut every track to at most S seconds (for quick previews and tests)")
     p.add_argument("--drums", type=_fraction, default=0.6, metavar="P",
-                   help="probability that a track has drums (default: 0.6)")
+                   help="probability that a chorale track has drums (default: 0.6)")
     p.set_defaults(func=_run_multitrack)
 
 
 def _run_multitrack(args) -> int:
     from sonomorph.data.corpus.multitrack import build_multitrack
 
-    result = build_multitrack(
+    r = build_multitrack(
         args.out, seed=args.seed, tracks=args.tracks, workers=args.jobs or _default_jobs(),
         test_fraction=args.test_fraction, max_seconds=args.max_seconds,
         drum_probability=args.drums, quiet=args.quiet, verify=args.verify,
+        real_fraction=args.real_fraction, sources_dir=args.sources,
+        test_real_tracks=max(0, args.test_real),
     )
+    if r["note"]:
+        console.print(f"note: {r['note']}", highlight=False)
+    splits = ", ".join(
+        f"{split} {sum(c.values())} ({c['synthetic']} synthetic / {c['real']} real, "
+        f"{sum(r['split_seconds'][split].values()) / 60:.0f} min)"
+        for split, c in r["counts"].items() if sum(c.values()))
     console.print(
-        f"multitrack: {result['tracks']} tracks ({result['train']} train / {result['test']} test, "
-        f"{result['pieces']} pieces), {result['seconds'] / 3600:.2f} h of audio in {args.out} "
-        f"({result['rendered']} rendered, {result['skipped']} already done)",
+        f"multitrack: {r['tracks']} tracks: {splits}; {r['seconds'] / 3600:.2f} h of audio in "
+        f"{args.out} ({r['rendered']} rendered, {r['skipped']} already done)",
         highlight=False,
     )
     return 0
