@@ -35,6 +35,16 @@ def model_file(tmp_path_factory) -> Path:
     return save_model(tmp_path_factory.mktemp("m") / "tiny.safetensors", g)
 
 
+@pytest.fixture(scope="module")
+def judge_file(tmp_path_factory) -> Path:
+    """An untrained scream judge (seeded): enough for the table's rows and names."""
+    from sonomorph.models.scream_judge import ScreamJudge
+
+    torch.manual_seed(0)
+    return save_model(tmp_path_factory.mktemp("j") / "judge.safetensors",
+                      ScreamJudge(channels=8, embedding=4))
+
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -173,10 +183,12 @@ def test_train_scream_runs_resumes_and_exports(tmp_path, capsys, tiny_corpus):
     assert code == 2 and "voices" in one_line_error(err)
 
 
-def test_eval_scream_compares_input_growl_and_model(tmp_path, capsys, tiny_corpus, model_file):
+def test_eval_scream_compares_input_growl_and_model(tmp_path, capsys, tiny_corpus, model_file,
+                                                    judge_file):
     report = tmp_path / "eval.json"
     code, out, _ = run(capsys, "-q", "eval", "scream", "--voices", tiny_corpus / "voices",
                        "--screams", tiny_corpus / "screams", "--model", model_file, "--no-wer",
+                       "--judge", judge_file,
                        "--json", report, "--limit", "2")
     assert code == 0
     import json
@@ -187,7 +199,8 @@ def test_eval_scream_compares_input_growl_and_model(tmp_path, capsys, tiny_corpu
     assert "| model |" in out
 
 
-def test_eval_rows_of_same_named_models_stay_apart(tmp_path, capsys, tiny_corpus, model_file):
+def test_eval_rows_of_same_named_models_stay_apart(tmp_path, capsys, tiny_corpus, model_file,
+                                                   judge_file):
     """Two runs' last.safetensors and a model file called "input" each get their own row;
     the dry input's row is not replaced."""
     import json
@@ -200,7 +213,8 @@ def test_eval_rows_of_same_named_models_stay_apart(tmp_path, capsys, tiny_corpus
         shutil.copy(model_file, p)
     report = tmp_path / "eval.json"
     args = ["-q", "eval", "scream", "--voices", tiny_corpus / "voices", "--screams",
-            tiny_corpus / "screams", "--no-wer", "--json", report, "--limit", "1"]
+            tiny_corpus / "screams", "--no-wer", "--json", report, "--limit", "1", "--judge",
+            judge_file]
     for p in paths:
         args += ["--model", p]
     code, _, _ = run(capsys, *args)

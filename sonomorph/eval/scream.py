@@ -1,27 +1,31 @@
-"""Evaluation of voice-to-scream: is the content kept, is the style reached?
+"""Evaluation of voice-to-scream, judged by a classifier that learnt real screams.
 
 Systems compared on the same held-out voices: the input itself (``input``: perfect content,
-no style), the DSP growl preset (``growl``) and the model (``model``).
+no style), the DSP growl preset (``growl``) and each model.
+
+The judge
+  The scream judge (:mod:`sonomorph.models.scream_judge`, shipped as
+  ``sonomorph/pretrained/scream-judge.safetensors``, trained by ``sonomorph train
+  scream-judge``) learnt real screams, pain and battle cries against real speech of the
+  real-audio library's ``train`` split. It is judged here on the evaluation's own real
+  held-out audio (``judge``: accuracy and ROC AUC of clip scores, real screams against
+  the real voices), whose characters and speakers it never saw when those come from the
+  library's ``test-real`` split (the scream corpus's ``test-real/`` folders).
+
+Style reached
+  * ``p_scream``: the judge's mean P(scream) over the judged 1-s windows (0.5-s hop,
+    silent windows left out) of each output, averaged over clips;
+  * ``frechet``: Fréchet distance between Gaussians fitted to the judge's embeddings of the
+    outputs' windows and of the real held-out screams' windows (lower is closer).
 
 Content kept
   * ``mel_corr``: Pearson correlation of the input's and output's log-mels (the quantity the
-    correlation loss trains), mean over clips; the target is at least 0.8.
+    correlation loss trains), mean over clips; the target is at least 0.8;
   * ``wer``: word error rate of pocketsphinx (its English model ships in the wheel) on the
-    output, against the clip's transcript when one sits beside it (``<stem>.txt``), else
-    against pocketsphinx's own reading of the input (``wer_reference`` says which). Only
-    meaningful on clearly spoken English inputs.
-
-Style reached
-  * ``p_scream``: mean probability of a scream-versus-voice classifier (logistic regression
-    on window embeddings) trained on *separate* files: the given voices and screams are split
-    by file into a classifier half and an evaluation half (``classifier_accuracy`` is its
-    accuracy on the evaluation half's real audio).
-  * ``frechet``: Fréchet distance between the Gaussian statistics of the outputs' window
-    embeddings and those of the real screams of the evaluation half (lower is closer).
-
-Window embedding: over 1-s windows (0.5-s hop) of 40-band log-mel, the per-band mean (minus
-its own average, so gain does not matter) and standard deviation, and the mean and spread of
-the frame-to-frame spectral change: 82 numbers describing timbre and roughness.
+    outputs of English clips whose text is known (``<stem>.txt`` beside the audio: the
+    scream corpus's ``test-text/`` voices say fixed sentences). The reference is always
+    that text, never a recognition of the input; clips without a text get no WER.
+    ``p_scream_text`` is the judge's P(scream) on those clips' outputs.
 """
 
 from __future__ import annotations
@@ -39,11 +43,11 @@ from sonomorph.errors import DependencyError, SonomorphError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ScreamEvaluation", "evaluate_scream", "mel_correlation", "window_embeddings",
-           "word_error_rate", "frechet_distance", "StyleClassifier", "Recognizer"]
+__all__ = ["ScreamEvaluation", "evaluate_scream", "mel_correlation", "word_error_rate",
+           "frechet_distance", "Recognizer", "load_judge", "judge_report", "JUDGE_NAME"]
 
 SR = 22050
-_EMB_MELS = 40
+JUDGE_NAME = "scream-judge"  #: the shipped judge's name in sonomorph/pretrained
 
 
 def mel_correlation(a: np.ndarray, b: np.ndarray, sr: int = SR) -> float:
@@ -62,6 +66,7 @@ def mel_correlation(a: np.ndarray, b: np.ndarray, sr: int = SR) -> float:
     return float(1.0 - 2.0 * loss[0])
 
 
+
 _MELS: dict = {}
 
 
@@ -73,32 +78,6 @@ def _mel(sr: int, n_mels: int):
         _MELS[key] = MelSpectrogram(sr, 1024, 256, n_mels, power=1.0, log=True, log_floor=1e-5,
                                     log_base="10", pad_mode="constant")
     return _MELS[key]
-
-
-def window_embeddings(x: np.ndarray, sr: int = SR) -> np.ndarray:
-    """(windows, 82) embeddings of a mono signal (see the module docstring); windows that
-    are near silent (below -50 dB RMS relative to the signal's peak) are left out."""
-    import torch
-
-    x = np.asarray(x, np.float32).reshape(-1)
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak <= 1e-6:
-        return np.zeros((0, 2 * _EMB_MELS + 2), np.float32)
-    x = x / peak
-    with torch.no_grad():
-        mel = _mel(sr, _EMB_MELS)(torch.from_numpy(x)[None])[0].numpy()  # (mels, frames)
-    win, hop = int(sr / 256), int(sr / 512)
-    out = []
-    for start in range(0, max(1, mel.shape[1] - win + 1), hop):
-        m = mel[:, start: start + win]
-        seg = x[start * 256: start * 256 + win * 256]
-        if seg.size == 0 or np.sqrt(np.mean(seg**2)) < 10 ** (-50 / 20):
-            continue
-        mean = m.mean(axis=1)
-        flux = np.abs(np.diff(m, axis=1)).mean(axis=0) if m.shape[1] > 1 else np.zeros(1)
-        out.append(np.concatenate([mean - mean.mean(), m.std(axis=1),
-                                   [flux.mean(), flux.std()]]))
-    return np.asarray(out, np.float32).reshape(-1, 2 * _EMB_MELS + 2)
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray, shrink: float = 1e-3) -> float:
@@ -118,35 +97,49 @@ def frechet_distance(a: np.ndarray, b: np.ndarray, shrink: float = 1e-3) -> floa
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(ca + cb - 2.0 * root))
 
 
-class StyleClassifier:
-    """Logistic regression (L2, standardised inputs, full-batch gradient descent) telling
-    screams (1) from voices (0) by their window embeddings."""
 
-    def __init__(self, l2: float = 1e-2, steps: int = 500, lr: float = 0.5) -> None:
-        self.l2, self.steps, self.lr = l2, steps, lr
+def load_judge(spec: str | os.PathLike | None = None):
+    """``(judge model, metadata, path)``: the shipped judge for ``None``/"default", else
+    the file ``spec``."""
+    from sonomorph.models.checkpoint import load_model, resolve_model
 
-    def fit(self, voices: np.ndarray, screams: np.ndarray) -> StyleClassifier:
-        x = np.concatenate([voices, screams]).astype(np.float64)
-        y = np.concatenate([np.zeros(len(voices)), np.ones(len(screams))])
-        self.mean, self.std = x.mean(0), x.std(0) + 1e-6
-        z = (x - self.mean) / self.std
-        w, b = np.zeros(z.shape[1]), 0.0
-        weight = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))
-        for _ in range(self.steps):
-            p = 1.0 / (1.0 + np.exp(-(z @ w + b)))
-            g = (p - y) * weight
-            w -= self.lr * (z.T @ g + self.l2 * w)
-            b -= self.lr * g.sum()
-        self.w, self.b = w, b
-        return self
+    path = resolve_model(spec, JUDGE_NAME)
+    model, meta = load_model(path, expect="scream-judge")
+    return model, meta, path
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """P(scream) per row."""
-        if len(x) == 0:
-            return np.zeros(0)
-        z = (np.asarray(x, np.float64) - self.mean) / self.std
-        return 1.0 / (1.0 + np.exp(-(z @ self.w + self.b)))
 
+def _judge_clip(judge, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(window probabilities, window embeddings) of one mono 22.05 kHz clip."""
+    import torch
+
+    from sonomorph.train.recipes.scream_judge import clip_scores
+
+    p, e = clip_scores(judge, torch.from_numpy(np.ascontiguousarray(x, np.float32)))
+    return p.numpy().astype(np.float64), e.numpy().astype(np.float64)
+
+
+def judge_report(judge, screams: Sequence[np.ndarray], voices: Sequence[np.ndarray]) -> dict:
+    """How well ``judge`` tells real ``screams`` from real ``voices`` (mono 22.05 kHz clips
+    it did not train on): clip accuracy at 0.5, ROC AUC of clip scores (mean window
+    probability), window accuracy, mean P(scream) per class and the counts."""
+    from sonomorph.train.recipes.scream_judge import roc_auc
+
+    scores, labels, hits, n = [], [], 0, 0
+    for label, clips in ((1, screams), (0, voices)):
+        for x in clips:
+            p, _ = _judge_clip(judge, x)
+            if p.size == 0:
+                continue
+            scores.append(float(p.mean()))
+            labels.append(label)
+            hits += int(((p >= 0.5) == bool(label)).sum())
+            n += p.size
+    s, y = np.array(scores), np.array(labels)
+    return {"accuracy": float(((s >= 0.5) == (y == 1)).mean()) if s.size else float("nan"),
+            "auc": roc_auc(s, y), "window_accuracy": hits / n if n else float("nan"),
+            "p_scream_screams": float(s[y == 1].mean()) if (y == 1).any() else float("nan"),
+            "p_scream_voices": float(s[y == 0].mean()) if (y == 0).any() else float("nan"),
+            "n_screams": int((y == 1).sum()), "n_voices": int((y == 0).sum())}
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower())
@@ -190,35 +183,32 @@ class Recognizer:
         return hyp.hypstr if hyp is not None else ""
 
 
+
 @dataclass
 class ScreamEvaluation:
-    """Per-system metrics (``rows[system][metric]``) and what they were computed on."""
+    """Per-system metrics (``rows[system][metric]``), the judge's held-out figures and what
+    they were computed on."""
 
     rows: dict[str, dict[str, float]] = field(default_factory=dict)
+    judge: dict = field(default_factory=dict)
     n_eval_voices: int = 0
-    n_classifier_files: int = 0
-    classifier_accuracy: float = float("nan")
-    wer_reference: str = ""
+    n_text_clips: int = 0
+    n_real_screams: int = 0
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "n_eval_voices": self.n_eval_voices,
-                "n_classifier_files": self.n_classifier_files,
-                "classifier_accuracy": self.classifier_accuracy,
-                "wer_reference": self.wer_reference, "notes": self.notes}
+        return {"rows": self.rows, "judge": self.judge, "n_eval_voices": self.n_eval_voices,
+                "n_text_clips": self.n_text_clips, "n_real_screams": self.n_real_screams,
+                "wer_reference": "known text (<stem>.txt)" if self.n_text_clips else "none",
+                "notes": self.notes}
 
     def markdown(self) -> str:
-        metrics = ["mel_corr", "wer", "p_scream", "frechet"]
+        metrics = ["mel_corr", "p_scream", "frechet", "wer", "p_scream_text"]
         lines = ["| system | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
         for name, row in self.rows.items():
             cells = [f"{row[m]:.3f}" if m in row and np.isfinite(row[m]) else "-" for m in metrics]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
-
-
-def _split(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """Alternate files between the classifier half and the evaluation half."""
-    return list(files[0::2]), list(files[1::2])
 
 
 def _load(path: Path, max_seconds: float) -> np.ndarray:
@@ -227,65 +217,84 @@ def _load(path: Path, max_seconds: float) -> np.ndarray:
     return load(path, sr=SR, channels=1, duration=max_seconds)[0][0]
 
 
+def _spread(files: Sequence[Path], limit: int) -> list[Path]:
+    """At most ``limit`` files, spread evenly over the sorted list (so every speaker of a
+    folder sorted by speaker gets its share)."""
+    files = sorted(files)
+    if len(files) <= limit:
+        return list(files)
+    idx = np.linspace(0, len(files) - 1, limit).round().astype(int)
+    return [files[i] for i in sorted(set(idx.tolist()))]
+
+
 def evaluate_scream(voices: str | os.PathLike, screams: str | os.PathLike, *,
-                    systems: dict[str, Callable[[np.ndarray], np.ndarray]],
-                    limit: int = 40, max_seconds: float = 8.0, wer: bool = True,
+                    systems: dict[str, Callable[[np.ndarray], np.ndarray]], judge=None,
+                    text: str | os.PathLike | None = None, limit: int = 40,
+                    max_seconds: float = 8.0, wer: bool = True,
                     progress: Callable[[float, float], None] | None = None) -> ScreamEvaluation:
-    """Evaluate each system (a function: mono float32 at 22.05 kHz -> same length) on the
-    evaluation half of ``voices`` (at most ``limit`` files, ``max_seconds`` each)."""
+    """Evaluate each system (a function: mono float32 at 22.05 kHz -> same length) on up to
+    ``limit`` clips of ``voices`` (``max_seconds`` each) and on the English clips with known
+    text in ``text`` (every file with a ``<stem>.txt``; also those in ``voices``), judged by
+    ``judge`` (a :class:`~sonomorph.models.scream_judge.ScreamJudge`; default: the shipped
+    one) against the real screams in ``screams``."""
     from sonomorph.audio.io import find_audio_files
 
+    if judge is None:
+        judge = load_judge()[0]
     v_files, s_files = find_audio_files(voices), find_audio_files(screams)
-    if len(v_files) < 2 or len(s_files) < 2:
-        raise SonomorphError("evaluation needs at least 2 voice files and 2 scream files "
+    if not v_files or len(s_files) < 2:
+        raise SonomorphError("evaluation needs at least 1 voice file and 2 real scream files "
                              f"(found {len(v_files)} and {len(s_files)})", voices)
-    v_train, v_eval = _split(v_files)
-    s_train, s_eval = _split(s_files)
-    v_eval = v_eval[:limit]
-    report = ScreamEvaluation(n_eval_voices=len(v_eval),
-                              n_classifier_files=len(v_train[:limit]) + len(s_train[:limit]))
-
-    def embed(paths: Sequence[Path]) -> np.ndarray:
-        rows = [window_embeddings(_load(p, max_seconds)) for p in paths]
-        return np.concatenate(rows) if rows else np.zeros((0, 2 * _EMB_MELS + 2))
-
-    clf = StyleClassifier().fit(embed(v_train[:limit]), embed(s_train[:limit]))
-    real_screams = embed(s_eval[:limit])
-    real_voices = embed(v_eval)
-    hits = np.concatenate([clf.predict(real_voices) < 0.5, clf.predict(real_screams) >= 0.5])
-    report.classifier_accuracy = float(hits.mean()) if hits.size else float("nan")
+    v_files = _spread(v_files, limit)
+    t_files = [p for p in v_files if p.with_suffix(".txt").is_file()]
+    if text is not None:
+        t_files += [p for p in find_audio_files(text) if p.with_suffix(".txt").is_file()
+                    and p not in t_files]
+    report = ScreamEvaluation(n_eval_voices=len(v_files), n_text_clips=len(t_files))
+    real_screams = [_load(p, max_seconds) for p in _spread(s_files, max(limit, 2))]
+    inputs = [_load(p, max_seconds) for p in v_files]
+    report.n_real_screams = len(real_screams)
+    report.judge = judge_report(judge, real_screams, inputs)
+    ref = [e for x in real_screams for e in [_judge_clip(judge, x)[1]] if len(e)]
+    ref_emb = np.concatenate(ref) if ref else np.zeros((0, 1))
     recognizer = None
-    if wer:
+    if wer and t_files:
         try:
             recognizer = Recognizer()
         except DependencyError as exc:
             report.notes.append(str(exc))
-    references: list[str] = []
-    inputs = [_load(p, max_seconds) for p in v_eval]
-    for p, x in zip(v_eval, inputs):
-        txt = p.with_suffix(".txt")
-        if txt.is_file():
-            references.append(txt.read_text(encoding="utf-8", errors="replace"))
-        elif recognizer is not None:
-            references.append(recognizer(x, SR))
-    have_text = all(p.with_suffix(".txt").is_file() for p in v_eval)
-    report.wer_reference = "transcripts" if have_text else "recognition of the input"
-    total, done = len(systems) * len(inputs), 0
+    elif wer:
+        report.notes.append("no clip with a known text (<stem>.txt): no word error rate")
+    texts = [(_load(p, max_seconds), p.with_suffix(".txt").read_text("utf-8", "replace"))
+             for p in t_files] if recognizer is not None else []
+    total, done = len(systems) * (len(inputs) + len(texts)), 0
     for name, fn in systems.items():
-        corrs, wers, embs = [], [], []
-        for i, x in enumerate(inputs):
+        corrs, probs, embs, wers, text_probs = [], [], [], [], []
+        for x in inputs:
             y = np.asarray(fn(x), np.float32).reshape(-1)[: x.shape[0]]
             corrs.append(mel_correlation(x, y))
-            embs.append(window_embeddings(y))
-            if recognizer is not None and i < len(references):
-                wers.append(word_error_rate(references[i], recognizer(y, SR)))
+            p, e = _judge_clip(judge, y)
+            if p.size:
+                probs.append(float(p.mean()))
+                embs.append(e)
             done += 1
             if progress is not None:
                 progress(done, total)
-        e = np.concatenate(embs) if embs else np.zeros((0, 2 * _EMB_MELS + 2))
-        row = {"mel_corr": float(np.mean(corrs)), "p_scream": float(np.mean(clf.predict(e)))
-               if len(e) else float("nan"), "frechet": frechet_distance(e, real_screams)}
+        for x, reference in texts:
+            y = np.asarray(fn(x), np.float32).reshape(-1)[: x.shape[0]]
+            wers.append(word_error_rate(reference, recognizer(y, SR)))
+            p, _ = _judge_clip(judge, y)
+            if p.size:
+                text_probs.append(float(p.mean()))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        e = np.concatenate(embs) if embs else np.zeros((0, ref_emb.shape[1]))
+        row = {"mel_corr": float(np.mean(corrs)),
+               "p_scream": float(np.mean(probs)) if probs else float("nan"),
+               "frechet": frechet_distance(e, ref_emb)}
         if wers:
             row["wer"] = float(np.mean(wers))
+            row["p_scream_text"] = float(np.mean(text_probs)) if text_probs else float("nan")
         report.rows[name] = row
     return report
