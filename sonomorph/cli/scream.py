@@ -4,7 +4,8 @@
     sonomorph scream --preset growl voice.flac          # DSP effect, no model
     sonomorph scream --live --block 256                   # microphone -> speakers
     sonomorph train scream --voices corpora/screams/voices --screams corpora/screams/screams
-    sonomorph eval scream --voices DIR --screams DIR
+    sonomorph train scream-judge --library corpora/sources --out runs/scream-judge
+    sonomorph eval scream --corpus corpora/screams
     sonomorph export scream --onnx scream.onnx
 """
 
@@ -104,13 +105,22 @@ def register(sub, groups) -> None:
     t.set_defaults(func=_run_train)
 
     e = groups["eval"].add_parser(
-        "scream", help="evaluate content kept and style reached, beside the input and the DSP preset",
-        description="Mel correlation with the input and word error rate (pocketsphinx) for "
-        "content; a scream-vs-voice classifier trained on separate files and the Fréchet "
-        "distance of embedding statistics to real screams for style. Systems: the input "
-        "itself, the growl preset, the model.")
-    e.add_argument("--voices", required=True, metavar="DIR", help="held-out voices")
-    e.add_argument("--screams", required=True, metavar="DIR", help="real screams")
+        "scream", help="judge screams with a classifier of real screams; words kept (WER, mel "
+        "correlation); beside the input and the DSP growl",
+        description="Style: P(scream) under the scream judge (a classifier trained on real "
+        "screams against real speech of the real-audio library, `train scream-judge`; its "
+        "accuracy and AUC on the held-out real voices and screams are reported) and the "
+        "Fréchet distance to real held-out screams in the judge's embedding. Content: mel "
+        "correlation with the input, and the pocketsphinx word error rate against the known "
+        "text of English clips (<stem>.txt beside the audio; never a transcript of the input). "
+        "Systems: the input itself, the growl preset, each model.")
+    e.add_argument("--corpus", metavar="DIR", help="a scream corpus: its test-real/voices, "
+                   "test-real/screams and test-text (each overridable below)")
+    e.add_argument("--voices", metavar="DIR", help="held-out voices")
+    e.add_argument("--screams", metavar="DIR", help="real held-out screams")
+    e.add_argument("--text", metavar="DIR", help="English clips with <stem>.txt for the WER")
+    e.add_argument("--judge", metavar="FILE", default=None,
+                   help="scream judge (default: the shipped scream-judge)")
     e.add_argument("--model", metavar="M", action="append", default=None,
                    help="model to evaluate (default: shipped); repeat to compare several "
                    "(rows named after the files, with the folder when names clash)")
@@ -118,6 +128,19 @@ def register(sub, groups) -> None:
     e.add_argument("--no-wer", action="store_true", help="skip the word error rate (slow)")
     e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     e.set_defaults(func=_run_eval)
+
+    j = groups["train"].add_parser(
+        "scream-judge", help="train the scream judge of `eval scream` on real screams and speech",
+        description="Train the small scream-vs-speech classifier that `eval scream` judges "
+        "with, on the real-audio library's screams/ and speech/ (train split; valid for "
+        "validation), then judge it on the test-real split (characters, speakers and packages "
+        "it never saw) and write OUT/results.json with those figures and the sha256 of "
+        "OUT/last.safetensors. See sonomorph.train.recipes.scream_judge for keys.")
+    add_config_arguments(j)
+    j.add_argument("--library", metavar="DIR", help="real-audio library (default: corpora/sources)")
+    j.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: torch's choice)")
+    j.set_defaults(func=_run_train_judge)
 
     x = groups["export"].add_parser(
         "scream", help="export the scream model (front end included) to ONNX",
@@ -223,6 +246,45 @@ def _run_train(args) -> int:
     return 0
 
 
+def _run_train_judge(args) -> int:
+    import torch
+
+    from sonomorph.data.corpus.common import sha256_file
+    from sonomorph.eval.scream import judge_report
+    from sonomorph.models.checkpoint import load_model
+    from sonomorph.train import Trainer
+    from sonomorph.train.config import config_from_args
+    from sonomorph.train.recipes.scream_judge import ScreamJudgeConfig, ScreamJudgeTask, load_clips
+    from sonomorph.utils.fs import atomic_write_text
+
+    if args.library:
+        args.overrides = [*args.overrides, f"library={json.dumps(str(args.library))}"]
+    if args.threads:
+        torch.set_num_threads(max(1, args.threads))
+    cfg = config_from_args(ScreamJudgeConfig, args)
+    result = Trainer(ScreamJudgeTask(cfg), cfg, quiet=args.quiet).fit()
+    judge, _ = load_model(result.last, expect="scream-judge")
+    held = load_clips(cfg.library, "test-real", max_seconds=cfg.max_seconds,
+                      speech_per_speaker=cfg.speech_clips_per_speaker, seed=cfg.seed)
+    report = judge_report(judge, [c["audio"] for c in held if c["label"] == 1],
+                          [c["audio"] for c in held if c["label"] == 0])
+    groups = {k: sorted({c["group"].split("/", 1)[1] for c in held if c["group"].startswith(k)})
+              for k in ("screams/", "speech/")}
+    results = {"weights": str(result.last), "sha256": sha256_file(result.last),
+               "steps": result.step, "library": str(cfg.library), "validation": result.metrics,
+               "test_real": {**report, "characters": groups["screams/"],
+                             "speakers": groups["speech/"],
+                             "scream_packages": sorted({c["package"] for c in held if c["label"] == 1})}}
+    path = Path(cfg.out_dir) / "results.json"
+    atomic_write_text(path, json.dumps(results, indent=2, default=float) + "\n", overwrite=True)
+    if not args.quiet:
+        console.print(f"trained {result.step} steps: {result.last}; held-out (test-real) "
+                      f"accuracy {report['accuracy']:.3f}, AUC {report['auc']:.3f} on "
+                      f"{report['n_screams']} screams and {report['n_voices']} speech clips "
+                      f"({path})", highlight=False)
+    return 0
+
+
 # --------------------------------------------------------------------------- eval
 
 
@@ -243,7 +305,7 @@ def _row_name(spec: str | None, n_models: int, taken) -> str:
 
 
 def _run_eval(args) -> int:
-    from sonomorph.eval.scream import evaluate_scream
+    from sonomorph.eval.scream import evaluate_scream, load_judge
     from sonomorph.pipelines.scream import Screamer
     from sonomorph.utils.fs import atomic_write_text
 
@@ -255,12 +317,21 @@ def _run_eval(args) -> int:
         systems[_row_name(spec, len(specs), systems)] = lambda x, s=screamer: s.mix(s.wet(x), x)
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
+    corpus = Path(args.corpus) if args.corpus else None
+    voices = args.voices or (corpus and corpus / "test-real" / "voices")
+    screams = args.screams or (corpus and corpus / "test-real" / "screams")
+    text = args.text or (corpus and (corpus / "test-text").is_dir() and corpus / "test-text") or None
+    if not voices or not screams:
+        raise ConfigError("give --corpus DIR, or --voices DIR and --screams DIR")
+    judge = load_judge(args.judge)[0]
     with progress_bar("eval scream", None, quiet=args.quiet) as update:
-        report = evaluate_scream(args.voices, args.screams, systems=systems, limit=args.limit,
-                                 wer=not args.no_wer, progress=update)
+        report = evaluate_scream(voices, screams, systems=systems, judge=judge, text=text,
+                                 limit=args.limit, wer=not args.no_wer, progress=update)
     print(report.markdown())
-    print(f"classifier accuracy on held-out real audio: {report.classifier_accuracy:.3f}; "
-          f"WER reference: {report.wer_reference}; {report.n_eval_voices} voices")
+    jr = report.judge
+    print(f"judge on the held-out real audio: accuracy {jr['accuracy']:.3f}, AUC {jr['auc']:.3f} "
+          f"({jr['n_screams']} screams, {jr['n_voices']} voices); {report.n_eval_voices} voices "
+          f"evaluated, WER on {report.n_text_clips} clips of known text")
     for note in report.notes:
         console.print(f"note: {note}")
     if args.json:
