@@ -250,3 +250,71 @@ def _run_screams(args) -> int:
         f"screams: {parts}; {r['files']} files in {args.out} ({r['rendered']} jobs rendered, "
         f"{r['skipped']} already done)", highlight=False)
     return 0
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def register_sources(corpus) -> None:
+    p = corpus.add_parser(
+        "sources",
+        help="library of real recordings (music, speech, screams) from Debian packages",
+        description="Fetch the Debian packages that hold real recordings with `apt-get download` "
+        "(nothing is installed), read only the members needed out of each .deb and its .pk3/.zip "
+        "archives, and write a normalised library: music/<source>/<track>.flac (44.1 kHz stereo), "
+        "speech/<speaker>/<clip>.flac and screams/<character>/<clip>.flac (mono, native rate capped "
+        "at 44.1 kHz), and manifest.json (package, version, licence, member, sha256, duration, "
+        "labels and split of every file). The split (train, valid, test-real) is by folder: a "
+        "music source, a speaker or a character is never split. Synthetic voices, duplicate "
+        "folders and clips, clips under 0.3 s and silent clips are skipped and counted. A package "
+        "that cannot be fetched is reported in one line and listed at the end; the rest is built. "
+        "An interrupted build resumes; the same packages give the same bytes.",
+    )
+    p.add_argument("-o", "--out", metavar="DIR", default="corpora/sources",
+                   help="library folder (default: corpora/sources); an interrupted build resumes")
+    p.add_argument("--only", action="append", choices=("music", "speech", "screams"), default=None,
+                   help="build only this category (repeat for several; default: all three); the "
+                   "manifest keeps what earlier runs built")
+    p.add_argument("--debs", metavar="DIR", default=None,
+                   help="folder of downloaded .deb files, reused and filled by apt-get download "
+                   "(default: OUT/.debs)")
+    p.add_argument("--from", dest="from_dir", metavar="DIR", default=None,
+                   help="also add your own recordings: a folder in the same layout "
+                   "(music|speech|screams/<group>/<clip>.wav|flac|ogg|mp3); they are normalised "
+                   "and recorded in the manifest with the licence 'supplied by the user'")
+    p.add_argument("--packages", metavar="LIST", default=None,
+                   help="comma-separated subset of the packages (default: all of them)")
+    p.add_argument("-j", "--jobs", type=positive_int, default=None, metavar="N",
+                   help="packages built at once in worker processes (default: the CPU count)")
+    p.add_argument("--verify", action="store_true",
+                   help="re-hash every finished file instead of trusting size and time")
+    p.set_defaults(func=_run_sources)
+
+
+def _run_sources(args) -> int:
+    from sonomorph.data.corpus.sources import build_sources
+
+    def report(line: str) -> None:
+        console.print(f"sonomorph: {line}", highlight=False, markup=False)
+
+    packages = None
+    if args.packages:
+        packages = [p.strip() for p in args.packages.split(",") if p.strip()]
+    r = build_sources(args.out, debs_dir=args.debs, only=args.only, packages=packages,
+                      from_dir=args.from_dir, workers=args.jobs or _default_jobs(),
+                      quiet=args.quiet, verify=args.verify, report=report)
+    for kind, s in r["summary"].items():
+        if not s["files"]:
+            continue
+        splits = ", ".join(f"{name} {v['files']} files / {v['seconds'] / 60:.1f} min / {v['groups']}"
+                           for name, v in s["splits"].items())
+        skipped = ", ".join(f"{n} {why}" for why, n in s["skipped"].items()) or "none"
+        console.print(f"{kind}: {s['files']} files, {s['seconds'] / 60:.1f} min, {s['groups']} "
+                      f"{'sources' if kind == 'music' else 'speakers' if kind == 'speech' else 'characters'}"
+                      f" ({splits}); skipped: {skipped}", highlight=False)
+    console.print(f"sources: {r['files']} files in {args.out} ({r['rendered']} parts built, "
+                  f"{r['skipped_jobs']} already done); manifest {r['manifest_path']}", highlight=False)
+    if r["missing"]:
+        console.print(f"missing packages: {', '.join(r['missing'])}", highlight=False)
+        return 1
+    return 0
