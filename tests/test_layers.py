@@ -51,6 +51,9 @@ ALLOWED = {
 EXCEPTIONS = {
     ("sonomorph.train.recipes.separator", "sonomorph.eval.metrics"):
         "validation SDR during training; the recipe is being rewritten (issue 18 item 5)",
+    ("sonomorph.eval.scream", "sonomorph.train.recipes.scream_judge"):
+        "added while the layers test landed: clip_scores belongs beside the judge's model "
+        "in models/, roc_auc in eval/metrics.py; eval/scream.py is being edited by its owner",
 }
 
 
