@@ -312,7 +312,7 @@ def _run_sources(args) -> int:
         console.print(f"{kind}: {s['files']} files, {s['seconds'] / 60:.1f} min, {s['groups']} "
                       f"{'sources' if kind == 'music' else 'speakers' if kind == 'speech' else 'characters'}"
                       f" ({splits}); skipped: {skipped}", highlight=False)
-    console.print(f"sources: {r['files']} files in {args.out} ({r['rendered']} parts built, "
+    console.print(f"sources: {r['files']} files in {args.out} ({r['rendered']} built, "
                   f"{r['skipped_jobs']} already done); manifest {r['manifest_path']}", highlight=False)
     if r["missing"]:
         console.print(f"missing packages: {', '.join(r['missing'])}", highlight=False)

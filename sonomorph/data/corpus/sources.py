@@ -227,7 +227,10 @@ def _label_fillets(files: dict[str, bytes], kinds: tuple[str, ...], skipped: Cou
         tokens = _stem(name).split("-")
         if len(tokens) < 3 or not tokens[1]:
             continue
-        speaker = f"fillets-{lang}-{_safe(tokens[1])}"
+        who = tokens[1]
+        if who.isdigit():  # numbered extras (keys, viking1, viking2): numbered per level
+            who = f"{level.rstrip('0123456789')}{who}"
+        speaker = f"fillets-{lang}-{_safe(who)}"
         items.append(Item("speech", speaker, f"{level}-{_stem(name)}", path, data,
                           {"speaker": speaker, "language": lang}))
     return items
@@ -582,8 +585,8 @@ def apt_lists_present() -> bool:
     return any(APT_LISTS.glob("*_Packages*"))
 
 
-def fetch_debs(packages: Iterable[str], debs_dir: Path, *, report: Callable[[str], None]
-               ) -> tuple[dict[str, Deb], dict[str, str]]:
+def fetch_debs(packages: Iterable[str], debs_dir: Path, *, report: Callable[[str], None],
+               present: dict[str, Deb] | None = None) -> tuple[dict[str, Deb], dict[str, str]]:
     """Find or download (``apt-get download``) each package's .deb into ``debs_dir``.
 
     Returns ``(found, missing)``; ``missing`` maps a package to a one-line reason, which is
@@ -595,7 +598,7 @@ def fetch_debs(packages: Iterable[str], debs_dir: Path, *, report: Callable[[str
     wanted = list(dict.fromkeys(packages))
     to_fetch = []
     for name in wanted:
-        deb = find_deb(debs_dir, name)
+        deb = present[name] if present and name in present else find_deb(debs_dir, name)
         if deb is None:
             to_fetch.append(name)
         else:
@@ -856,7 +859,7 @@ def build_unit(unit: str, kinds: list[str], debs: dict[str, dict], out_dir: str,
 MUSIC_TEST = ("openarena", "0ad-iber", "0ad-maur", "0ad-china")
 MUSIC_VALID = ("0ad-cart",)
 # Screams: every character of this package is held out, beside a share of the others.
-SCREAMS_TEST_PACKAGE = "nexuiz-data"
+SCREAMS_TEST_PACKAGE = "ufoai-sound"
 TEST_SHARE = 0.2
 VALID_SHARE = 0.1
 MIN_TEST_SPEAKERS = 8
@@ -866,21 +869,32 @@ MIN_CHARACTER_CLIPS = 8  # likewise for scream characters
 
 def _rank(kind: str, groups: Iterable[str]) -> list[str]:
     """Groups in a fixed pseudo-random order (sha256 of kind and name): a group's place
-    depends only on its name, not on the build order or the other groups."""
+    depends only on its name, not on the build order."""
     return sorted(groups, key=lambda g: (job_seed(0, "sources-split", kind, g), g))
+
+
+def _pick_stratified(kind: str, groups: list[str], sizes: dict[str, int], n: int) -> list[str]:
+    """``n`` of ``groups`` spread over their sizes: the groups sorted by size are cut
+    into ``n`` consecutive strata and the first of each in :func:`_rank` order is taken
+    (so a held-out set has large and small speakers alike)."""
+    if n <= 0 or not groups:
+        return []
+    ordered = sorted(groups, key=lambda g: (-sizes[g], g))
+    return [_rank(kind, list(stratum))[0] for stratum in np.array_split(np.array(ordered, dtype=object), n)
+            if len(stratum)]
 
 
 def assign_splits(groups: dict[str, dict[str, dict]]) -> dict[str, dict[str, str]]:
     """``{kind: {group: split}}`` from ``{kind: {group: {"clips": n, "packages": [...]}}}``.
 
     - music: :data:`MUSIC_TEST` sources are ``test-real``, :data:`MUSIC_VALID` ``valid``;
-    - speech: among speakers with at least :data:`MIN_SPEAKER_CLIPS` clips, the first
-      20% in a fixed hash order (at least :data:`MIN_TEST_SPEAKERS`) are ``test-real``
-      and the next 10% ``valid``;
+    - speech: of the speakers with at least :data:`MIN_SPEAKER_CLIPS` clips, 20% (at
+      least :data:`MIN_TEST_SPEAKERS`) are ``test-real`` and 10% ``valid``, chosen by a
+      fixed hash of their names within strata of size (see :func:`_pick_stratified`);
     - screams: every character from :data:`SCREAMS_TEST_PACKAGE` is ``test-real``, and
-      of the others with at least :data:`MIN_CHARACTER_CLIPS` clips the first 20% in
-      hash order are ``test-real`` and the next 10% ``valid``.
-    Everything else is ``train``. A group is never split."""
+      of the others with at least :data:`MIN_CHARACTER_CLIPS` clips, 20% are
+      ``test-real`` and 10% ``valid``, chosen the same way.
+    Everything else (smaller groups included) is ``train``. A group is never split."""
     out: dict[str, dict[str, str]] = {}
     for kind, info in groups.items():
         split = {g: "train" for g in info}
@@ -892,18 +906,19 @@ def assign_splits(groups: dict[str, dict[str, dict]]) -> dict[str, dict[str, str
             if kind == "screams":
                 fixed = {g for g, v in info.items() if SCREAMS_TEST_PACKAGE in v.get("packages", ())}
             least = MIN_SPEAKER_CLIPS if kind == "speech" else MIN_CHARACTER_CLIPS
-            eligible = _rank(kind, [g for g, v in info.items() if v["clips"] >= least and g not in fixed])
+            eligible = sorted(g for g, v in info.items() if v["clips"] >= least and g not in fixed)
+            sizes = {g: int(info[g]["clips"]) for g in eligible}
             n = len(eligible)
             n_test = int(np.ceil(TEST_SHARE * n))
             if kind == "speech":
                 n_test = max(n_test, MIN_TEST_SPEAKERS)
             n_test = min(n_test, max(n - 2, 0))
             n_valid = min(int(np.ceil(VALID_SHARE * n)), max(n - n_test - 1, 0))
-            for g in fixed:
+            test = set(_pick_stratified(kind, eligible, sizes, n_test)) | fixed
+            valid = set(_pick_stratified(kind, [g for g in eligible if g not in test], sizes, n_valid))
+            for g in test:
                 split[g] = "test-real"
-            for g in eligible[:n_test]:
-                split[g] = "test-real"
-            for g in eligible[n_test:n_test + n_valid]:
+            for g in valid:
                 split[g] = "valid"
         out[kind] = dict(sorted(split.items()))
     return out
@@ -1015,8 +1030,13 @@ def scan_user_folder(root: Path, kinds: Iterable[str]) -> list[tuple[str, str, P
 # ----------------------------------------------------------------------------- the build
 
 
+# Bumped when a unit's labelling rules change (only that unit is rebuilt).
+RULES_VERSION: dict[str, int] = {"fillets-cs": 2, "fillets-nl": 2}
+
+
 def _unit_params(unit: str, kind: str, debs: dict[str, Deb]) -> dict:
-    return {"format": FORMAT, "unit": unit, "kind": kind, "min_seconds": MIN_SECONDS,
+    return {"format": FORMAT, "rules": RULES_VERSION.get(unit, 1), "unit": unit, "kind": kind,
+            "min_seconds": MIN_SECONDS,
             "silence_peak": SILENCE_PEAK, "music_rate": MUSIC_RATE, "max_rate": MAX_RATE,
             "packages": {n: debs[n].version for n in UNITS[unit] if n in debs and kind in PACKAGES[n].kinds}}
 
@@ -1112,7 +1132,7 @@ def build_sources(
     temp_mb = max([PACKAGES[n].temp_mb for n in names] + [0]) * max(1, min(workers, 2))
     check_disk(out_dir, debs, 1.1 * (pending_mb + out_mb + temp_mb) + 200)
 
-    found, missing = fetch_debs(names, debs, report=report)
+    found, missing = fetch_debs(names, debs, report=report, present=present)
     jobs: list[tuple[str, list[str]]] = []
     done_markers: dict[str, dict] = {}
     for unit in units:
