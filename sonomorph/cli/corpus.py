@@ -145,9 +145,10 @@ def register_other_builders(corpus) -> None:
         "and keep its split by speaker: test-real speakers are in no train or valid split.",
     )
     add_common_options(p, default_out="corpora/speech")
-    p.add_argument("--speakers", type=positive_int, default=100, metavar="N",
-                   help="speakers in all (default: 100); the synthetic part is N minus the "
-                   "real part (40 by default, enough for the original protocol's 30-speaker row)")
+    p.add_argument("--speakers", type=positive_int, default=110, metavar="N",
+                   help="speakers in all (default: 110); the synthetic part is N minus the "
+                   "real part asked for (44 by default, enough for the original protocol's "
+                   "30-speaker row)")
     p.add_argument("--real-fraction", type=_unit_interval, default=0.6, metavar="F",
                    help="share of the speakers that are real (default: 0.6); when the library "
                    "holds fewer, all of them are used and the summary says so; 0: synthetic only")

@@ -288,7 +288,7 @@ def speech_jobs(*, seed: int, speakers: int, utterances: int, sample_rate: int =
     return jobs
 
 
-def build_speech(out: str | os.PathLike, *, seed: int = 0, speakers: int = 100,
+def build_speech(out: str | os.PathLike, *, seed: int = 0, speakers: int = 110,
                  real_fraction: float = 0.6, library: str | os.PathLike | None = None,
                  min_clips: int = 20, utterances: int = 50, sample_rate: int = SR,
                  workers: int = 1, quiet: bool = False, verify: bool = False) -> dict:
