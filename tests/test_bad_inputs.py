@@ -138,12 +138,12 @@ COMMANDS = {
     "scream-model": lambda src, out, good, m: ["scream", str(src), "-o", str(out), "--model", m["scream"]],
     "speakers-identify": lambda src, out, good, m: ["speakers", "identify", str(src), "--db", m["speakers"]],
     "accompany": lambda src, out, good, m: ["accompany", str(src), "-o", str(out), "--model", m["accompany"]],
-    "style-content": lambda src, out, good, m: ["style", str(src), str(good), "-o", str(out / "s.wav"), "--steps", "1"],
-    "style-style": lambda src, out, good, m: ["style", str(good), str(src), "-o", str(out / "s.wav"), "--steps", "1"],
+    "style-content": lambda src, out, good, m: ["style", str(src), str(good), "-o", str(out), "--steps", "1"],
+    "style-style": lambda src, out, good, m: ["style", str(good), str(src), "-o", str(out), "--steps", "1"],
     "classify": lambda src, out, good, m: ["classify", str(src), "--model", m["genre"]],
-    "remove-silence": lambda src, out, good, m: ["remove-silence", str(src), str(out / "x.wav")],
-    "effect-growl": lambda src, out, good, m: ["effect", "growl", str(src), str(out / "x.wav")],
-    "image-encode": lambda src, out, good, m: ["image", "encode", str(src), str(out / "x.npy"), "--encoding", "float"],
+    "remove-silence": lambda src, out, good, m: ["remove-silence", str(src), "-o", str(out)],
+    "effect-growl": lambda src, out, good, m: ["effect", "growl", str(src), "-o", str(out)],
+    "image-encode": lambda src, out, good, m: ["image", "encode", str(src), "-o", str(out), "--encoding", "float"],
 }
 
 
@@ -194,12 +194,12 @@ def test_batch_goes_on_past_a_broken_file(tmp_path, capsys):
     good = _good_voice(inputs)
     broken = _make_bad("truncated", inputs)
     out = tmp_path / "out"
-    rc = main(["effect", "growl", str(inputs), str(out)])
+    rc = main(["effect", "growl", str(inputs), "-o", str(out)])
     err = capsys.readouterr().err
     assert rc == 1, err
     assert broken.name in err
     written = sorted(p.name for p in out.rglob("*.wav"))
-    assert written == [good.name]
+    assert written == [f"{good.stem}_growl.wav"]
 
 
 # Commands that take several files: (argv from inputs, the output folder and the models;

@@ -111,16 +111,19 @@ def test_cli_writes_output_and_refuses_to_overwrite(tmp_path, capsys):
 
     src = tmp_path / "voice.wav"
     sf.write(src, vowel(0.5), SR, subtype="PCM_16")
-    dst = tmp_path / "out" / "scream.wav"
-    assert main(["-q", "effect", "growl", str(src), str(dst), "--style", "scream"]) == 0
+    folder = tmp_path / "out"
+    dst = folder / "scream.wav"
+    argv = ["-q", "effect", "growl", str(src), "-o", str(folder), "--filename", "scream"]
+    assert main([*argv, "--style", "scream"]) == 0
     out, sr = sf.read(dst, dtype="float32")
     assert sr == SR and len(out) == int(0.5 * SR)
     assert subharmonic_ratio(out) > 0.005
     before = dst.read_bytes()
-    assert main(["-q", "effect", "growl", str(src), str(dst)]) == 2
+    assert main(argv) == 2
     assert "exists" in capsys.readouterr().err
     assert dst.read_bytes() == before
-    assert main(["-q", "effect", "growl", str(src), str(dst), "--style", "fry", "--force"]) == 0
+    assert main([*argv, "--style", "fry", "--force"]) == 0
     assert dst.read_bytes() != before
     # The output never replaces its input.
-    assert main(["-q", "effect", "growl", str(src), str(src), "--force"]) == 2
+    assert main(["-q", "effect", "growl", str(src), "-o", str(tmp_path), "--filename",
+                 "{track}", "--force"]) == 2

@@ -146,10 +146,12 @@ def test_cli_encode_decode_and_errors(tmp_path, capsys):
 
     sf.write(tmp_path / "a.wav", music(1.0, 32000, 2).T, 32000, subtype="FLOAT")
     a = str(tmp_path / "a.wav")
-    assert main(["-q", "image", "encode", a, str(tmp_path / "a.npy")]) == 0
-    assert main(["-q", "image", "encode", a, str(tmp_path / "o.png"), "--encoding", "rgb8",
+    here = ["-o", str(tmp_path)]
+    assert main(["-q", "image", "encode", a, *here, "--encoding", "float", "--filename",
+                 "{track}"]) == 0
+    assert main(["-q", "image", "encode", a, *here, "--filename", "o", "--encoding", "rgb8",
                  "--mono", "--sr", "44100"]) == 0
-    assert main(["-q", "image", "decode", str(tmp_path / "a.npy"), str(tmp_path / "b.wav"),
+    assert main(["-q", "image", "decode", str(tmp_path / "a.npy"), *here, "--filename", "b",
                  "--bit-depth", "32f"]) == 0
     b, sr = sf.read(tmp_path / "b.wav", always_2d=True)
     assert sr == 32000 and I.snr_db(music(1.0, 32000, 2), b.T) >= 60.0
@@ -157,10 +159,9 @@ def test_cli_encode_decode_and_errors(tmp_path, capsys):
         assert picture.mode == "RGB" and picture.size[1] == 513
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     capsys.readouterr()
-    assert main(["image", "decode", str(tmp_path / "bad.png"), str(tmp_path / "c.wav")]) == 2
+    assert main(["image", "decode", str(tmp_path / "bad.png"), *here, "--filename", "c"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sonomorph: error:") and "bad.png" in err and "\n" not in err
     assert not Path(tmp_path / "c.wav").exists()
-    assert main(["image", "decode", str(tmp_path / "a.npy"), str(tmp_path / "b.wav")]) == 2
-    assert main(["image", "encode", a, str(tmp_path / "x.jpg")]) == 2
-    assert main(["image", "encode", str(tmp_path / "none.wav"), str(tmp_path / "y.png")]) == 2
+    assert main(["image", "decode", str(tmp_path / "a.npy"), *here, "--filename", "b"]) == 2
+    assert main(["image", "encode", str(tmp_path / "none.wav"), *here]) == 2

@@ -85,7 +85,7 @@ def test_signal_during_a_batch_leaves_only_whole_files(command, sig, jobs, tmp_p
     inputs = _voices(tmp_path / "in")
     out = tmp_path / "out dir"
     if command == "growl":
-        argv = ["effect", "growl", str(tmp_path / "in"), str(out)]
+        argv = ["effect", "growl", str(tmp_path / "in"), "-o", str(out)]
     else:
         argv = ["separate", str(tmp_path / "in"), "-o", str(out), "--model", tiny["separator"]]
     rc, err = _interrupt([*argv, "-j", str(jobs)], out, sig)
@@ -135,12 +135,15 @@ def test_existing_output_is_replaced_only_with_force(command, tmp_path, tiny, ca
     out = tmp_path / "out"
     argv, outputs = {
         "scream": (["scream", str(src), "-o", str(out), "--preset", "growl"],
-                   [out / "take 00_scream.wav"]),
+                   [out / "take 00_growl.wav"]),
         "accompany": (["accompany", str(src), "-o", str(out), "--model", tiny["accompany"]],
                       [out / "take 00" / "song.wav", out / "take 00" / "accompaniment.wav"]),
-        "image-encode": (["image", "encode", str(src), str(out / "x.png")], [out / "x.png"]),
-        "growl": (["effect", "growl", str(src), str(out / "x.wav")], [out / "x.wav"]),
-        "remove-silence": (["remove-silence", str(src), str(out / "x.wav")], [out / "x.wav"]),
+        "image-encode": (["image", "encode", str(src), "-o", str(out), "--filename", "x"],
+                         [out / "x.png"]),
+        "growl": (["effect", "growl", str(src), "-o", str(out), "--filename", "x"],
+                  [out / "x.wav"]),
+        "remove-silence": (["remove-silence", str(src), "-o", str(out), "--filename", "x"],
+                           [out / "x.wav"]),
         "separate": (["separate", str(src), "-o", str(out), "--model", tiny["separator"]],
                      [out / "take 00" / "vocals.wav", out / "take 00" / "karaoke.wav"]),
     }[command]

@@ -106,8 +106,9 @@ def test_existing_output_and_batches(tmp_path, capsys, model_file):
 def test_growl_preset_and_style_strength(tmp_path, capsys):
     src = tmp_path / "v.wav"
     sf.write(src, voice(1.0), SR)
-    code, _, _ = run(capsys, "scream", src, "--preset", "growl", "--style-strength", "0.5")
-    assert code == 0 and (tmp_path / "v_scream.wav").exists()
+    code, _, _ = run(capsys, "scream", src, "--preset", "growl", "--style-strength", "0.5",
+                     "-o", tmp_path)
+    assert code == 0 and (tmp_path / "v_growl.wav").exists()
     with pytest.raises(SystemExit) as exc:
         main(["scream", str(src), "--style-strength", "2"])
     assert exc.value.code == 2

@@ -145,7 +145,7 @@ def test_filename_template(tmp_path, model_file, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["tune-karaoke.wav", "tune-vocals.wav"]
     # A template that would write both stems to one file is refused up front.
     assert separate(src, "-o", out, "--model", model_file, "--filename", "{track}") == 2
-    assert "{source}" in capsys.readouterr().err
+    assert "{stem}" in capsys.readouterr().err
 
 
 def test_missing_model_is_a_one_line_error(tmp_path, capsys):

@@ -126,13 +126,14 @@ def test_cli_folder_mirrors_tree_and_summarises(tmp_path, capsys):
     src = tmp_path / "in"
     _tree(src)
     out = src / "cleaned"  # inside IN: must not be re-read
-    assert main(["-q", "remove-silence", str(src), str(out)]) == 0
+    assert main(["-q", "remove-silence", str(src), "-o", str(out)]) == 0
     made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert made == ["a.wav", "sub/b.flac", "sub/deeper/c.ogg"]
+    assert made == ["a_trimmed.wav", "sub/b_trimmed.wav", "sub/deeper/c_trimmed.wav"]
     summary = capsys.readouterr().out.strip()
     assert summary.startswith("removed ") and summary.endswith("from 3 files")
     assert "of 4.2 s" in summary  # 3 x 1.4 s in
-    assert main(["-q", "remove-silence", "-f", "-j", "2", str(src), str(out)]) == 0
+    assert main(["-q", "remove-silence", "-f", "-j", "2", str(src), "-o", str(out),
+                 "--format", "flac"]) == 0
     assert "from 3 files" in capsys.readouterr().out  # the outputs were not taken as inputs
     assert not (out / "cleaned").exists()
 
@@ -142,22 +143,25 @@ def test_cli_folder_with_broken_file_exits_1_and_writes_the_rest(tmp_path, capsy
     _tree(src)
     (src / "sub" / "broken.wav").write_bytes(b"this is not audio")
     out = tmp_path / "out"
-    assert main(["-q", "remove-silence", str(src), str(out)]) == 1
+    assert main(["-q", "remove-silence", str(src), "-o", str(out)]) == 1
     captured = capsys.readouterr()
     assert "broken.wav" in captured.err and "from 3 files" in captured.out
-    assert (out / "a.wav").exists() and (out / "sub/deeper/c.ogg").exists()
-    assert not (out / "sub" / "broken.wav").exists()
+    assert (out / "a_trimmed.wav").exists() and (out / "sub/deeper/c_trimmed.wav").exists()
+    assert not (out / "sub" / "broken_trimmed.wav").exists()
 
 
 def test_cli_single_file_and_errors(tmp_path, capsys):
     (src,) = _tree(tmp_path / "in")[:1]
-    dst = tmp_path / "single.flac"
-    assert main(["-q", "remove-silence", "--top-db", "40", "--min-gap", "0.2", "--padding",
-                 "0", str(src), str(dst)]) == 0
+    out = tmp_path / "out"
+    dst = out / "single.flac"
+    argv = ["-q", "remove-silence", str(src), "-o", str(out), "--format", "flac",
+            "--filename", "single"]
+    assert main([*argv, "--top-db", "40", "--min-gap", "0.2", "--padding", "0"]) == 0
     assert sf.info(dst).format == "FLAC" and "from 1 file" in capsys.readouterr().out
-    assert main(["-q", "remove-silence", str(src), str(dst)]) == 2  # exists, no --force
-    assert "single.flac" in capsys.readouterr().err
-    assert main(["-q", "remove-silence", str(tmp_path / "nope.wav"), str(dst)]) == 2
+    assert main(argv) == 2  # exists, no --force
+    err = capsys.readouterr().err
+    assert "single.flac" in err and "--force" in err
+    assert main(["-q", "remove-silence", str(tmp_path / "nope.wav"), "-o", str(out)]) == 2
     assert "nope.wav" in capsys.readouterr().err
 
 

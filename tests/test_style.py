@@ -285,15 +285,17 @@ def test_classifier_transfer_loss_falls(clips, tiny_genre_model):
 
 def test_style_command_writes_audio_and_plot(clips, tmp_path, capsys):
     content, style = clips
-    out = tmp_path / "out.wav"
-    code = main(["-q", "style", str(content), str(style), "-o", str(out), "--steps", "3",
-                 "--channels", "4", "--plot"])
+    out = tmp_path / "res" / f"{content.stem}_styled.wav"
+    code = main(["-q", "style", str(content), str(style), "-o", str(tmp_path / "res"),
+                 "--steps", "3", "--channels", "4", "--plot"])
     assert code == 0
     data, sr = sf.read(out)
     assert sr == SR and data.ndim == 1 and len(data) == sf.info(content).frames
-    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    plot = tmp_path / "res" / f"{content.stem}_spectrograms.png"
+    assert plot.read_bytes()[:4] == b"\x89PNG"
     # An existing output is never replaced without --force.
-    code = main(["-q", "style", str(content), str(style), "-o", str(out), "--steps", "2"])
+    code = main(["-q", "style", str(content), str(style), "-o", str(tmp_path / "res"),
+                 "--steps", "2"])
     assert code == 2
     assert "exists" in capsys.readouterr().err
 
@@ -302,10 +304,10 @@ def test_style_command_errors_are_one_line(clips, tmp_path, capsys):
     content, style = clips
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(SR, np.float32), SR)
-    code = main(["style", str(silent), str(style), "-o", str(tmp_path / "o.wav")])
+    code = main(["style", str(silent), str(style), "-o", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "silent" in err and "silent.wav" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "o.wav").exists()
+    assert not (tmp_path / "o").exists()
 
 
 def test_classifier_of_another_shape_is_a_one_line_error(clips, tiny_genre_model, tmp_path,
@@ -313,7 +315,7 @@ def test_classifier_of_another_shape_is_a_one_line_error(clips, tiny_genre_model
     bad = tmp_path / "bad.safetensors"
     _rewrite_args(tiny_genre_model, bad, channels=[4, 4, 6, 6, 16])
     content, style = clips
-    code = main(["style", str(content), str(style), "-o", str(tmp_path / "o.wav"),
+    code = main(["style", str(content), str(style), "-o", str(tmp_path / "o"),
                  "--method", "classifier", "--model", str(bad)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
@@ -341,7 +343,7 @@ def test_style_drop_option(clips, tmp_path, capsys):
     from sonomorph.cli.style import options_from_args
 
     content, style = clips
-    base = ["style", str(content), str(style), "-o", str(tmp_path / "o.wav")]
+    base = ["style", str(content), str(style), "-o", str(tmp_path / "o")]
     parse = build_parser().parse_args
     assert options_from_args(parse(base))["style_drop"] == 0.93
     assert options_from_args(parse([*base, "--style-drop", "0.5"]))["style_drop"] == 0.5
@@ -352,7 +354,7 @@ def test_style_drop_option(clips, tmp_path, capsys):
             main([*base, "--style-drop", bad])
         err = capsys.readouterr().err.strip()
         assert exit_info.value.code == 2 and "--style-drop" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "o.wav").exists()
+    assert not (tmp_path / "o").exists()
 
 
 def test_output_limiter_touches_only_the_loudest_samples():

@@ -6,6 +6,10 @@ subparsers of the shared command groups (``train``, ``eval``, ``corpus``, ``expo
 ``effect``), so ``sonomorph train separator`` and ``sonomorph train scream`` live in
 different modules. A command handler takes the parsed arguments and returns an exit
 status: 0 success, 1 some files in a batch failed, 2 bad input.
+
+The global options (``-v``, ``-q``, ``--device``) are accepted before or after the command
+name; the device is resolved here, once, before any command runs (``args.device`` is then
+``"cpu"`` or ``"cuda"``).
 """
 
 from __future__ import annotations
@@ -53,6 +57,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {printable_path(message)}\n")
 
 
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``-v``, ``-q`` and ``--device``. On the top parser they carry the defaults; on every
+    command they are repeated with no default, so that a value given after the command
+    name wins and one given before it is kept."""
+    group = parser if top else parser.add_argument_group("global options")
+    verbosity = group.add_mutually_exclusive_group()
+    unset = {} if top else {"default": argparse.SUPPRESS}
+    verbosity.add_argument("-v", "--verbose", action="count", **({"default": 0} if top else unset),
+                           help="more messages; a traceback on errors")
+    verbosity.add_argument("-q", "--quiet", action="store_true", **unset,
+                           help="no progress bars or notes")
+    group.add_argument("--device", choices=DEVICES, **({"default": "auto"} if top else unset),
+                       help="where models run (default: auto, CUDA when available)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sonomorph",
@@ -60,12 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "style transfer, genre and speaker analysis.",
     )
     parser.add_argument("--version", action="version", version=f"sonomorph {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="count", default=0,
-                           help="more messages; a traceback on errors")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes")
-    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
-                        help="where models run (default: auto, CUDA when available)")
+    add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     groups = {}
     for name, help_text in GROUPS.items():
@@ -80,8 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub, groups)
-    # Hide groups that nothing registered into.
+    for child in _below(parser):
+        add_global_options(child, top=False)
     return parser
+
+
+def _below(parser: argparse.ArgumentParser):
+    """Every parser under ``parser`` (commands, groups, their subcommands)."""
+    for action in parser._actions:  # argparse keeps no public list of subcommands
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield child
+                yield from _below(child)
 
 
 def _group_help(gp: argparse.ArgumentParser):
@@ -100,9 +127,22 @@ def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: atomic writ
     raise KeyboardInterrupt
 
 
+def _exists_hint(exc: SonomorphError) -> str:
+    """The error line; an output that exists gets the option that replaces it."""
+    from sonomorph.errors import OutputExistsError
+    from sonomorph.utils.fs import EXISTS_REASON
+
+    text = str(exc)
+    if isinstance(exc, OutputExistsError) and exc.reason == EXISTS_REASON:
+        text += " (--force replaces it)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose and args.quiet:
+        parser.error("-v and -q cannot be used together")
     level = logging.WARNING - 10 * args.verbose if not args.quiet else logging.ERROR
     logging.basicConfig(level=max(level, logging.DEBUG), format="sonomorph: %(message)s")
     logging.captureWarnings(True)  # library warnings (e.g. a downmix) print as one "sonomorph:" line
@@ -114,17 +154,36 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        _resolve_device(args)
         return int(args.func(args) or 0)
     except SonomorphError as exc:
         if args.verbose:
             raise
-        print(f"sonomorph: error: {exc}", file=sys.stderr)
+        print(f"sonomorph: error: {_exists_hint(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sonomorph: interrupted", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _resolve_device(args: argparse.Namespace) -> None:
+    """Resolve ``--device`` once for every command: ``--device cuda`` without CUDA is a
+    one-line error (exit 2) whatever the command. ``auto`` is resolved only for commands
+    that run a model (torch is not imported for the others); training keeps ``auto`` for
+    the trainer, which picks each process's GPU under torchrun."""
+    from sonomorph.cli.common import resolve_device
+
+    spec = args.device
+    if spec == "cuda":
+        resolve_device(spec)
+    elif spec == "auto" and args.command not in NO_MODEL_COMMANDS and args.command != "train":
+        args.device = resolve_device(spec)
+
+
+#: Commands that run no neural network: ``auto`` stays unresolved (no torch import).
+NO_MODEL_COMMANDS = ("remove-silence", "effect", "image", "corpus")
 
 
 BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left

@@ -9,24 +9,30 @@ The commands only parse arguments: the work is done by
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from sonomorph.cli.common import (
-    BIT_DEPTHS,
+    MANY_FILES,
     add_jobs_option,
-    expand_inputs,
+    add_output_options,
+    collect,
+    device,
     non_negative_int,
+    out_dir,
+    plan_outputs,
     positive_float,
-    run_batch,
+    process_batch,
+    quoted,
+    train_model,
     unit_float,
+    write_json,
 )
+from sonomorph.errors import ConfigError
 from sonomorph.utils.progress import console, progress_bar
 
-DEFAULT_OUT = "accompanied"
-
-
+STEMS = ("song", "accompaniment")
+PLOT = "spectrograms"
 
 
 def register(sub, groups) -> None:
@@ -36,11 +42,12 @@ def register(sub, groups) -> None:
         "spectrograms). Writes <out>/<name>/song.<ext> (voice + accompaniment) and "
         "<out>/<name>/accompaniment.<ext> for each input; any length, sample rate and channel "
         "count (outputs keep the input's). The shipped model was trained on chorales: a "
-        "melody in, the other voices out.")
+        "melody in, the other voices out; a warning says when an input sounds like speech "
+        "rather than singing. --filename chooses the folder of each input: it ends in "
+        "{stem}.{ext}.")
     p.add_argument("inputs", nargs="+", metavar="VOCALS",
                    help="audio files of a voice (wav, flac, mp3...) or folders of them")
-    p.add_argument("-o", "--out", metavar="DIR", default=DEFAULT_OUT,
-                   help=f"output folder (default: ./{DEFAULT_OUT})")
+    add_output_options(p, command="accompany", stems=(*STEMS, PLOT), filename=MANY_FILES)
     p.add_argument("--plot", action="store_true",
                    help="also write <out>/<name>/spectrograms.png (input and output)")
     p.add_argument("--model", metavar="PATH", default="default",
@@ -52,12 +59,7 @@ def register(sub, groups) -> None:
                    help="Griffin-Lim iterations (default: 16)")
     p.add_argument("--overlap", type=unit_float, default=0.25, metavar="R",
                    help="overlap of consecutive tiles, a fraction of a tile (default: 0.25)")
-    p.add_argument("--format", choices=("wav", "flac", "mp3", "ogg"), default="wav",
-                   help="output format (default: wav)")
-    p.add_argument("--bit-depth", choices=BIT_DEPTHS, default="16",
-                   help="wav/flac sample format (default: 16; 32f = 32-bit float, wav only)")
     add_jobs_option(p)
-    p.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
 
     if "train" in groups:
@@ -103,83 +105,49 @@ def register(sub, groups) -> None:
         e.set_defaults(func=run_eval)
 
 
-def _device(args) -> str:
-    import torch
-
-    spec = getattr(args, "device", "auto")
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return spec
-
-
-def _collect(inputs: list[str], out: Path) -> list[tuple[Path, Path]]:
-    """(file, its output folder) pairs: <out>/<name>, with the sub-folders of a folder input
-    mirrored; files inside the output folder are never inputs."""
-    out_resolved = out.resolve()
-    pairs: list[tuple[Path, Path]] = []
-    seen: set[Path] = set()
-    for raw in inputs:
-        root = Path(raw)
-        for item in expand_inputs([raw]):
-            resolved = item.resolve()
-            if resolved in seen or out_resolved in resolved.parents:
-                continue
-            seen.add(resolved)
-            target = out
-            if root.is_dir():
-                target = out / item.parent.resolve().relative_to(root.resolve())
-            pairs.append((item, target / item.stem))
-    return pairs
-
-
 def run(args) -> int:
-    from sonomorph.errors import AudioLoadError
     from sonomorph.pipelines.accompany import Accompanist
+    from sonomorph.pipelines.analysis import speech_or_singing
+    from sonomorph.utils.fs import check_output
 
-    out = Path(args.out)
-    pairs = _collect(args.inputs, out)
-    if not pairs:
-        raise AudioLoadError("no audio files to accompany (all inside the output folder?)", out)
-    accompanist = Accompanist(args.model, device=_device(args), phase=args.phase,
+    out = out_dir(args)
+    stems = (*STEMS, PLOT) if args.plot else STEMS
+    ext = {"song": args.format, "accompaniment": args.format, PLOT: "png"}
+    plan = plan_outputs(collect(args.inputs, out), out, args.filename, stems, ext)
+    for outputs in plan.values():  # the pipeline writes fixed names into one folder
+        folders = {p.parent for p in outputs.values()}
+        if len(folders) != 1 or any(p.name != f"{s}.{ext[s]}" for s, p in outputs.items()):
+            raise ConfigError(f"--filename {args.filename!r}: accompany writes "
+                              f"{', '.join(stems)} into one folder per input, so the "
+                              "template must end in {stem}.{ext}")
+    accompanist = Accompanist(args.model, device=device(args), phase=args.phase,
                               overlap=args.overlap, gl_iters=args.gl_iters)
-    targets = dict(pairs)
-    single = len(pairs) == 1
 
-    def one(item: Path) -> None:
-        options = dict(format=args.format, bit_depth=args.bit_depth, overwrite=args.force,
-                       plot=args.plot)
-        if single:
-            with progress_bar(f"accompanying {item.name}", None, quiet=args.quiet) as update:
-                accompanist.accompany_file(item, targets[item], progress=update, **options)
-        else:
-            accompanist.accompany_file(item, targets[item], **options)
+    def work(src: Path, outputs: dict[str, Path], progress) -> None:
+        for path in outputs.values():  # a taken name is refused before any analysis
+            check_output(path, overwrite=args.force, inputs=[src])
+        verdict = speech_or_singing(src)
+        if verdict.speech and not args.quiet:
+            console.print(f"warning: {src.name} sounds like speech, not singing "
+                          f"({verdict.describe()}); the model was trained on sung melodies "
+                          "and may give little of use", highlight=False)
+        accompanist.accompany_file(src, outputs["song"].parent, format=args.format,
+                                   bit_depth=args.bit_depth, overwrite=args.force,
+                                   plot=args.plot, progress=progress)
 
-    report = run_batch([p for p, _ in pairs], one, description="accompanying", jobs=args.jobs,
-                       quiet=args.quiet)
-    if not args.quiet and report.done:
-        console.print(f"{len(report.done)} voice(s) -> song + accompaniment in {out}")
-    return report.exit_code
+    return process_batch(args, plan, work, description="accompanying")
 
 
 def run_train(args) -> int:
-    from sonomorph.train import Trainer, config_from_args
     from sonomorph.train.recipes.accompany import AccompanyTask, AccompanyTrainConfig
 
-    extra = [f"data={json.dumps(str(args.data))}"]
+    extra = [f"data={quoted(args.data)}"]
     if args.target is not None:
-        extra.append(f"target={json.dumps(args.target)}")
+        extra.append(f"target={quoted(args.target)}")
     if args.tile_frames is not None:
         extra.append(f"tile_frames={args.tile_frames}")
-    args.overrides = [*args.overrides, *extra]
-    if not args.out:
-        args.out = "runs/accompany"
-    cfg = config_from_args(AccompanyTrainConfig, args)
-    result = Trainer(AccompanyTask(cfg), cfg, quiet=args.quiet).fit()
-    if not args.quiet:
-        best = (f"; best validation chroma {result.best_metric:.3f}: {result.best}"
-                if result.best else "")
-        console.print(f"trained {result.step} steps -> {result.last}{best}")
-    return 0
+    return train_model(args, AccompanyTask, AccompanyTrainConfig, default_out="runs/accompany",
+                       overrides=extra, best="validation chroma {:.3f}")
 
 
 def run_eval(args) -> int:
@@ -189,7 +157,7 @@ def run_eval(args) -> int:
     phases = ("griffinlim", "model") if args.phase == "both" else (args.phase,)
     names = {"griffinlim": "sonomorph pix2pix (Griffin-Lim phase)",
              "model": "sonomorph pix2pix (model phase)"}
-    systems = {names[p]: Accompanist(args.model, device=_device(args), phase=p) for p in phases}
+    systems = {names[p]: Accompanist(args.model, device=device(args), phase=p) for p in phases}
     with progress_bar("evaluating", None, quiet=args.quiet) as update:
         scores = evaluate_accompaniment(systems, args.data, split=args.split,
                                         tracks=args.tracks or None, seconds=args.seconds,
@@ -198,9 +166,6 @@ def run_eval(args) -> int:
                                         progress=update)
     print(format_scores(scores))
     if args.json:
-        from sonomorph.utils.fs import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(scores, indent=2, allow_nan=True) + "\n",
-                          overwrite=True)
+        write_json(args.json, scores)
     sys.stdout.flush()
     return 0

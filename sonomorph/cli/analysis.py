@@ -12,16 +12,35 @@ import json
 import sys
 from pathlib import Path
 
-from sonomorph.cli.common import expand_inputs, positive_float, positive_int, run_batch
-from sonomorph.utils.progress import console, progress_bar
+from sonomorph.cli.common import (
+    device,
+    expand_inputs,
+    positive_float,
+    positive_int,
+    quoted,
+    run_batch,
+    train_model,
+    write_json,
+)
+from sonomorph.utils.progress import progress_bar
+
+#: The shipped genre model's labels, spelled out so that building the parser loads no
+#: model (tests/test_cli_conventions.py checks that they agree with the model file).
+GENRES = ("bossa", "chorale", "electronic", "folk", "jazz", "quartet", "renaissance", "rock")
+SURE, SHORT_S = 0.90, 2.5  # sonomorph.pipelines.analysis's thresholds (the same test checks)
 
 
 def register(sub, groups) -> None:
     p = sub.add_parser(
-        "classify", help="print the 3 most likely genres of audio files",
+        "classify", help="name the genre of audio files (or say 'unsure' / 'not music')",
         description="Classify the genre of each file (folders are searched for audio): the "
         "clip is cut into 5-s segments, half overlapping, and their probabilities are "
-        "averaged. Prints the top genres with probabilities, one file per block.")
+        "averaged. The shipped model knows eight genres: " + ", ".join(GENRES) + ". "
+        f"Prints one block per file: the answer, then the model's top genres with their "
+        f"probabilities. The answer is the top genre when its probability is at least "
+        f"{SURE:.0%}; below that it is 'not music' when the clip sounds like speech, else "
+        f"'unsure'; a clip shorter than {SHORT_S:g} s is 'unsure' (thresholds calibrated on "
+        "speech and music clips: benchmarks/results/classify-calibration.json).")
     p.add_argument("inputs", nargs="+", metavar="FILE", help="audio files or folders")
     p.add_argument("--model", metavar="PATH", default="default",
                    help="genre model .safetensors (default: the shipped model)")
@@ -104,34 +123,22 @@ def register(sub, groups) -> None:
         s.set_defaults(func=run_eval_speakers)
 
 
-def _device(args) -> str:
-    import torch
-
-    spec = getattr(args, "device", "auto")
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return spec
-
-
-def _write_json(path: str, data) -> None:
-    from sonomorph.utils.fs import atomic_write_text
-
-    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n", overwrite=True)
-
-
 def run_classify(args) -> int:
     from sonomorph.pipelines.analysis import GenreClassifier
 
     files = expand_inputs(args.inputs)
-    classifier = GenreClassifier(args.model, device=_device(args))
+    classifier = GenreClassifier(args.model, device=device(args))
 
     def one(path: Path) -> None:
-        pred = classifier.predict_file(path)
-        top = pred.top(args.top)
+        answer = classifier.answer_file(path)
+        top = answer.prediction.top(args.top)
         if args.json:
-            print(json.dumps({"file": str(path), "top": [[g, round(p, 4)] for g, p in top]}))
+            print(json.dumps({"file": str(path), "answer": answer.text,
+                              "reason": answer.reason,
+                              "top": [[g, round(p, 4)] for g, p in top]}))
         else:
-            print(f"{path}")
+            why = f" ({answer.reason})" if answer.reason else ""
+            print(f"{path}: {answer.text}{why}")
             for genre, prob in top:
                 print(f"  {genre:<12} {prob:6.1%}")
         sys.stdout.flush()
@@ -141,37 +148,27 @@ def run_classify(args) -> int:
 
 
 def run_train(args) -> int:
-    from sonomorph.train import Trainer, config_from_args
     from sonomorph.train.recipes.genre import GenreTask, GenreTrainConfig
 
-    args.overrides = [*args.overrides, f"data={json.dumps(str(args.data))}"]
+    extra = [f"data={quoted(args.data)}"]
     if args.arch:
-        args.overrides.append(f"arch={json.dumps(args.arch)}")
-    if not args.out:
-        args.out = "runs/genre"
-    cfg = config_from_args(GenreTrainConfig, args)
-    result = Trainer(GenreTask(cfg), cfg, quiet=args.quiet).fit()
-    if not args.quiet:
-        acc = result.metrics.get("accuracy")
-        best = (f"; best validation loss {result.best_metric:.3f}: {result.best}"
-                if result.best else "")
-        best += f"; last validation accuracy {acc:.1%}" if acc is not None else ""
-        console.print(f"trained {result.step} steps -> {result.last}{best}", highlight=False)
-    return 0
+        extra.append(f"arch={quoted(args.arch)}")
+    return train_model(args, GenreTask, GenreTrainConfig, default_out="runs/genre",
+                       overrides=extra, best="validation loss {:.3f}")
 
 
 def run_eval_genre(args) -> int:
     from sonomorph.eval.analysis import evaluate_genre, format_genre, plot_confusion
     from sonomorph.pipelines.analysis import GenreClassifier
 
-    classifier = GenreClassifier(args.model, device=_device(args))
+    classifier = GenreClassifier(args.model, device=device(args))
     with progress_bar("evaluating", None, quiet=args.quiet) as update:
         scores = evaluate_genre(classifier, args.data, split=args.split, progress=update)
     print(format_genre(scores))
     plot_confusion(scores, args.confusion)
     print(f"confusion matrix: {args.confusion}")
     if args.json:
-        _write_json(args.json, scores)
+        write_json(args.json, scores)
     return 0
 
 
@@ -189,12 +186,12 @@ def run_eval_speakers(args) -> int:
                 r = evaluate_speakers(args.data, speakers=n, enroll=args.enroll or 9,
                                       test=args.test or 6, features=kind,
                                       min_seconds=args.min_seconds or 0.0,
-                                      device=_device(args), progress=update)
+                                      device=device(args), progress=update)
             # Count and folder first, so that a results table reads without the id lists.
             results.append({"n_speakers": len(r["speakers"]), "data": str(args.data), **r})
     print(format_speakers(results))
     if args.json:
-        _write_json(args.json, results)
+        write_json(args.json, results)
     return 0
 
 
@@ -214,7 +211,7 @@ def _run_eval_speakers_split(args) -> int:
         r = evaluate_speakers_split(args.data, split=args.split, features=kinds,
                                     optional=optional, enroll=args.enroll or 8,
                                     test=args.test or 7, min_seconds=args.min_seconds or 0.5,
-                                    device=_device(args), progress=update)
+                                    device=device(args), progress=update)
     data = str(args.data)
     if os.path.isabs(data):  # results files carry no absolute paths
         data = os.path.relpath(data)
@@ -224,5 +221,5 @@ def _run_eval_speakers_split(args) -> int:
     plot_speaker_confusions(r, png)
     print(f"confusion matrices: {png}")
     if args.json:
-        _write_json(args.json, r)
+        write_json(args.json, r)
     return 0

@@ -1,9 +1,9 @@
 """``sonomorph effect ...``: DSP effects that need no model.
 
-``sonomorph effect growl IN OUT --style fry|growl|scream`` turns a clean voice into vocal
+``sonomorph effect growl IN... --style fry|growl|scream`` turns a clean voice into vocal
 fry, a growl or a scream (subharmonics, roughness, shaped noise, distortion, lowered
-formants; see :mod:`sonomorph.audio.growl`). IN may be a file or a folder; with a
-folder (or several inputs) OUT is a folder and each output keeps its input's name.
+formants; see :mod:`sonomorph.audio.growl`). Outputs follow the command line's output
+convention: ``<out>/<track>_<style>.<ext>``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sonomorph.cli.common import add_jobs_option, expand_inputs, run_batch
-from sonomorph.errors import ConfigError
+from sonomorph.cli.common import (
+    ONE_FILE,
+    add_jobs_option,
+    add_output_options,
+    collect,
+    out_dir,
+    plan_outputs,
+    process_batch,
+)
 
 
 def _amount(text: str) -> float:
@@ -40,9 +47,9 @@ def register(sub, groups) -> None:
         "waveshaping distortion and lowered formants. Deterministic for a given --seed; the "
         "output keeps the input's length, rate, channels and loudness.",
     )
-    p.add_argument("input", metavar="IN", help="input audio file or folder")
-    p.add_argument("output", metavar="OUT",
-                   help="output file (or folder when IN is a folder)")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="audio files or folders of them")
+    add_output_options(p, command="effect-growl", stems=STYLES, filename=ONE_FILE,
+                       with_bit_depth=False)
     p.add_argument("--style", choices=STYLES, default="growl",
                    help="fry: creaky and low; growl: deep and rough; scream: noisy and "
                    "distorted (default: growl)")
@@ -50,7 +57,6 @@ def register(sub, groups) -> None:
                    help="strength from 0 (unchanged) to 2 (extreme) (default: 1)")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="random seed of the noise and parameter draws (default: 0)")
-    p.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
     add_jobs_option(p)
     p.set_defaults(func=_run_growl)
 
@@ -58,26 +64,12 @@ def register(sub, groups) -> None:
 def _run_growl(args) -> int:
     from sonomorph.audio.growl import growl_file
 
-    src = Path(args.input)
-    inputs = expand_inputs([src])
-    out = Path(args.output)
-    if src.is_dir():
-        if out.exists() and not out.is_dir():
-            raise ConfigError("IN is a folder, so OUT must be a folder", out)
+    out = out_dir(args)
+    plan = plan_outputs(collect(args.inputs, out), out, args.filename, (args.style,),
+                        args.format)
 
-        def target(item: Path) -> Path:
-            return out / item.relative_to(src)
-    else:
-        if out.is_dir():
-            raise ConfigError("OUT is a folder; give an output file name", out)
-
-        def target(item: Path) -> Path:
-            return out
-
-    def one(item: Path) -> None:
-        growl_file(item, target(item), args.style, amount=args.amount, seed=args.seed,
+    def work(src: Path, outputs: dict[str, Path], progress) -> None:
+        growl_file(src, outputs[args.style], args.style, amount=args.amount, seed=args.seed,
                    overwrite=args.force)
 
-    report = run_batch(inputs, one, description=f"growl ({args.style})", jobs=args.jobs,
-                       quiet=args.quiet)
-    return report.exit_code
+    return process_batch(args, plan, work, description=f"growl ({args.style})")

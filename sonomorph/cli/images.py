@@ -1,4 +1,4 @@
-"""``sonomorph image encode AUDIO OUT`` and ``sonomorph image decode IMG OUT``: audio to
+"""``sonomorph image encode AUDIO -o DIR`` and ``sonomorph image decode IMG -o DIR``: audio to
 spectrogram pictures (and back) in the original vocals-to-song project's 8-bit RGB layout
 or the lossless 16-bit PNG and float encodings. The work is done by
 :mod:`sonomorph.audio.images`."""
@@ -6,8 +6,20 @@ or the lossless 16-bit PNG and float encodings. The work is done by
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from sonomorph.cli.common import (
+    ONE_FILE,
+    Item,
+    add_output_options,
+    out_dir,
+    plan_outputs,
+    print_summary,
+    run_batch,
+)
 from sonomorph.utils.progress import console
+
+PICTURE, DECODED = "spectrogram", "decoded"
 
 
 def _positive_int(text: str) -> int:
@@ -52,9 +64,10 @@ def register(sub, groups) -> None:
         "(.npy of log magnitude and phase with a .json beside it; exact). The file carries its "
         "parameters, so `image decode` needs no options.")
     e.add_argument("audio", metavar="AUDIO", help="input audio file (any format, rate, channels)")
-    e.add_argument("out", metavar="OUT", help="output picture: .png or .npy")
-    e.add_argument("--encoding", choices=ENCODINGS, default=None,
-                   help="default: png16 for .png, float for .npy")
+    add_output_options(e, command="image-encode", stems=(PICTURE,), filename=ONE_FILE,
+                       formats=None)
+    e.add_argument("--encoding", choices=ENCODINGS, default="png16",
+                   help="rgb8 and png16 write a .png, float a .npy (default: png16)")
     e.add_argument("--n-fft", type=_positive_int, default=1024, metavar="N",
                    help="FFT size, even (default: 1024)")
     e.add_argument("--hop", type=_positive_int, default=256, metavar="N",
@@ -69,7 +82,6 @@ def register(sub, groups) -> None:
                    help="encode only this much (default: all; the original used 15 s)")
     e.add_argument("--scale", type=_float(0.0, True), default=None, metavar="X",
                    help="rgb8 only: magnitude shown as full red (default: the original's 1.0)")
-    e.add_argument("-f", "--force", action="store_true", help="replace an existing output")
     e.set_defaults(func=run_encode)
 
     d = image_sub.add_parser(
@@ -78,34 +90,50 @@ def register(sub, groups) -> None:
         "original project's 513-row layout) back into audio: magnitude x e^(i phase), then "
         "the inverse STFT.")
     d.add_argument("image", metavar="IMG", help="a .png or .npy written by `image encode`")
-    d.add_argument("out", metavar="OUT", help="output audio file (wav, flac, ogg, mp3...)")
-    d.add_argument("--bit-depth", choices=("16", "24", "32f"), default="16",
-                   help="wav/flac sample format (default: 16)")
-    d.add_argument("-f", "--force", action="store_true", help="replace an existing output")
+    add_output_options(d, command="image-decode", stems=(DECODED,), filename=ONE_FILE)
     d.set_defaults(func=run_decode)
+
+
+def _one_output(args, src: str, stem: str, ext: str) -> Path:
+    out = out_dir(args)
+    return plan_outputs([Item(Path(src))], out, args.filename, (stem,), ext)[Path(src)][stem]
 
 
 def run_encode(args) -> int:
     from sonomorph.audio.images import encode_file
 
-    image = encode_file(args.audio, args.out, encoding=args.encoding, n_fft=args.n_fft,
-                        hop=args.hop, sample_rate=args.sr, channels=1 if args.mono else None,
-                        offset=args.offset, duration=args.duration, scale=args.scale,
-                        overwrite=args.force)
+    target = _one_output(args, args.audio, PICTURE, "npy" if args.encoding == "float" else "png")
+    images = []
+
+    def one(src: Path) -> list[Path]:
+        images.append(encode_file(src, target, encoding=args.encoding, n_fft=args.n_fft,
+                                  hop=args.hop, sample_rate=args.sr,
+                                  channels=1 if args.mono else None, offset=args.offset,
+                                  duration=args.duration, scale=args.scale,
+                                  overwrite=args.force))
+        return [p for p in (target, target.with_suffix(".json")) if p.exists()]
+
+    report = run_batch([Path(args.audio)], one, description="encoding", quiet=args.quiet)
     if not args.quiet:
-        p = image.params
+        p = images[0].params
         extra = (f", {100 * p['clipped_fraction']:.1f}% of bins clipped at scale {p['scale']:g}"
                  if p["encoding"] == "rgb8" else "")
-        console.print(f"{args.out}: {p['encoding']}, {p['channels']} channel(s), "
+        console.print(f"{p['encoding']}, {p['channels']} channel(s), "
                       f"{p['length'] / p['sample_rate']:.2f} s at {p['sample_rate']} Hz, "
-                      f"n_fft {p['n_fft']}, hop {p['hop']}{extra}")
+                      f"n_fft {p['n_fft']}, hop {p['hop']}{extra}", highlight=False)
+    print_summary(report, quiet=args.quiet)
     return 0
 
 
 def run_decode(args) -> int:
     from sonomorph.audio.images import decode_file
 
-    wav = decode_file(args.image, args.out, bit_depth=args.bit_depth, overwrite=args.force)
-    if not args.quiet:
-        console.print(f"{args.out}: {wav.shape[0]} channel(s), {wav.shape[1]} samples")
+    target = _one_output(args, args.image, DECODED, args.format)
+
+    def one(src: Path) -> list[Path]:
+        decode_file(src, target, bit_depth=args.bit_depth, overwrite=args.force)
+        return [target]
+
+    report = run_batch([Path(args.image)], one, description="decoding", quiet=args.quiet)
+    print_summary(report, quiet=args.quiet)
     return 0

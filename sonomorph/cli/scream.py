@@ -1,7 +1,7 @@
 """``sonomorph scream``: turn voices into screams; ``train scream``, ``eval scream``, ``export scream``.
 
     sonomorph scream take1.wav takes/ -o screamed/ --style-strength 0.8
-    sonomorph scream --preset growl voice.flac          # DSP effect, no model
+    sonomorph scream --preset growl voice.flac          # DSP effect, no model: voice_growl.wav
     sonomorph scream --live --block 256                   # microphone -> speakers
     sonomorph train scream --voices corpora/screams/voices --screams corpora/screams/screams
     sonomorph train scream-judge --library corpora/sources --out runs/scream-judge
@@ -16,11 +16,16 @@ import json
 from pathlib import Path
 
 from sonomorph.cli.common import (
+    ONE_FILE,
     add_jobs_option,
     add_output_options,
-    expand_inputs,
+    collect,
+    device,
+    out_dir,
+    plan_outputs,
     positive_float,
-    run_batch,
+    process_batch,
+    write_json,
 )
 from sonomorph.errors import ConfigError
 from sonomorph.utils.progress import console, progress_bar
@@ -51,26 +56,17 @@ def _block(text: str) -> int:
     return value
 
 
-def _device(args) -> str:
-    import torch
-
-    device = getattr(args, "device", "auto")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but CUDA is not available")
-    return device
-
-
 def register(sub, groups) -> None:
     p = sub.add_parser(
         "scream", help="turn voices (sung, spoken, whispered) into screams, keeping the words",
         description="Turn voices into screams or growls while keeping the words. Input of any "
         "length, rate and channel count (downmixed to mono and resampled to 22.05 kHz for the "
         "model, with a note); overlapping chunks with crossfade and one loudness "
-        "normalisation per file. Output: <stem>_scream.<ext>, mono, at the input's rate.")
+        "normalisation per file. Output: <track>_scream.<ext> (<track>_growl.<ext> with "
+        "--preset growl), mono, at the input's rate.")
     p.add_argument("inputs", nargs="*", metavar="IN", help="audio files or folders")
-    add_output_options(p, default_format=None, out_help="output folder (default: beside each input)")
+    add_output_options(p, command="scream", stems=("scream", "growl with --preset growl"),
+                       filename=ONE_FILE)
     p.add_argument("--model", metavar="M", default=None,
                    help="'default' (shipped), a .safetensors checkpoint or an exported .onnx")
     p.add_argument("--preset", choices=["growl"], default=None,
@@ -157,7 +153,6 @@ def register(sub, groups) -> None:
 
 
 def _run_scream(args) -> int:
-    from sonomorph.audio import io
     from sonomorph.pipelines.scream import Screamer
 
     if args.live:
@@ -166,40 +161,22 @@ def _run_scream(args) -> int:
         return _run_live(args)
     if not args.inputs:
         raise ConfigError("give input files or folders (or --live)")
+    out = out_dir(args)
+    stem = args.preset or "scream"  # the DSP effect and the model never share a name
+    plan = plan_outputs(collect(args.inputs, out), out, args.filename, (stem,), args.format)
     screamer = Screamer(args.model, preset=args.preset, style_strength=args.style_strength,
-                        device=_device(args))
-    pairs: list[tuple[Path, Path]] = []
-    for raw in args.inputs:
-        root = Path(raw)
-        for src in expand_inputs([root]):
-            out_dir = Path(args.out) if args.out else src.parent
-            ext = args.format or io.writable_suffix(src)
-            dst = io.output_path_for(src, out_dir, "{stem}_scream", ext,
-                                     root=root if root.is_dir() else None)
-            pairs.append((src, dst))
-    targets = dict(pairs)
-    quiet = args.quiet
+                        device=device(args))
 
-    def one(src: Path) -> None:
-        dst = targets[src]
-        seconds = screamer.check_input(src)  # errors come before any progress bar
-        if len(pairs) == 1 and not quiet and seconds > 20:
-            with progress_bar(f"scream {src.name}", None, quiet=quiet) as update:
-                screamer.progress = update
-                report = screamer.process_file(src, dst, format=args.format,
-                                               bit_depth=args.bit_depth, overwrite=args.force)
-        else:
-            report = screamer.process_file(src, dst, format=args.format, bit_depth=args.bit_depth,
-                                           overwrite=args.force)
-        if not quiet:
+    def work(src: Path, outputs: dict[str, Path], progress) -> None:
+        screamer.check_input(src)  # errors come before any progress bar
+        screamer.progress = progress  # a bar for a single input only (None in a batch)
+        report = screamer.process_file(src, outputs[stem], format=args.format,
+                                       bit_depth=args.bit_depth, overwrite=args.force)
+        if not args.quiet:
             for note in report.notes:
-                console.print(f"note: {src.name}: {note}")
+                console.print(f"note: {src.name}: {note}", highlight=False)
 
-    result = run_batch([s for s, _ in pairs], one, description="scream", jobs=args.jobs,
-                       quiet=quiet)
-    if not quiet and result.done:
-        console.print(f"wrote {len(result.done)} file(s)")
-    return result.exit_code
+    return process_batch(args, plan, work, description="scream")
 
 
 def _run_live(args) -> int:
@@ -209,7 +186,7 @@ def _run_live(args) -> int:
     if args.preset:
         raise ConfigError("--live needs a model (the growl preset is offline only)")
     audio_devices()  # a missing device is reported before anything else
-    backend = load_backend(args.model, device="cpu")
+    backend = load_backend(args.model, device="cpu")  # live blocks are too small for a GPU
     engine = StreamingEngine(backend, args.block, fixed_blocks=True)
     if not args.quiet:
         console.print(f"live: {backend.name}, block {engine.block_size} samples, algorithmic "
@@ -307,13 +284,12 @@ def _row_name(spec: str | None, n_models: int, taken) -> str:
 def _run_eval(args) -> int:
     from sonomorph.eval.scream import evaluate_scream, load_judge
     from sonomorph.pipelines.scream import Screamer
-    from sonomorph.utils.fs import atomic_write_text
 
     specs = args.model or [None]
     growl = Screamer(preset="growl")
     systems = {"input": lambda x: x, "growl": lambda x: growl.mix(growl.wet(x), x)}
     for spec in specs:
-        screamer = Screamer(spec, device=_device(args))
+        screamer = Screamer(spec, device=device(args))
         systems[_row_name(spec, len(specs), systems)] = lambda x, s=screamer: s.mix(s.wet(x), x)
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
@@ -335,8 +311,7 @@ def _run_eval(args) -> int:
     for note in report.notes:
         console.print(f"note: {note}")
     if args.json:
-        atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2, default=float),
-                          overwrite=True)
+        write_json(args.json, report.to_dict())
     return 0
 
 

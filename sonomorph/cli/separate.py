@@ -13,20 +13,24 @@ import sys
 from pathlib import Path
 
 from sonomorph.cli.common import (
-    BIT_DEPTHS,
-    Skipped,
+    MANY_FILES,
     add_jobs_option,
-    expand_inputs,
+    add_output_options,
+    collect,
     non_negative_int,
+    out_dir,
+    pipeline_template,
+    plan_outputs,
     positive_float,
-    run_batch,
+    process_batch,
+    quoted,
+    train_model,
     unit_float,
 )
-from sonomorph.utils.progress import console, progress_bar
+from sonomorph.cli.common import device as _device
+from sonomorph.utils.progress import progress_bar
 
-DEFAULT_OUT = "separated"
-
-
+STEMS = {"both": ("vocals", "karaoke"), "vocals": ("vocals",), "karaoke": ("karaoke",)}
 
 
 def register(sub, groups) -> None:
@@ -35,19 +39,15 @@ def register(sub, groups) -> None:
         help="split songs into vocals and karaoke (accompaniment)",
         description="Separate the vocals of songs from the accompaniment. Writes "
         "<out>/<track>/vocals.<ext> and <out>/<track>/karaoke.<ext> for each song (folders "
-        "are searched for audio files). Any length, in constant memory; outputs keep the "
-        "input's sample rate and channels, and vocals + karaoke = the input.",
+        "are searched for audio files, their sub-folders kept). Any length, in constant "
+        "memory; outputs keep the input's sample rate and channels, and vocals + karaoke = "
+        "the input.",
     )
     p.add_argument("inputs", nargs="+", metavar="SONG_OR_FOLDER",
                    help="audio files (wav, flac, mp3, ogg, m4a...) or folders of them")
-    p.add_argument("-o", "--out", metavar="DIR", default=DEFAULT_OUT,
-                   help=f"output folder (default: ./{DEFAULT_OUT})")
-    p.add_argument("--stems", choices=("vocals", "karaoke", "both"), default="both",
+    add_output_options(p, command="separate", stems=STEMS["both"], filename=MANY_FILES)
+    p.add_argument("--stems", choices=tuple(STEMS), default="both",
                    help="which stems to write (default: both)")
-    p.add_argument("--format", choices=("wav", "flac", "mp3"), default="wav",
-                   help="output format (default: wav)")
-    p.add_argument("--bit-depth", choices=BIT_DEPTHS, default="16",
-                   help="wav/flac sample format (default: 16; 32f = 32-bit float, wav only)")
     add_jobs_option(p)
     p.add_argument("--overlap", type=unit_float, default=0.1, metavar="R",
                    help="overlap of consecutive chunks, a fraction of a chunk (default: 0.1)")
@@ -57,13 +57,8 @@ def register(sub, groups) -> None:
                    help="a separator .safetensors file (default: the shipped model)")
     p.add_argument("--wiener", type=non_negative_int, default=0, metavar="N",
                    help="multichannel Wiener refinement iterations (default: 0, off; slower)")
-    p.add_argument("--filename", metavar="TEMPLATE", default="{track}/{source}",
-                   help="output name below the output folder, without extension; fields "
-                   "{track} (input name) and {source} (vocals or karaoke); "
-                   "default: {track}/{source}")
     p.add_argument("--skip-existing", action="store_true",
                    help="leave songs whose outputs all exist alone")
-    p.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
 
     if "train" in groups:
@@ -107,93 +102,47 @@ def register(sub, groups) -> None:
         e.set_defaults(func=run_eval)
 
 
-def _device(args) -> str:
-    import torch
-
-    spec = getattr(args, "device", "auto")
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return spec
-
-
-def _collect(inputs: list[str], out: Path) -> list[tuple[Path, Path]]:
-    """(file, output folder) pairs: songs found in a folder keep their sub-folders below
-    the output folder; files inside the output folder are never taken as inputs."""
-    out_resolved = out.resolve()
-    pairs: list[tuple[Path, Path]] = []
-    seen: set[Path] = set()
-    for raw in inputs:
-        root = Path(raw)
-        for item in expand_inputs([raw]):
-            resolved = item.resolve()
-            if resolved in seen or out_resolved in resolved.parents:
-                continue
-            seen.add(resolved)
-            target = out
-            if root.is_dir():
-                rel = item.parent.resolve().relative_to(root.resolve())
-                target = out / rel
-            pairs.append((item, target))
-    return pairs
-
-
 def run(args) -> int:
-    from sonomorph.pipelines.separate import Separator, output_paths
+    from sonomorph.pipelines.separate import Separator
 
-    out = Path(args.out)
-    pairs = _collect(args.inputs, out)
-    if not pairs:
-        from sonomorph.errors import AudioLoadError
-
-        raise AudioLoadError("no audio files to separate (all inside the output folder?)", out)
-    # Check the template and options once, before loading the model.
-    output_paths(pairs[0][0], pairs[0][1], stems=args.stems, format=args.format,
-                 filename=args.filename)
+    out = out_dir(args)
+    stems = STEMS[args.stems]
+    items = {item.src: item for item in collect(args.inputs, out)}
+    # Every name is checked before the model loads.
+    plan = plan_outputs(list(items.values()), out, args.filename, stems, args.format)
     separator = Separator(args.model, device=_device(args), chunk_seconds=args.chunk,
                           overlap=args.overlap, wiener_iterations=args.wiener)
-    targets = dict(pairs)
-    single = len(pairs) == 1
 
-    def one(item: Path) -> None:
-        outputs = output_paths(item, targets[item], stems=args.stems, format=args.format,
-                               filename=args.filename)
-        if args.skip_existing and all(p.exists() for p in outputs.values()):
-            raise Skipped
-        options = dict(stems=args.stems, format=args.format, bit_depth=args.bit_depth,
-                       filename=args.filename, overwrite=args.force)
-        if single:
-            with progress_bar(f"separating {item.name}", None, quiet=args.quiet) as update:
-                separator.separate_file(item, targets[item], progress=update, **options)
-        else:
-            separator.separate_file(item, targets[item], **options)
+    def work(src: Path, outputs: dict[str, Path], progress) -> None:
+        # The pipeline fills {source} itself and adds the extension.
+        name = pipeline_template(args.filename, items[src], args.format, "{source}")
+        separator.separate_file(src, out, stems=args.stems, format=args.format,
+                                bit_depth=args.bit_depth, filename=name,
+                                overwrite=args.force, progress=progress)
 
-    report = run_batch([p for p, _ in pairs], one, description="separating", jobs=args.jobs,
-                       quiet=args.quiet)
-    if not args.quiet:
-        what = {"both": "vocals + karaoke", "vocals": "vocals", "karaoke": "karaoke"}[args.stems]
-        skipped = f", {len(report.skipped)} skipped (outputs exist)" if report.skipped else ""
-        console.print(f"{len(report.done)} song(s) -> {what} in {out}{skipped}")
-    return report.exit_code
+    return process_batch(args, plan, work, description="separating")
 
 
 def run_train(args) -> int:
-    from sonomorph.train import Trainer, config_from_args
     from sonomorph.train.recipes.separator import SeparatorTask, SeparatorTrainConfig
 
+    extra = [f"data={quoted(args.data)}"]
     if args.pretrain_noise_steps is not None:
-        args.overrides = [*args.overrides, f"pretrain_noise_steps={args.pretrain_noise_steps}"]
-    args.overrides = [*args.overrides, f"data={json.dumps(str(args.data))}"]
+        extra.append(f"pretrain_noise_steps={args.pretrain_noise_steps}")
     if args.init_from:
-        args.overrides = [*args.overrides, f"init_from={json.dumps(str(args.init_from))}"]
-    if not args.out:
-        args.out = "runs/separator"
-    cfg = config_from_args(SeparatorTrainConfig, args)
-    result = Trainer(SeparatorTask(cfg), cfg, quiet=args.quiet).fit()
-    if not args.quiet:
-        best = (f"; best {result.best_metric:.2f} dB vocals SDR: {result.best}"
-                if result.best else "")
-        console.print(f"trained {result.step} steps -> {result.last}{best}")
-    return 0
+        extra.append(f"init_from={quoted(args.init_from)}")
+    return train_model(args, SeparatorTask, SeparatorTrainConfig, default_out="runs/separator",
+                       overrides=extra, best="{:.2f} dB vocals SDR")
+
+
+def _peer_spec(text: str) -> tuple[str, str | None]:
+    """``NAME`` or ``NAME=PATH`` of --peer."""
+    import argparse
+
+    name, _, path = text.partition("=")
+    if name != "spleeter":
+        raise argparse.ArgumentTypeError(f"unknown peer {name!r} (known: spleeter)")
+    return name, (path or None)
 
 
 def run_eval(args) -> int:

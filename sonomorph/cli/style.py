@@ -1,4 +1,4 @@
-"""``sonomorph style CONTENT STYLE -o OUT``: give a clip the texture of another.
+"""``sonomorph style CONTENT STYLE -o DIR``: give a clip the texture of another.
 
 The work is done by :mod:`sonomorph.pipelines.style`; this module only parses arguments.
 """
@@ -6,11 +6,23 @@ The work is done by :mod:`sonomorph.pipelines.style`; this module only parses ar
 from __future__ import annotations
 
 import argparse
-import contextlib
-from pathlib import Path
 
-from sonomorph.cli.common import BIT_DEPTHS, positive_float, positive_int
-from sonomorph.utils.progress import console, progress_bar
+from sonomorph.cli.common import (
+    ONE_FILE,
+    Item,
+    add_output_options,
+    device,
+    lazy_progress,
+    out_dir,
+    plan_outputs,
+    positive_float,
+    positive_int,
+    print_summary,
+    run_batch,
+)
+from sonomorph.utils.progress import console
+
+STEM, PLOT = "styled", "spectrograms"
 
 
 def _non_negative_float(text: str) -> float:
@@ -49,12 +61,13 @@ def register(sub, groups) -> None:
         "to CONTENT's, then turn it into sound with Griffin-Lim. --method random uses a "
         "frozen, seeded random CNN over a log spectrogram (no data needed; good for voices); "
         "--method classifier uses the layers of a genre classifier over its mel features "
-        "(ambience to music). Inputs of any format, rate and channel count; the output is "
-        "mono at CONTENT's sample rate.",
+        "(ambience to music). Inputs of any format, rate and channel count; the output, "
+        "<track>_styled.<ext> ({track}: CONTENT's name), is mono at CONTENT's sample rate.",
     )
     p.add_argument("content", metavar="CONTENT", help="the clip whose content is kept")
     p.add_argument("style", metavar="STYLE", help="the clip whose texture is taken")
-    p.add_argument("-o", "--out", metavar="OUT", required=True, help="output audio file")
+    add_output_options(p, command="style", stems=(STEM, f"{PLOT} with --plot"),
+                       filename=ONE_FILE)
     p.add_argument("--method", choices=("random", "classifier"), default="random",
                    help="feature network (default: random)")
     p.add_argument("--steps", type=positive_int, default=None, metavar="N",
@@ -102,33 +115,21 @@ def register(sub, groups) -> None:
     c.add_argument("--style-layers", type=_layers, default=None, metavar="L1,L2",
                    help="style layers (default: the first four: proj,block1,block2,block3 "
                    "or conv1,conv2,conv3,conv4)")
-    p.add_argument("--plot", nargs="?", const="", default=None, metavar="PNG",
+    p.add_argument("--plot", action="store_true",
                    help="also write the content, style and result spectrograms side by side "
-                   "(default file: OUT with .png)")
+                   "(<track>_spectrograms.png)")
     p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="CPU threads; the transfer's tensors are small and memory-bound, so "
                    "one thread is fastest on a busy machine (measured by benchmarks/style.py "
                    "at load 5.5 to 7 on 2 cores: 10 s of audio in 9.9 s with 1 thread, 40 s "
                    "with 2; classifier 7.7 s and 61 s); try 2 on an idle machine (default: 1)")
-    p.add_argument("--bit-depth", choices=BIT_DEPTHS, default="16",
-                   help="wav/flac sample format (default: 16)")
-    p.add_argument("-f", "--force", action="store_true", help="replace existing outputs")
     p.set_defaults(func=run)
-
-
-def _device(args) -> str:
-    import torch
-
-    spec = getattr(args, "device", "auto")
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return spec
 
 
 def options_from_args(args) -> dict:
     """Pipeline keyword arguments from the parsed command line."""
     opts: dict = {"style_weight": args.style_weight, "optimizer": args.optimizer,
-                  "init": args.init, "seed": args.seed, "device": _device(args),
+                  "init": args.init, "seed": args.seed, "device": device(args),
                   "style_drop": args.style_drop or None}
     if args.content_weight is not None:
         opts["content_weight"] = args.content_weight
@@ -151,36 +152,37 @@ def options_from_args(args) -> dict:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     import torch
 
     from sonomorph.pipelines.style import stylise_file
 
     torch.set_num_threads(args.threads)
+    out = out_dir(args)
+    content = Path(args.content)
+    stems = (STEM, PLOT) if args.plot else (STEM,)
+    plan = plan_outputs([Item(content)], out, args.filename, stems,
+                        {STEM: args.format, PLOT: "png"})[content]
+    metrics: dict = {}
 
-    out = Path(args.out)
-    plot = None
-    if args.plot is not None:
-        plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    with contextlib.ExitStack() as stack:
-        bar: list = []
+    def one(src) -> list:
+        # The optimisation works on the whole clip at every step: the bar counts steps.
+        with lazy_progress(f"style transfer ({args.method})", quiet=args.quiet,
+                           unit="steps") as update:
+            result = stylise_file(src, args.style, plan[STEM], method=args.method,
+                                  plot=plan.get(PLOT), overwrite=args.force, progress=update,
+                                  bit_depth=args.bit_depth, **options_from_args(args))
+        metrics.update(result.metrics)
+        return list(plan.values())
 
-        def update(done: float, total: float | None = None) -> None:
-            # The bar appears with the first step, after the inputs were read and checked,
-            # so that an error about them is the only thing printed.
-            if not bar:
-                bar.append(stack.enter_context(progress_bar(
-                    f"style transfer ({args.method})", total, quiet=args.quiet)))
-            bar[0](done, total)
-
-        result = stylise_file(args.content, args.style, out, method=args.method, plot=plot,
-                              overwrite=args.force, progress=update, bit_depth=args.bit_depth,
-                              **options_from_args(args))
+    report = run_batch([content], one, description="style transfer", quiet=args.quiet)
     if not args.quiet:
-        m = result.metrics
+        m = metrics
         drop = 1.0 - m["style_end"] / m["style_start"] if m["style_start"] > 0 else 0.0
         console.print(
-            f"wrote {out}{f' and {plot}' if plot else ''}: style distance -{drop:.0%} "
-            f"({m['style_start']:.3g} -> {m['style_end']:.3g}), content distance "
-            f"{m['content_start']:.3g} -> {m['content_end']:.3g}, {int(m['steps'])} steps in "
-            f"{m['seconds']:.1f} s", highlight=False)
+            f"style distance -{drop:.0%} ({m['style_start']:.3g} -> {m['style_end']:.3g}), "
+            f"content distance {m['content_start']:.3g} -> {m['content_end']:.3g}, "
+            f"{int(m['steps'])} steps in {m['seconds']:.1f} s", highlight=False)
+    print_summary(report, quiet=args.quiet)
     return 0

@@ -16,6 +16,9 @@ from pathlib import Path
 from sonomorph.errors import OutputExistsError
 
 TMP_PREFIX = ".sonomorph-tmp-"
+#: The reason of the OutputExistsError for an output that exists; the command line adds
+#: the option that replaces it (an API caller passes ``overwrite=True``).
+EXISTS_REASON = "output exists"
 
 
 def _umask() -> int:
@@ -44,7 +47,7 @@ def check_output(
     if path.is_dir():
         raise OutputExistsError("output path is a folder", path)
     if path.exists() and not overwrite:
-        raise OutputExistsError("output exists (use --force / overwrite=True to replace it)", path)
+        raise OutputExistsError(EXISTS_REASON, path)
     return path
 
 

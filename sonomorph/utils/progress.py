@@ -23,12 +23,17 @@ ProgressCallback = Callable[[float, float], None]
 console = Console(stderr=True)
 
 
-def make_progress(quiet: bool = False) -> Progress:
+def make_progress(quiet: bool = False, unit: str | None = None) -> Progress:
+    """A rich progress display. ``unit`` (e.g. ``"s"``) shows the count as ``12.5/60.0 s``;
+    without it the count is of whole things (files, steps): ``3/10``."""
+    digits = 1 if unit == "s" else 0
+    count = (MofNCompleteColumn() if unit is None else TextColumn(
+        f"{{task.completed:.{digits}f}}/{{task.total:.{digits}f}} {unit}"))
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        MofNCompleteColumn(),
+        count,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -38,9 +43,12 @@ def make_progress(quiet: bool = False) -> Progress:
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: float | None, quiet: bool = False) -> Iterator[ProgressCallback]:
-    """A context manager yielding a ``progress(done, total)`` callback bound to one bar."""
-    with make_progress(quiet) as prog:
+def progress_bar(description: str, total: float | None, quiet: bool = False,
+                 unit: str | None = None) -> Iterator[ProgressCallback]:
+    """A context manager yielding a ``progress(done, total)`` callback bound to one bar.
+    When the block raises, the bar is wiped from the screen, so that the error message is
+    all that is left."""
+    with make_progress(quiet, unit) as prog:
         task = prog.add_task(description, total=total)
 
         def update(done: float, tot: float | None = None) -> None:
@@ -48,4 +56,8 @@ def progress_bar(description: str, total: float | None, quiet: bool = False) -> 
                 prog.update(task, total=tot)
             prog.update(task, completed=done)
 
-        yield update
+        try:
+            yield update
+        except BaseException:
+            prog.live.transient = True  # stop() then clears the bar instead of keeping it
+            raise
