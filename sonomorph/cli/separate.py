@@ -85,12 +85,22 @@ def register(sub, groups) -> None:
             "separator", help="score the separator beside baselines",
             description="Separate the tracks of a MUSDB18-HQ- or CCMixter-layout folder and "
             "print BSSEval v4 SDR (median over 1-s frames, then over tracks) and SI-SDR for "
-            "vocals and accompaniment, beside the mixture, the oracle ideal ratio mask, "
-            "centre-channel cancellation and REPET-SIM on the same tracks.")
+            "vocals and accompaniment, beside peers (--peer), the mixture, the oracle ideal "
+            "ratio mask, centre-channel cancellation and REPET-SIM on the same tracks, for "
+            "each split. The JSON records the sha256 and training steps of the weights "
+            "scored, the tracks, and no absolute paths.")
         e.add_argument("--data", required=True, metavar="DIR", help="evaluation data folder")
         e.add_argument("--model", metavar="PATH", default="default",
                        help="separator .safetensors file (default: the shipped model)")
-        e.add_argument("--split", default="test", help="split to score (default: test)")
+        e.add_argument("--split", action="append", metavar="SPLIT",
+                       help="split to score; repeat for several, each printed and recorded "
+                       "on its own (default: test)")
+        e.add_argument("--peer", action="append", type=_peer_spec, metavar="NAME[=PATH]",
+                       help="also score another project's separator on the same tracks: "
+                       "'spleeter' (Spleeter 2-stem, weights converted by "
+                       "benchmarks/peers/convert_spleeter.py; default "
+                       "~/.cache/sonomorph/peers/spleeter-2stems.safetensors or "
+                       "$SONOMORPH_SPLEETER_WEIGHTS) or 'spleeter=PATH'")
         e.add_argument("--tracks", type=non_negative_int, default=0, metavar="N",
                        help="score only the first N tracks (default: all)")
         e.add_argument("--seconds", type=positive_float, default=None, metavar="S",
@@ -146,19 +156,44 @@ def _peer_spec(text: str) -> tuple[str, str | None]:
 
 
 def run_eval(args) -> int:
-    from sonomorph.eval.baselines import evaluate_separation, format_scores
+    from sonomorph.eval.baselines import MODEL_NAME, evaluate_separation, format_scores
+    from sonomorph.eval.records import portable_path, weights_record
+    from sonomorph.models import resolve_model
     from sonomorph.pipelines.separate import Separator
 
-    separator = Separator(args.model, device=_device(args), wiener_iterations=args.wiener)
-    with progress_bar("evaluating", None, quiet=args.quiet) as update:
-        scores = evaluate_separation(separator, args.data, split=args.split,
-                                     tracks=args.tracks or None, seconds=args.seconds,
-                                     baselines=not args.no_baselines, progress=update)
-    print(format_scores(scores))
+    model_path = resolve_model(None if args.model == "default" else args.model, "separator")
+    separator = Separator(model_path, device=_device(args), wiener_iterations=args.wiener)
+    models = {MODEL_NAME: weights_record(model_path, separator.meta)}
+    peers = {}
+    for _name, path in args.peer or []:  # only spleeter so far (_peer_spec)
+        from sonomorph.eval.peers.spleeter import SpleeterSeparator
+
+        peer = SpleeterSeparator(path, device=_device(args))
+        peers[peer.name] = peer
+        models[peer.name] = {**weights_record(peer.path, peer.meta),
+                             "converted_from": peer.meta.get("source", {}),
+                             "licences": peer.meta.get("licences", {})}
+    splits = list(dict.fromkeys(args.split or ["test"]))
+    results = {}
+    for split in splits:
+        label = "evaluating" if len(splits) == 1 else f"evaluating {split}"
+        with progress_bar(label, None, quiet=args.quiet) as update:
+            results[split] = evaluate_separation(
+                separator, args.data, split=split, tracks=args.tracks or None,
+                seconds=args.seconds, baselines=not args.no_baselines, peers=peers,
+                progress=update)
+    for i, (split, scores) in enumerate(results.items()):
+        if len(results) > 1:
+            print(("\n" if i else "") + f"## split {split}\n")
+        print(format_scores(scores))
     if args.json:
         from sonomorph.utils.fs import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps(scores, indent=2, allow_nan=True) + "\n",
+        doc = {"data": portable_path(args.data), "seconds": args.seconds,
+               "metric": "BSSEval v4 (museval) SDR/SIR/SAR/ISR: median over 1-s frames, then "
+                         "over tracks; SI-SDR per whole excerpt, median over tracks",
+               "models": models, "splits": results}
+        atomic_write_text(args.json, json.dumps(doc, indent=2, allow_nan=True) + "\n",
                           overwrite=True)
     sys.stdout.flush()
     return 0

@@ -32,9 +32,10 @@ import numpy as np
 import torch
 
 from sonomorph.audio.spectral import ISTFT, STFT
+from sonomorph.eval.metrics import median_over_tracks, si_sdr, track_scores
 
 __all__ = ["mixture_baseline", "oracle_irm", "centre_cancel", "repet_sim", "BLIND_BASELINES",
-           "evaluate_separation", "format_scores", "load_track"]
+           "evaluate_separation", "format_scores", "load_track", "score_track"]
 
 N_FFT = 4096
 HOP = 1024
@@ -160,34 +161,96 @@ def load_track(track, sample_rate: int = 44100, seconds: float | None = None
     return out
 
 
+def _unscorable(x: np.ndarray) -> str | None:
+    """Why museval would refuse this source, or None: it calls a source silent when the sum
+    of its channels is zero at every sample, which also happens when the channels are exact
+    opposites (centre-channel cancellation of a 16-bit mixture gives such a side signal)."""
+    a = np.asarray(x, dtype=np.float64)
+    if not np.any(a):
+        return "is silent"
+    if a.ndim == 2 and not np.any(a.sum(axis=0)):
+        return "has channels that cancel exactly"
+    return None
+
+
+def score_track(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray],
+                sample_rate: int, *, bsseval: bool = True
+                ) -> tuple[dict[str, dict[str, float]], str | None]:
+    """:func:`~sonomorph.eval.metrics.track_scores` that never fails on silence; returns
+    ``(scores, note)``.
+
+    museval refuses a set of sources where any reference or estimate is silent, by its
+    test: the sum of the channels is zero at every sample. A centre-channel cancellation
+    of a mixture whose two channels are identical gives an exactly silent accompaniment;
+    of any 16-bit mixture, an accompaniment whose channels are exact opposites. Then those
+    sources get NaN for BSSEval (and for SI-SDR too when they are all zeros), with a note,
+    and the others are scored on their own: SDR and ISR of BSSEval v4 (images) depend only
+    on a source's own reference and estimate, so they are unchanged; SIR and SAR, which
+    need every source, are NaN for all."""
+    names = list(references)
+    why = {n: (f"{n} estimate {r}" if (r := _unscorable(estimates[n])) else None)
+           for n in names}
+    for n in names:
+        if why[n] is None and (r := _unscorable(references[n])):
+            why[n] = f"{n} reference {r}"
+    if not any(why.values()):
+        return track_scores(references, estimates, sample_rate, bsseval=bsseval), None
+    keep = [n for n in names if why[n] is None]
+    nan = float("nan")
+    keys = ("SDR", "SIR", "SAR", "ISR", "SI-SDR") if bsseval else ("SI-SDR",)
+    out = {n: dict.fromkeys(keys, nan) for n in names}
+    if keep:
+        part = track_scores({n: references[n] for n in keep}, {n: estimates[n] for n in keep},
+                            sample_rate, bsseval=bsseval)
+        for n in keep:
+            out[n].update(part[n])
+            if bsseval:
+                out[n]["SIR"] = out[n]["SAR"] = nan
+    for n in names:
+        if n not in keep and np.any(estimates[n]):
+            out[n]["SI-SDR"] = si_sdr(references[n], estimates[n])
+    return out, "; ".join(w for w in why.values() if w) + " (BSSEval undefined: NaN)"
+
+
 def evaluate_separation(separator, data: str | os.PathLike, *, split: str = "test",
                         tracks: int | None = None, seconds: float | None = None,
                         baselines: bool = True, bsseval: bool = True,
+                        peers: dict[str, object] | None = None, model_name: str = MODEL_NAME,
                         progress: Callable[[float, float], None] | None = None) -> dict:
     """Score ``separator`` (a :class:`~sonomorph.pipelines.separate.Separator`, or any
-    callable ``(mix, sr) -> {"vocals", "accompaniment"}``) on the ``split`` of a
-    MUSDB18-HQ- or CCMixter-layout folder, beside the baselines, on the same tracks.
+    callable ``(mix, sr) -> {"vocals", "accompaniment"}``; None: no model row) on the
+    ``split`` of a MUSDB18-HQ- or CCMixter-layout folder, beside ``peers`` (name ->
+    another separator, e.g. :class:`~sonomorph.eval.peers.spleeter.SpleeterSeparator`) and
+    the baselines, on the same tracks.
 
     Returns ``{"split", "tracks": [names], "seconds", "methods": {method: {source:
     {"SDR", "SIR", "SAR", "ISR", "SI-SDR"}}}, "per_track": {method: [{"track", source:
-    {...}}]}}``; method scores are medians over tracks of per-track medians over 1-s frames.
+    {...}}]}, "notes": {method: [text]}}``; method scores are medians over tracks of
+    per-track medians over 1-s frames. A track where a method's output (or a reference)
+    is silent scores NaN there, with a note (see :func:`score_track`), instead of failing.
     """
     from sonomorph.data.layouts import multitrack_tracks
-    from sonomorph.eval.metrics import median_over_tracks, track_scores
 
     items = multitrack_tracks(data, split)
     if tracks:
         items = items[: int(tracks)]
-    sr = int(getattr(separator, "sample_rate", 44100))
-    run = separator.separate if hasattr(separator, "separate") else separator
+    runners = {model_name: separator} if separator is not None else {}
+    runners.update(peers or {})
+    sr = int(getattr(separator, "sample_rate", 44100)) if separator is not None else 44100
+
+    def call(sep):
+        run = sep.separate if hasattr(sep, "separate") else sep
+        return lambda t: run(t["mixture"], sr)
+
     methods: dict[str, Callable[[dict[str, np.ndarray]], Stems]] = {
-        MODEL_NAME: lambda t: run(t["mixture"], sr)}
+        name: call(sep) for name, sep in runners.items()}
     if baselines:
         methods[ORACLE_NAME] = lambda t: oracle_irm(t["mixture"], t["vocals"],
                                                     t["accompaniment"], sr)
         for name, fn in BLIND_BASELINES.items():
             methods[name] = (lambda f: (lambda t: f(t["mixture"], sr)))(fn)
     per_track: dict[str, list[dict]] = {m: [] for m in methods}
+    notes: dict[str, list[str]] = {}
     steps = len(items) * len(methods)
     done = 0
     for track in items:
@@ -195,8 +258,10 @@ def evaluate_separation(separator, data: str | os.PathLike, *, split: str = "tes
         refs = {"vocals": audio["vocals"], "accompaniment": audio["accompaniment"]}
         for name, method in methods.items():
             est = method(audio)
-            scores = track_scores(refs, {k: est[k] for k in refs}, sr, bsseval=bsseval)
+            scores, note = score_track(refs, {k: est[k] for k in refs}, sr, bsseval=bsseval)
             per_track[name].append({"track": track.name, **scores})
+            if note:
+                notes.setdefault(name, []).append(f"{track.name}: {note}")
             done += 1
             if progress is not None:
                 progress(done, steps)
@@ -204,7 +269,7 @@ def evaluate_separation(separator, data: str | os.PathLike, *, split: str = "tes
                                          for row in rows])
                for name, rows in per_track.items()}
     return {"split": split, "tracks": [t.name for t in items], "seconds": seconds,
-            "methods": summary, "per_track": per_track}
+            "methods": summary, "per_track": per_track, "notes": notes}
 
 
 def format_scores(scores: dict) -> str:
@@ -224,4 +289,7 @@ def format_scores(scores: dict) -> str:
     lines.append(f"{len(scores['tracks'])} track(s) of split '{scores['split']}', {span}. "
                  "SDR: BSSEval v4 (museval), median over 1-s frames then over tracks; "
                  "SI-SDR over each whole excerpt, median over tracks.")
+    for name, texts in (scores.get("notes") or {}).items():
+        lines.append(f"Note, {name}: {'; '.join(texts)}; the median is over the other "
+                     "tracks ('–': none left).")
     return "\n".join(lines)
