@@ -17,9 +17,12 @@ the accompaniment as ``mixture - vocals`` so the two stems always sum to the mix
   estimates the repeating background's magnitude; soft masks (margin 10 for the voice)
   pick out the non-repeating part, the vocals.
 
-:func:`evaluate_separation` scores a separator and these baselines on the same tracks of a
-MUSDB18-HQ- or CCMixter-layout folder (what ``sonomorph eval separator`` prints, through
-:func:`format_scores`).
+:func:`evaluate_separation` scores a separator, any peers (e.g. Spleeter 2-stem,
+:mod:`sonomorph.eval.peers.spleeter`) and these baselines on the same tracks of a MUSDB18-HQ-
+or CCMixter-layout folder (what ``sonomorph eval separator`` prints, through
+:func:`format_scores`). :func:`score_track` scores one track and turns what museval cannot
+score (a silent estimate or reference, or one whose channels cancel exactly) into NaN with
+a note instead of an error.
 """
 
 from __future__ import annotations
