@@ -68,7 +68,7 @@ METADATA_KEY = "sonomorph-peer"
 FORMAT = "sonomorph-peer-spleeter"
 FORMAT_VERSION = 1
 CONVERT_HINT = ("make them with `.venv/bin/python benchmarks/peers/convert_spleeter.py` "
-                "(see docs/training.md, 'Peers')")
+                "(see docs/training.md, 'The peer: Spleeter 2-stem')")
 
 
 def default_weights_path() -> Path:
