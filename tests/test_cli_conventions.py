@@ -374,3 +374,19 @@ def test_the_shipped_singing_is_not_taken_for_speech_and_speech_is():
     examples = ROOT / "examples"
     assert not speech_or_singing(examples / "song_vocals.ogg").speech
     assert speech_or_singing(examples / "speakers" / "p226" / "p226_002.ogg").speech
+
+
+def test_accompany_warns_on_speech_and_not_on_the_shipped_singing(tmp_path, capsys):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _tiny_models import make_tiny_models
+
+    tiny = make_tiny_models(tmp_path / "models")
+    examples = ROOT / "examples"
+    for name, warned in (("spoken_voice.ogg", True), ("song_vocals.ogg", False)):
+        assert main(["accompany", str(examples / name), "-o", str(tmp_path / "out"),
+                     "--model", tiny["accompany"]]) == 0
+        err = capsys.readouterr().err
+        assert ("sounds like speech" in err) is warned, (name, err)
+        assert f"{Path(name).stem}/song.wav" in err  # the summary names what was written

@@ -140,7 +140,8 @@ def test_classify_prints_top3(trained, gtzan, capsys):
     probe = gtzan / "ticks" / "ticks.00007.wav"
     assert main(["-q", "classify", str(probe), "--model", str(trained.best)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == str(probe) and len(lines) == 4
+    # 2-s clips are shorter than the 2.5 s an answer needs: "unsure", with the guesses.
+    assert lines[0].startswith(f"{probe}: unsure (") and len(lines) == 4
     probs = [float(line.split()[-1].rstrip("%")) for line in lines[1:]]
     assert {line.split()[0] for line in lines[1:]} == set(GENRES)
     assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 100) < 0.5

@@ -99,7 +99,7 @@ class Item:
 
 def collect(inputs: Sequence[str | os.PathLike], out: Path) -> list[Item]:
     """The audio files to process: files as given, folders searched (their sub-folders
-    mirrored below the output folder), each once, never a file inside the output folder.
+    mirrored below the output folder, files inside the output folder left out), each once.
     Two inputs bound for the same sub-folder with the same name keep their extension in
     ``{track}`` (``song-mp3``, ``song-ogg``), then a number if that is not enough."""
     out_resolved = out.resolve()
@@ -109,10 +109,11 @@ def collect(inputs: Sequence[str | os.PathLike], out: Path) -> list[Item]:
         root = Path(raw)
         for path in expand_inputs([raw]):
             resolved = path.resolve()
-            if resolved in seen or out_resolved in resolved.parents:
+            found = root.is_dir()  # found by searching a folder, not named
+            if resolved in seen or (found and out_resolved in resolved.parents):
                 continue
             seen.add(resolved)
-            sub = path.parent.resolve().relative_to(root.resolve()) if root.is_dir() else Path()
+            sub = path.parent.resolve().relative_to(root.resolve()) if found else Path()
             items.append(Item(path, sub))
     if not items:
         raise AudioLoadError("no audio files to process (are they all inside the output "

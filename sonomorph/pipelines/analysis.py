@@ -292,9 +292,9 @@ class GenreClassifier:
         if answer == "genre":
             return GenreAnswer("genre", label, pred)
         if seconds < SHORT_S:
-            why = f"{seconds:.1f} s is too short to be sure (give {SHORT_S:g} s or more)"
+            why = f"{seconds:.1f} s is too short to be sure; give {SHORT_S:g} s or more"
         elif answer == "not music":
-            why = f"it sounds like speech ({kind.describe()})"
+            why = f"it sounds like speech: {kind.describe()}"
         else:
             why = f"no genre reaches {SURE:.0%}"
         return GenreAnswer(answer, None, pred, why)
