@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from sonomorph.cli.common import device as _device
+
 
 def _port(text: str) -> int:
     try:
@@ -64,15 +66,6 @@ def register(sub, groups) -> None:
         "a note. The same as `make demo` and `python -m sonomorph.demo`.")
     add_arguments(d)
     d.set_defaults(func=run_demo)
-
-
-def _device(args) -> str:
-    spec = getattr(args, "device", "auto") or "auto"
-    if spec == "cpu":
-        return "cpu"
-    from sonomorph.train.trainer import resolve_device
-
-    return str(resolve_device(spec))
 
 
 def run_app(args) -> int:
