@@ -1198,6 +1198,7 @@ def build_sources(
                         raise
     with contextlib.suppress(OSError):
         tmp_root.rmdir()
+    _remove_empty_groups(out_dir)
     user_records = _build_user(out_dir, user_files, from_dir, done_markers, verify, kinds) if user_files else []
     summary = write_manifest(out_dir, kinds_built=kinds, found=found, missing=missing,
                              user_records=user_records, failed=failed)
@@ -1205,6 +1206,18 @@ def build_sources(
     if failed:
         raise CorpusError(f"{len(failed)} unit(s) failed: {'; '.join(failed)[:400]}", out_dir)
     return summary
+
+
+def _remove_empty_groups(out_dir: Path) -> None:
+    """Remove group folders left empty when a unit was rebuilt under other labels."""
+    for kind in KINDS:
+        top = out_dir / kind
+        if not top.is_dir():
+            continue
+        for group in sorted(top.iterdir()):
+            if group.is_dir() and not any(group.iterdir()):
+                with contextlib.suppress(OSError):
+                    group.rmdir()
 
 
 def _build_user(out_dir: Path, files: list[tuple[str, str, Path]], from_dir, done_markers: dict,
