@@ -48,13 +48,7 @@ ALLOWED = {
 
 #: (importing module, imported module): known back-edges waiting for their fix. Each entry
 #: says why it is still here; the test fails when an entry is no longer needed.
-EXCEPTIONS = {
-    ("sonomorph.train.recipes.separator", "sonomorph.eval.metrics"):
-        "validation SDR during training; the recipe is being rewritten (issue 18 item 5)",
-    ("sonomorph.eval.scream", "sonomorph.train.recipes.scream_judge"):
-        "added while the layers test landed: clip_scores belongs beside the judge's model "
-        "in models/, roc_auc in eval/metrics.py; eval/scream.py is being edited by its owner",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def layer(module: str) -> str:

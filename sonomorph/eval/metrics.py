@@ -1,161 +1,20 @@
-"""Separation metrics: BSSEval v4 SDR (museval, the MUSDB18 convention) and SI-SDR.
+"""Evaluation metrics: BSSEval v4 SDR, SI-SDR and ROC AUC.
 
-Conventions (those of the SiSEC 2018 / MUSDB18 evaluation):
-
-- :func:`bss_eval_v4` computes SDR/SIR/SAR/ISR on 1-second windows with a 1-second hop,
-  time-invariant distortion filters of 512 taps (``museval.metrics.bss_eval`` with
-  ``framewise_filters=False, bsseval_sources_version=False``); a track's score is the
-  median over its windows, ignoring NaN windows (those where a reference is silent).
-- A data set's score is the median over its tracks (:func:`median_over_tracks`).
-- :func:`si_sdr` is the scale-invariant SDR of Le Roux et al. (2019) on the whole signal,
-  channels concatenated; it needs no external package and is cheap.
-
-Why the ``stempeg`` stub: ``import museval`` imports ``musdb``, which imports ``stempeg``,
-and stempeg raises ``RuntimeError`` *at import time* unless both ``ffmpeg`` and ``ffprobe``
-are on PATH. We only use ``museval.metrics`` (pure numpy/scipy) and never read stem files,
-so when the real import fails we put a placeholder ``stempeg`` module in ``sys.modules``
-before importing museval. The placeholder raises if anything actually calls into it.
+They are defined in :mod:`sonomorph.models.metrics` (training scores its validation with
+them too, and training may not import the evaluation layer); this module re-exports them
+for the evaluation code and for users.
 """
 
 from __future__ import annotations
 
-import importlib
-import math
-import statistics
-import sys
-import types
-from collections.abc import Iterable, Mapping, Sequence
+from sonomorph.models.metrics import (
+    bss_eval_v4,
+    median_over_tracks,
+    museval_metrics,
+    roc_auc,
+    si_sdr,
+    track_scores,
+)
 
-import numpy as np
-
-__all__ = ["bss_eval_v4", "si_sdr", "track_scores", "median_over_tracks", "museval_metrics"]
-
-_EPS = 1e-10
-
-
-def _stempeg_stub() -> types.ModuleType:
-    stub = types.ModuleType("stempeg")
-    stub.__doc__ = ("Placeholder installed by sonomorph.eval.metrics: the real stempeg needs "
-                    "ffmpeg and ffprobe at import time, and only museval.metrics is used.")
-
-    def _unavailable(*_args, **_kwargs):
-        raise RuntimeError("stempeg is not available (sonomorph only uses museval.metrics)")
-
-    def _getattr(name: str):
-        if name.startswith("__"):  # module protocol (__file__, __path__...): plainly absent
-            raise AttributeError(name)
-        return _unavailable
-
-    stub.__getattr__ = _getattr  # type: ignore[attr-defined]
-    return stub
-
-
-def museval_metrics() -> types.ModuleType:
-    """``museval.metrics``, importing museval with a stub stempeg when the real one fails."""
-    if "museval.metrics" in sys.modules:
-        return sys.modules["museval.metrics"]
-    try:
-        return importlib.import_module("museval.metrics")
-    except RuntimeError:  # stempeg: "ffmpeg or ffprobe could not be found"
-        pass
-    for name in [m for m in sys.modules if m.split(".")[0] in ("museval", "musdb", "stempeg")]:
-        del sys.modules[name]  # drop half-imported modules before retrying
-    sys.modules["stempeg"] = _stempeg_stub()
-    return importlib.import_module("museval.metrics")
-
-
-def _as_samples_channels(x: np.ndarray) -> np.ndarray:
-    """``(channels, samples)`` float audio -> ``(samples, channels)`` float64 (museval's)."""
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim == 1:
-        a = a[None, :]
-    if a.ndim != 2:
-        raise ValueError(f"expected (channels, samples) audio, got shape {a.shape}")
-    return a.T
-
-
-def bss_eval_v4(references: Sequence[np.ndarray], estimates: Sequence[np.ndarray],
-                sample_rate: int, *, window_s: float = 1.0, hop_s: float = 1.0
-                ) -> dict[str, np.ndarray]:
-    """BSSEval v4 framewise metrics for several sources of one track.
-
-    ``references`` and ``estimates`` are lists (one entry per source, same order) of
-    ``(channels, samples)`` arrays of equal shape. Returns ``{"SDR", "SIR", "SAR", "ISR"}``,
-    each ``(sources, windows)`` with NaN where a window's reference is silent.
-    """
-    if len(references) != len(estimates) or not references:
-        raise ValueError("need as many estimates as references, at least one")
-    refs = np.stack([_as_samples_channels(r) for r in references])
-    ests = np.stack([_as_samples_channels(e) for e in estimates])
-    if refs.shape != ests.shape:
-        raise ValueError(f"reference shape {refs.shape} != estimate shape {ests.shape}")
-    metrics = museval_metrics()
-    win = int(window_s * sample_rate)
-    hop = int(hop_s * sample_rate)
-    sdr, isr, sir, sar, _perm = metrics.bss_eval(
-        refs, ests, window=win, hop=hop, compute_permutation=False,
-        framewise_filters=False, bsseval_sources_version=False,
-    )
-    return {"SDR": np.asarray(sdr), "SIR": np.asarray(sir), "SAR": np.asarray(sar),
-            "ISR": np.asarray(isr)}
-
-
-def _nanmedian(values: np.ndarray) -> float:
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return float(np.median(v)) if v.size else math.nan
-
-
-def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant SDR in dB over the whole signal (channels concatenated).
-
-    ``10 log10(|a s|^2 / |a s - e|^2)`` with ``a = <e, s> / |s|^2``. NaN when the reference
-    is silent; +inf never occurs (a tiny floor on the error).
-    """
-    s = np.asarray(reference, dtype=np.float64).reshape(-1)
-    e = np.asarray(estimate, dtype=np.float64).reshape(-1)
-    if s.shape != e.shape:
-        raise ValueError(f"reference and estimate differ in size: {s.size} vs {e.size}")
-    energy = float(np.dot(s, s))
-    if energy <= _EPS:
-        return math.nan
-    target = (float(np.dot(e, s)) / energy) * s
-    noise = e - target
-    return 10.0 * math.log10((float(np.dot(target, target)) + _EPS)
-                             / (float(np.dot(noise, noise)) + _EPS))
-
-
-def track_scores(references: Mapping[str, np.ndarray], estimates: Mapping[str, np.ndarray],
-                 sample_rate: int, *, bsseval: bool = True) -> dict[str, dict[str, float]]:
-    """Per-source scores of one track: ``{source: {"SDR": ..., "SIR": ..., "SAR": ...,
-    "ISR": ..., "SI-SDR": ...}}``; BSSEval values are medians over 1-s windows (NaN windows
-    ignored). With ``bsseval=False`` only SI-SDR is computed (fast)."""
-    names = list(references)
-    missing = [n for n in names if n not in estimates]
-    if missing:
-        raise ValueError(f"no estimate for {', '.join(missing)}")
-    out: dict[str, dict[str, float]] = {n: {} for n in names}
-    if bsseval:
-        framewise = bss_eval_v4([references[n] for n in names], [estimates[n] for n in names],
-                                sample_rate)
-        for i, n in enumerate(names):
-            for key, values in framewise.items():
-                out[n][key] = _nanmedian(values[i])
-    for n in names:
-        out[n]["SI-SDR"] = si_sdr(references[n], estimates[n])
-    return out
-
-
-def median_over_tracks(per_track: Iterable[Mapping[str, Mapping[str, float]]]
-                       ) -> dict[str, dict[str, float]]:
-    """Median over tracks of each (source, metric), ignoring NaN tracks (the MUSDB way)."""
-    collected: dict[str, dict[str, list[float]]] = {}
-    for track in per_track:
-        for source, metrics in track.items():
-            for key, value in metrics.items():
-                collected.setdefault(source, {}).setdefault(key, []).append(float(value))
-    return {
-        source: {key: (statistics.median(v) if (v := [x for x in vals if math.isfinite(x)])
-                       else math.nan) for key, vals in metrics.items()}
-        for source, metrics in collected.items()
-    }
+__all__ = ["bss_eval_v4", "si_sdr", "track_scores", "median_over_tracks", "museval_metrics",
+           "roc_auc"]

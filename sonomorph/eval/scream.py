@@ -112,7 +112,7 @@ def _judge_clip(judge, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(window probabilities, window embeddings) of one mono 22.05 kHz clip."""
     import torch
 
-    from sonomorph.train.recipes.scream_judge import clip_scores
+    from sonomorph.models.scream_judge import clip_scores
 
     p, e = clip_scores(judge, torch.from_numpy(np.ascontiguousarray(x, np.float32)))
     return p.numpy().astype(np.float64), e.numpy().astype(np.float64)
@@ -122,7 +122,7 @@ def judge_report(judge, screams: Sequence[np.ndarray], voices: Sequence[np.ndarr
     """How well ``judge`` tells real ``screams`` from real ``voices`` (mono 22.05 kHz clips
     it did not train on): clip accuracy at 0.5, ROC AUC of clip scores (mean window
     probability), window accuracy, mean P(scream) per class and the counts."""
-    from sonomorph.train.recipes.scream_judge import roc_auc
+    from sonomorph.eval.metrics import roc_auc
 
     scores, labels, hits, n = [], [], 0, 0
     for label, clips in ((1, screams), (0, voices)):

@@ -19,8 +19,8 @@ Network: three dilated 1-D convolutions over time with the mel bands as channels
 mean and standard deviation pooling, a 32-d embedding (tanh), a linear logit. About 60 k
 parameters.
 
-:func:`judge_windows` cuts a clip into the windows the judge scores (the one helper the
-recipe and the evaluation both use).
+:func:`judge_windows` cuts a clip into the windows the judge scores and :func:`clip_scores`
+scores them (the helpers the recipe and the evaluation both use).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from sonomorph.models.registry import register_model
 
-__all__ = ["ScreamJudge", "judge_windows", "WINDOW_S", "HOP_S", "SILENT_DB"]
+__all__ = ["ScreamJudge", "judge_windows", "clip_scores", "WINDOW_S", "HOP_S", "SILENT_DB"]
 
 WINDOW_S = 1.0  #: seconds per judged window
 HOP_S = 0.5  #: hop between judged windows of a clip
@@ -132,3 +132,18 @@ def judge_windows(wav: Tensor, window: int, hop: int | None = None,
     w = torch.stack([wav[s: s + window] for s in starts])
     rms = w.pow(2).mean(dim=1).sqrt()
     return w[rms >= peak * 10 ** (silent_db / 20)]
+
+
+@torch.no_grad()
+def clip_scores(model: ScreamJudge, wav: Tensor, batch: int = 64) -> tuple[Tensor, Tensor]:
+    """(P(scream) per judged window, embedding per window) of one mono clip, on the CPU."""
+    w = judge_windows(wav, model.window)
+    if w.shape[0] == 0:
+        return w.new_zeros(0), w.new_zeros((0, model.head.in_features))
+    device = next(model.parameters()).device
+    probs, embs = [], []
+    for i in range(0, w.shape[0], batch):
+        logit, emb = model.logits_and_embedding(w[i: i + batch].to(device))
+        probs.append(torch.sigmoid(logit).cpu())
+        embs.append(emb.cpu())
+    return torch.cat(probs), torch.cat(embs)

@@ -35,7 +35,8 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from sonomorph.errors import ConfigError
-from sonomorph.models.scream_judge import ScreamJudge, judge_windows
+from sonomorph.models.metrics import roc_auc
+from sonomorph.models.scream_judge import ScreamJudge, clip_scores
 from sonomorph.train.config import TrainConfig
 from sonomorph.train.trainer import StepContext, TrainTask
 
@@ -163,30 +164,6 @@ class _Indices(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         return {"index": torch.tensor(index)}
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (ties count half); NaN without both classes."""
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(labels)
-    if len(set(labels.tolist())) < 2:
-        return float("nan")
-    return float(roc_auc_score(labels, np.asarray(scores)))
-
-
-@torch.no_grad()
-def clip_scores(model: ScreamJudge, wav: Tensor, batch: int = 64) -> tuple[Tensor, Tensor]:
-    """(P(scream) per judged window, embeddings per window) of one mono clip."""
-    w = judge_windows(wav, model.window)
-    if w.shape[0] == 0:
-        return w.new_zeros(0), w.new_zeros((0, model.head.in_features))
-    probs, embs = [], []
-    for i in range(0, w.shape[0], batch):
-        logit, emb = model.logits_and_embedding(w[i: i + batch].to(next(model.parameters()).device))
-        probs.append(torch.sigmoid(logit).cpu())
-        embs.append(emb.cpu())
-    return torch.cat(probs), torch.cat(embs)
 
 
 class ScreamJudgeTask(TrainTask):

@@ -517,7 +517,7 @@ class SeparatorTask(TrainTask):
         return {k: v.detach() for k, v in terms.items()}
 
     def validate(self, models, loader: DataLoader) -> dict[str, float]:
-        from sonomorph.eval.metrics import track_scores
+        from sonomorph.models.metrics import track_scores
 
         model = models["separator"]
         rows = []
