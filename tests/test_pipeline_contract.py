@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _tiny_models import make_tiny_models  # noqa: E402
 
 CLASSES = ["Separator", "Accompanist", "Screamer", "SilenceRemover", "GenreClassifier",
-           "RandomStyleTransfer", "ClassifierStyleTransfer"]
+           "RandomStyleTransfer", "ClassifierStyleTransfer", "SpeakerDatabase"]
 
 
 @pytest.mark.parametrize("name", CLASSES)
@@ -62,6 +62,12 @@ def _build(name: str, models: dict):
         return pipelines.RandomStyleTransfer(steps=2)
     if name == "ClassifierStyleTransfer":
         return pipelines.ClassifierStyleTransfer(models["genre"], steps=2)
+    if name == "SpeakerDatabase":
+        db = pipelines.SpeakerDatabase("gram", {})
+        extractor = db.extractor()
+        voices = [_voice(1.0, 16000)[0], _voice(1.0, 16000)[0][::-1].copy()]
+        db.add(np.stack([extractor(v) for v in voices]), ["low", "high"], ["a.wav", "b.wav"])
+        return db
     return pipelines.SilenceRemover()
 
 
@@ -76,7 +82,7 @@ def test_process_and_process_file_run_and_report_progress(name, models, tmp_path
     src = tmp_path / "in.wav"
     sf.write(src, wav.T, sr)
     out = tmp_path / ("out" if name in ("Separator", "Accompanist") else "out.wav")
-    if name == "GenreClassifier":
+    if name in ("GenreClassifier", "SpeakerDatabase"):
         out = tmp_path / "out.json"
     file_extra = {}
     if "Style" in name:
@@ -91,3 +97,23 @@ def test_process_and_process_file_run_and_report_progress(name, models, tmp_path
         with pytest.raises(OutputExistsError):
             obj.process_file(src, out, **file_extra)
         obj.process_file(src, out, overwrite=True, **file_extra)
+
+
+def test_speaker_database_process_answers_like_identify_file(tmp_path) -> None:
+    """process on a waveform at another rate and channel count ranks the speakers as
+    identify_file does on the same audio written to a file; process_file writes the
+    answer as JSON."""
+    import json
+
+    db = _build("SpeakerDatabase", {})
+    wav = np.concatenate([_voice(1.2, 22050)] * 2)  # stereo at 22.05 kHz
+    src = tmp_path / "voice.wav"
+    sf.write(src, wav.T, 22050, subtype="FLOAT")
+    ranked = db.process(wav, 22050)
+    expected = db.identify_file(src)
+    assert [m.speaker for m in ranked] == [m.speaker for m in expected]
+    assert np.allclose([m.distance for m in ranked], [m.distance for m in expected], atol=1e-5)
+    db.process_file(src, tmp_path / "a.json")
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert doc["speaker"] == doc["nearest"] == ranked[0].speaker
+    assert set(doc["distances"]) == {"low", "high"}

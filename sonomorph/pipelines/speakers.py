@@ -340,6 +340,50 @@ class SpeakerDatabase:
         wav = load_voice(path, extractor.sample_rate)
         return self.rank(extractor(wav, path))
 
+    # ----------------------------------------------------------------- the contract
+
+    def process(self, wav: np.ndarray, sr: int, *, progress: ProgressCallback | None = None,
+                extractor=None) -> list[Match]:
+        """:meth:`rank` for a waveform ``(channels, samples)`` or ``(samples,)`` at ``sr``
+        (downmixed to mono and resampled to the extractor's rate): every enrolled speaker,
+        nearest first; :meth:`decide` gives the answer. ``extractor``: one made by
+        :meth:`extractor`, to reuse it over many calls."""
+        from sonomorph.audio.io import mix_channels, resample
+
+        extractor = extractor or self.extractor()
+        wav = np.asarray(wav, dtype=np.float32)
+        wav = mix_channels(wav.reshape(1, -1) if wav.ndim == 1 else wav, 1)[0]
+        ranked = self.rank(extractor(resample(wav, sr, extractor.sample_rate)))
+        if progress is not None:
+            progress(1, 1)
+        return ranked
+
+    def process_file(self, src: str | os.PathLike, out: str | os.PathLike | None = None, *,
+                     overwrite: bool = False, progress: ProgressCallback | None = None,
+                     extractor=None, threshold: float | None = None) -> list[Match]:
+        """:meth:`identify_file`; with ``out``, also writes the answer there as JSON
+        (``file``, ``speaker``: the answer, None for :data:`UNKNOWN`; ``nearest``,
+        ``threshold``, ``distances``), atomically, never over ``src`` nor over an existing
+        file unless ``overwrite``."""
+        if out is not None:
+            from sonomorph.utils.fs import check_output
+
+            check_output(out, overwrite=overwrite, inputs=[src])
+        ranked = self.identify_file(src, extractor=extractor)
+        if out is not None:
+            from sonomorph.utils.fs import atomic_write_text
+
+            answer = self.decide(ranked, threshold)
+            limit = self.threshold if threshold is None else threshold
+            finite = limit is not None and bool(np.isfinite(limit))
+            doc = {"file": Path(src).name, "speaker": None if answer == UNKNOWN else answer,
+                   "nearest": ranked[0].speaker, "threshold": float(limit) if finite else None,
+                   "distances": {m.speaker: m.distance for m in ranked}}
+            atomic_write_text(out, json.dumps(doc, indent=2) + "\n", overwrite=overwrite)
+        if progress is not None:
+            progress(1, 1)
+        return ranked
+
     # ----------------------------------------------------------------- files
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
