@@ -32,13 +32,15 @@ def _megabytes(text: str) -> float:
 
 def register(sub, groups) -> None:
     from sonomorph.app import DEFAULT_HOST, DEFAULT_MAX_UPLOAD_MB, DEFAULT_PORT
-    from sonomorph.capabilities import model_kinds
+    from sonomorph.capabilities import CAPABILITIES, model_kinds
     from sonomorph.demo import add_arguments
+
+    titles = [c.title for c in CAPABILITIES]
+    tabs = ", ".join(titles[:-1]) + " and " + titles[-1]
 
     p = sub.add_parser(
         "app", help="the web UI: every capability in the browser",
-        description="Start the web UI (Gradio) with one tab per capability: Karaoke, Scream, "
-        "Vocals to song, Style transfer, Genre, Speaker ID and Silence removal. Upload or "
+        description=f"Start the web UI (Gradio) with one tab per capability: {tabs}. Upload or "
         "record audio (several songs at once in Karaoke, with one zip of the results), "
         "listen to the results, look at their spectrograms and download them. Uses the shipped models unless --model names others. Listens on "
         f"{DEFAULT_HOST} (this computer only) unless --host says otherwise. Nothing is "
