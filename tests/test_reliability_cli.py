@@ -16,7 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sonomorph.cli import build_parser, main
-from sonomorph.cli.common import non_negative_int, positive_float, positive_int, unit_float
+from sonomorph.cli.common import (
+    closed_unit_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    unit_float,
+)
 from sonomorph.errors import printable_path
 
 PARSER = build_parser()
@@ -77,7 +83,8 @@ def test_shared_number_types_keep_their_promises(text):
     for kind, ok in ((positive_int, lambda v: isinstance(v, int) and v >= 1),
                      (non_negative_int, lambda v: isinstance(v, int) and v >= 0),
                      (positive_float, lambda v: math.isfinite(v) and v > 0),
-                     (unit_float, lambda v: 0.0 <= v < 1.0)):
+                     (unit_float, lambda v: 0.0 <= v < 1.0),
+                     (closed_unit_float, lambda v: 0.0 <= v <= 1.0)):
         try:
             value = kind(text)
         except argparse.ArgumentTypeError as exc:
@@ -92,6 +99,7 @@ def test_valid_numbers_round_trip(n):
     assert positive_int(str(n)) == n and non_negative_int(str(n)) == n
     assert positive_float(str(n)) == float(n)
     assert unit_float(str(1.0 / (n + 1))) == 1.0 / (n + 1)
+    assert closed_unit_float(str(1.0 / n)) == 1.0 / n
 
 
 def _parse(argv: list[str]) -> tuple[int | None, str]:

@@ -337,6 +337,17 @@ def unit_float(text: str) -> float:
     return value
 
 
+def closed_unit_float(text: str) -> float:
+    """A share from 0 to 1, both included (NaN and infinities refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1]: {text}")
+    return value
+
+
 @dataclass
 class BatchReport:
     done: list[Path] = field(default_factory=list)

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import argparse
 
-from sonomorph.cli.common import positive_float, positive_int
+from sonomorph.cli.common import (
+    closed_unit_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    unit_float,
+)
 from sonomorph.utils.progress import console
 
 
@@ -30,27 +36,6 @@ def add_common_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
                    help="worker processes (default: the CPU count)")
     p.add_argument("--verify", action="store_true",
                    help="re-hash every finished file instead of trusting size and time")
-
-
-def _unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1]: {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1): {text}")
-    return value
-
 
 
 def register(sub, groups) -> None:
@@ -84,20 +69,20 @@ def register_multitrack(corpus) -> None:
     p.add_argument("--tracks", type=positive_int, default=320, metavar="N",
                    help="train, valid and test tracks in all (default: 320: 160 synthetic, "
                    "about 2.3 h, and 160 real-backed)")
-    p.add_argument("--real-fraction", type=_unit_interval, default=0.5, metavar="F",
+    p.add_argument("--real-fraction", type=closed_unit_float, default=0.5, metavar="F",
                    help="share of the tracks that are real-backed (default: 0.5); the synthetic "
                    "tracks do not depend on it being met, so a build without the library can "
                    "be completed later with it; 0: synthetic only")
     p.add_argument("--sources", metavar="DIR", default="corpora/sources",
                    help="real-audio library of `corpus sources` (default: corpora/sources; "
                    "when it is missing, only the synthetic part is built and a note says so)")
-    p.add_argument("--test-real", type=int, default=30, metavar="N",
+    p.add_argument("--test-real", type=non_negative_int, default=30, metavar="N",
                    help="real-backed 30 s tracks in the held-out test-real split (default: 30)")
-    p.add_argument("--test-fraction", type=_fraction, default=0.15, metavar="F",
+    p.add_argument("--test-fraction", type=unit_float, default=0.15, metavar="F",
                    help="share of pieces in the synthetic test split (default: 0.15)")
     p.add_argument("--max-seconds", type=positive_float, default=None, metavar="S",
                    help="cut every track to at most S seconds (for quick previews and tests)")
-    p.add_argument("--drums", type=_fraction, default=0.6, metavar="P",
+    p.add_argument("--drums", type=unit_float, default=0.6, metavar="P",
                    help="probability that a chorale track has drums (default: 0.6)")
     p.set_defaults(func=_run_multitrack)
 
@@ -149,7 +134,7 @@ def register_other_builders(corpus) -> None:
                    help="speakers in all (default: 110); the synthetic part is N minus the "
                    "real part asked for (44 by default, enough for the original protocol's "
                    "30-speaker row)")
-    p.add_argument("--real-fraction", type=_unit_interval, default=0.6, metavar="F",
+    p.add_argument("--real-fraction", type=closed_unit_float, default=0.6, metavar="F",
                    help="share of the speakers that are real (default: 0.6); when the library "
                    "holds fewer, all of them are used and the summary says so; 0: synthetic only")
     p.add_argument("--sources", metavar="DIR", default=None,
@@ -192,7 +177,7 @@ def register_other_builders(corpus) -> None:
     p.add_argument("--minutes", type=positive_float, default=60.0, metavar="M",
                    help="minutes of training voices (default: 60); the screams are all the "
                    "library's training screams")
-    p.add_argument("--real-voices", type=float, default=0.5, metavar="F",
+    p.add_argument("--real-voices", type=closed_unit_float, default=0.5, metavar="F",
                    help="share of the voice minutes that is real speech (default: 0.5)")
     p.add_argument("--speakers", type=positive_int, default=12, metavar="N",
                    help="synthetic speakers (default: 12; the last 2 go to valid/)")
