@@ -237,18 +237,26 @@ def varispeed_batch(x: Tensor, ratio: Tensor, length: int) -> Tensor:
 
 
 def limit_batch(vocals: Tensor, acc: Tensor, drive_db: Tensor, sample_rate: int,
-                window_s: float = 0.01) -> tuple[Tensor, Tensor]:
+                window_s: float = 0.01, block: int = 64) -> tuple[Tensor, Tensor]:
     """A look-ahead peak limiter on the mixture ``vocals + acc`` after ``drive_db`` ``(B,)`` of
-    gain: one smooth gain curve (held over ``window_s`` before and after each peak, then
-    smoothed over the same window) multiplies both stems, so the limited mixture is still
-    their sum and its peaks stay near full scale, as on a loud master."""
-    k = max(3, int(round(window_s * sample_rate)) | 1)
+    gain: one smooth gain curve multiplies both stems, so the limited mixture is still their
+    sum and its peaks stay at or below full scale, as on a loud master.
+
+    The gain is computed on the peak envelope in blocks of ``block`` samples (cheap): held at
+    its minimum over ``window_s`` on each side of every peak, smoothed over ``window_s``, then
+    interpolated back to the sample rate. The hold is twice as wide as the smoothing, so the
+    gain on every sample of a block is at most 1 / that block's peak."""
+    b, _, n = vocals.shape
     drive = torch.pow(10.0, drive_db / 20.0)[:, None, None]
-    level = ((vocals + acc) * drive).abs().amax(dim=1, keepdim=True)  # (B, 1, N)
-    peak = nn.functional.max_pool1d(level, k, stride=1, padding=k // 2)
-    gain = (1.0 / peak.clamp_min(1e-8)).clamp(max=1.0)
-    gain = -nn.functional.max_pool1d(-gain, k, stride=1, padding=k // 2)
+    level = ((vocals + acc) * drive).abs().amax(dim=1)  # (B, N)
+    pad = (-n) % block
+    env = nn.functional.pad(level, (0, pad)).reshape(b, 1, -1, block).amax(-1)  # (B, 1, M)
+    k = max(3, int(round(window_s * sample_rate / block)) | 1)
+    gain = (1.0 / env.clamp_min(1e-8)).clamp(max=1.0)
+    gain = -nn.functional.max_pool1d(-gain, 2 * k + 1, stride=1, padding=k)
     gain = nn.functional.avg_pool1d(gain, k, stride=1, padding=k // 2, count_include_pad=False)
+    gain = nn.functional.interpolate(gain, size=env.shape[-1] * block, mode="linear",
+                                     align_corners=False)[..., :n]
     g = drive * gain
     return vocals * g, acc * g
 
@@ -309,9 +317,9 @@ def augment_batch(vocals: Tensor, acc: Tensor, sample_rate: int, *,
         drive = lo_d + (hi_d - lo_d) * torch.rand(b, generator=generator)
         on = torch.rand(b, generator=generator) < limiter_probability
         if bool(on.any()):
-            lv, la = limit_batch(vocals, acc, drive.to(dev), sample_rate)
-            sel = on.to(dev)[:, None, None]
-            vocals, acc = torch.where(sel, lv, vocals), torch.where(sel, la, acc)
+            idx = on.nonzero().squeeze(1).to(dev)
+            lv, la = limit_batch(vocals[idx], acc[idx], drive.to(dev)[idx], sample_rate)
+            vocals, acc = vocals.index_copy(0, idx, lv), acc.index_copy(0, idx, la)
     if lowpass_probability > 0:
         freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate).to(dev)  # (n//2+1,)
         lo, hi = lowpass_hz
