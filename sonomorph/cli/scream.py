@@ -122,7 +122,8 @@ def register(sub, groups) -> None:
                    "(rows named after the files, with the folder when names clash)")
     e.add_argument("--limit", type=int, default=40, metavar="N", help="voices evaluated (default: 40)")
     e.add_argument("--no-wer", action="store_true", help="skip the word error rate (slow)")
-    e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    e.add_argument("--json", metavar="FILE", help="also write the results as JSON, with the "
+                   "weights behind each model row and the judge (file, sha256, steps)")
     e.set_defaults(func=_run_eval)
 
     j = groups["train"].add_parser(
@@ -282,15 +283,19 @@ def _row_name(spec: str | None, n_models: int, taken) -> str:
 
 
 def _run_eval(args) -> int:
+    from sonomorph.eval.records import weights_record
     from sonomorph.eval.scream import evaluate_scream, load_judge
     from sonomorph.pipelines.scream import Screamer
 
     specs = args.model or [None]
     growl = Screamer(preset="growl")
     systems = {"input": lambda x: x, "growl": lambda x: growl.mix(growl.wet(x), x)}
+    weights = {}  # each model row's file, sha256 and steps (and the judge's)
     for spec in specs:
         screamer = Screamer(spec, device=device(args))
-        systems[_row_name(spec, len(specs), systems)] = lambda x, s=screamer: s.mix(s.wet(x), x)
+        name = _row_name(spec, len(specs), systems)
+        systems[name] = lambda x, s=screamer: s.mix(s.wet(x), x)
+        weights[name] = _weights(spec, "scream")
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
     corpus = Path(args.corpus) if args.corpus else None
@@ -299,7 +304,8 @@ def _run_eval(args) -> int:
     text = args.text or (corpus and (corpus / "test-text").is_dir() and corpus / "test-text") or None
     if not voices or not screams:
         raise ConfigError("give --corpus DIR, or --voices DIR and --screams DIR")
-    judge = load_judge(args.judge)[0]
+    judge, judge_meta, judge_path = load_judge(args.judge)
+    weights["judge"] = weights_record(judge_path, judge_meta)
     with progress_bar("eval scream", None, quiet=args.quiet) as update:
         report = evaluate_scream(voices, screams, systems=systems, judge=judge, text=text,
                                  limit=args.limit, wer=not args.no_wer, progress=update)
@@ -311,8 +317,19 @@ def _run_eval(args) -> int:
     for note in report.notes:
         console.print(f"note: {note}")
     if args.json:
-        write_json(args.json, report.to_dict())
+        write_json(args.json, {**report.to_dict(), "weights": weights})
     return 0
+
+
+def _weights(spec, kind: str) -> dict:
+    """``weights_record`` of the model a user named (an ONNX file: its name and sha256)."""
+    from sonomorph.eval.records import weights_record
+    from sonomorph.models.checkpoint import read_metadata, resolve_model
+
+    if spec is not None and Path(spec).suffix.lower() == ".onnx":
+        return weights_record(spec)
+    path = resolve_model(spec, kind)
+    return weights_record(path, read_metadata(path))
 
 
 # --------------------------------------------------------------------------- export

@@ -12,12 +12,13 @@ Input: windows of mono 22.05 kHz audio ``(batch, samples)`` or ``(batch, 1, samp
 * **level**: each window is scaled to a peak of 1 and the log-mel is centred on its mean
   over the window's voiced frames, so a louder copy of a window gets the same features;
 * **silence and padding**: frames more than 40 dB below the window's loudest frame are
-  left out of the pooling, so short clips padded with zeros and pauses between words do
-  not count.
+  left out: they are set to zero at every layer and take no part in the normalisation's
+  statistics or the pooling, so how much padding or silence surrounds a sound (a short
+  clip zero-padded to a window, pauses between words) does not change how it is judged.
 
-Network: three dilated 1-D convolutions over time with the mel bands as channels, masked
-mean and standard deviation pooling, a 32-d embedding (tanh), a linear logit. About 60 k
-parameters.
+Network: three dilated 1-D convolutions over time with the mel bands as channels (each
+normalised over the voiced frames only), masked mean and standard deviation pooling, a
+32-d embedding (tanh), a linear logit. About 60 k parameters.
 
 :func:`judge_windows` cuts a clip into the windows the judge scores and :func:`clip_scores`
 scores them (the helpers the recipe and the evaluation both use).
@@ -87,14 +88,14 @@ class ScreamJudge(nn.Module):
         m = mask[:, None, :].float()
         centre = (logmel * m).sum(dim=(1, 2), keepdim=True) / (m.sum(dim=(1, 2), keepdim=True)
                                                                 * self.n_mels).clamp_min(1.0)
-        return (logmel - centre) / 4.0, mask
+        return (logmel - centre) / 4.0 * m, mask
 
     def embed_features(self, feats: Tensor, mask: Tensor) -> Tensor:
-        h = feats
-        for conv, norm in zip(self.convs, self.norms):
-            h = F.gelu(norm(conv(h)))
         m = mask[:, None, :].float()
         n = m.sum(dim=2).clamp_min(1.0)
+        h = feats * m
+        for conv, norm in zip(self.convs, self.norms):
+            h = F.gelu(_masked_norm(conv(h), m, norm)) * m
         mean = (h * m).sum(dim=2) / n
         std = (((h - mean[:, :, None]) ** 2 * m).sum(dim=2) / n).clamp_min(1e-6).sqrt()
         return torch.tanh(self.embed_layer(self.dropout(torch.cat([mean, std], dim=1))))
@@ -110,6 +111,16 @@ class ScreamJudge(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Scream logits ``(batch,)``; ``sigmoid`` gives P(scream)."""
         return self.logits_and_embedding(x)[0]
+
+
+def _masked_norm(h: Tensor, m: Tensor, norm: nn.GroupNorm) -> Tensor:
+    """``norm`` (one group) with its statistics taken over the voiced frames ``m`` only, so
+    how much silence or padding surrounds the sound does not change its features."""
+    count = (m.sum(dim=(1, 2), keepdim=True) * h.shape[1]).clamp_min(1.0)
+    mean = (h * m).sum(dim=(1, 2), keepdim=True) / count
+    var = (((h - mean) * m) ** 2).sum(dim=(1, 2), keepdim=True) / count
+    h = (h - mean) / torch.sqrt(var + norm.eps)
+    return h * norm.weight[None, :, None] + norm.bias[None, :, None]
 
 
 def judge_windows(wav: Tensor, window: int, hop: int | None = None,
