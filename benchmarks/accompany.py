@@ -86,8 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(["case", "threads", "x real time", "peak MB"], rows))
     print(f"\n{args.seconds:g} s of 44.1 kHz stereo voice; median of {args.repeats} runs; "
           f"{platform.processor() or platform.machine()}")
-    atomic_write_text(RESULTS, json.dumps({"seconds": args.seconds, "rows": records}, indent=2)
-                      + "\n", overwrite=True)
+    from sonomorph import pretrained
+    from sonomorph.utils.hashing import sha256_file
+
+    shipped = "accompany" in pretrained.available()
+    record = {"seconds": args.seconds, "rows": records,
+              "model": "accompany.safetensors" if shipped else "random weights",
+              "model_sha256": sha256_file(pretrained.path_for("accompany")) if shipped else None}
+    atomic_write_text(RESULTS, json.dumps(record, indent=2) + "\n", overwrite=True)
     return 0
 
 

@@ -3,6 +3,7 @@ the accompany / train accompany / eval accompany commands (with tiny models)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -159,6 +160,89 @@ def test_metrics_on_known_cases():
     assert log_spectral_distance(np.zeros_like(noise), noise, sr) > 50.0
 
 
+def clicks(times, seconds: float, sr: int) -> np.ndarray:
+    """Short decaying 2-kHz bursts at ``times`` (seconds)."""
+    x = np.zeros(int(seconds * sr), np.float32)
+    burst = (np.sin(2 * np.pi * 2000 * np.arange(int(0.03 * sr)) / sr)
+             * np.exp(-np.arange(int(0.03 * sr)) / (0.005 * sr))).astype(np.float32)
+    for t in times:
+        a = int(round(t * sr))
+        x[a:a + len(burst)] += burst[: len(x) - a]
+    return x
+
+
+def test_time_shifted_truth_moves_the_onsets_by_the_drawn_shift_and_keeps_the_key():
+    from sonomorph.eval.accompany import key_profile, onset_f1, score, shift_for, time_shifted
+
+    sr, seconds = 22050, 12.0
+    shift = shift_for("some-song", seed=0)
+    assert 2.0 <= shift <= 4.0 and shift == shift_for("some-song", seed=0)
+    assert len({shift_for(f"song{i}") for i in range(5)}) == 5
+    gaps = np.random.default_rng(1).uniform(0.3, 0.7, 40)  # irregular: no beat to realign
+    times = np.cumsum(gaps)
+    times = times[times < seconds - 0.1]
+    x = clicks(times, seconds, sr)
+    moved = time_shifted(x, sr, shift)
+    assert moved.shape == x.shape
+    assert onset_f1(x, x, sr) == 1.0
+    assert onset_f1(moved, x, sr) < 0.4  # the timing is wrong...
+    expected = clicks(np.sort((times + shift) % seconds), seconds, sr)
+    assert onset_f1(moved, expected, sr) > 0.95  # ...by exactly the drawn shift
+    # The key stays: a C major chord progression keeps its pitch-class profile.
+    t = np.arange(int(seconds * sr)) / sr
+    chords = [(261.63, 329.63, 392.0), (349.23, 440.0, 523.25), (392.0, 493.88, 587.33)]
+    song = np.zeros_like(t)
+    for k, chord in enumerate(chords * 4):
+        seg = (t >= k) & (t < k + 1)
+        song[seg] = sum(np.sin(2 * np.pi * f * t[seg]) for f in chord)
+    song = song.astype(np.float32)
+    a, b = key_profile(song, sr), key_profile(time_shifted(song, sr, shift), sr)
+    assert np.abs(a - b).max() < 0.01
+    assert score(time_shifted(song, sr, shift), song, sr)["flatness_ratio"] == \
+        pytest.approx(1.0, abs=0.2)  # the same texture: the seam adds no click
+    stereo = np.stack([song, 0.5 * song])
+    assert np.array_equal(time_shifted(stereo, sr, shift)[1], time_shifted(0.5 * song, sr, shift))
+
+
+def test_key_only_chord_has_the_input_chroma_profile_and_its_level():
+    from sonomorph.eval.accompany import key_chord, key_profile
+
+    sr = 22050
+    t = np.arange(6 * sr) / sr
+    # A minor: A, C, E in several octaves, with a little D.
+    voices = [(220.0, 1.0), (261.63, 0.8), (329.63, 0.9), (440.0, 0.5), (146.83, 0.2)]
+    song = sum(a * np.sin(2 * np.pi * f * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t + f))
+               for f, a in voices).astype(np.float32)
+    profile = key_profile(song, sr)
+    assert profile.shape == (12,) and profile.sum() == pytest.approx(1.0, abs=1e-5)
+    assert set(np.argsort(profile)[-3:]) == {9, 0, 4}  # A, C, E
+    chord = key_chord(profile, len(t), sr, rms=0.05)
+    assert np.sqrt(np.mean(chord.astype(np.float64) ** 2)) == pytest.approx(0.05, rel=1e-3)
+    again = key_profile(chord, sr)
+    cosine = float(again @ profile / np.linalg.norm(again) / np.linalg.norm(profile))
+    assert cosine > 0.97
+    assert np.argmax(again) == np.argmax(profile)
+    # Another key gives another chord: D major's profile is far from A minor's.
+    other = np.roll(profile, 5)
+    moved = key_profile(key_chord(other, len(t), sr), sr)
+    assert float(moved @ profile / np.linalg.norm(moved) / np.linalg.norm(profile)) < 0.8
+
+
+def test_frechet_distance_and_spectral_flatness_on_known_cases():
+    from sonomorph.eval.accompany import _power, frechet_distance, spectral_flatness
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((400, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(a, a + np.array([3.0, 4.0, 0.0])) == pytest.approx(25.0, rel=1e-6)
+    assert np.isnan(frechet_distance(a[:1], a))
+    sr = 22050
+    noise = rng.standard_normal(2 * sr).astype(np.float32)
+    tone = np.sin(2 * np.pi * 440 * np.arange(2 * sr) / sr).astype(np.float32)
+    assert spectral_flatness(_power(noise)) > 100 * spectral_flatness(_power(tone))
+    assert np.isnan(spectral_flatness(_power(np.zeros(sr, np.float32))))
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -226,7 +310,34 @@ def test_cli_train_resumes_and_eval_prints_baselines(songs, tmp_path, capsys):
                  "--phase", "both"]) == 0
     table = capsys.readouterr().out
     assert "retrieval" in table and "silence" in table
-    methods = json.loads(scores.read_text())["methods"]
+    doc = json.loads(scores.read_text())
+    methods = doc["splits"]["test"]["methods"]
+    for row in methods.values():
+        assert {"chroma", "onset_f1", "lsd", "flatness_ratio", "frechet"} <= set(row)
+    record = doc["models"]["sonomorph pix2pix (Griffin-Lim phase)"]
+    assert record["sha256"] == hashlib.sha256((out / "last.safetensors").read_bytes()).hexdigest()
+    assert record["steps"] == 3 and doc["models"]["genre embedding"]["sha256"]
+    assert doc["splits"]["test"]["tracks"] == ["e"]
+    assert doc["retrieval_database"]["tracks"]  # the train split, less its validation songs
+    assert set(doc["retrieval_database"]["tracks"]) <= {"a", "b", "c", "d"}
+    shifted = doc["splits"]["test"]["per_track"]["time-shifted truth (2-4 s)"]
+    assert 2.0 <= shifted[0]["shift_s"] <= 4.0
+    assert np.isfinite(methods["time-shifted truth (2-4 s)"]["flatness_ratio"])
+    assert methods["key only (sustained chord)"]["onset_f1"] < 1.0
+
+    def strings(x):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                yield k
+                yield from strings(v)
+        elif isinstance(x, list):
+            for v in x:
+                yield from strings(v)
+        elif isinstance(x, str):
+            yield x
+
+    for text in strings(doc):  # no absolute paths: nothing of this machine's folders
+        assert not text.startswith("/") and str(tmp_path) not in text and "\\" not in text
     assert methods["true accompaniment (ceiling)"]["chroma"] == pytest.approx(1.0, abs=1e-4)
     assert methods["true accompaniment (ceiling)"]["lsd"] == 0.0
     assert methods["silence"]["chroma"] == 0.0

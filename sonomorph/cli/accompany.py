@@ -85,21 +85,35 @@ def register(sub, groups) -> None:
         e = groups["eval"].add_parser(
             "accompany", help="score generated accompaniments beside baselines",
             description="Generate accompaniments for the held-out songs of a multitrack folder "
-            "and print chroma similarity (CQT, frame-wise cosine), onset F1 and log-spectral "
-            "distance against the true accompaniment, beside silence, the voice itself, "
-            "retrieval from the training songs, and the true accompaniment (ceiling).")
+            "(MUSDB18-HQ layout, 4- or 2-stem tracks) and print, against the true "
+            "accompaniment, chroma similarity (CQT, frame-wise cosine), onset F1, log-spectral "
+            "distance and spectral flatness (the estimate's over the truth's), medians over "
+            "songs, and the Fréchet distance to the true accompaniments in the genre "
+            "classifier's embedding, beside silence, the voice itself, retrieval from the "
+            "training songs, the true accompaniment shifted by 2-4 s (seeded), a sustained "
+            "chord of the song's key, and the true accompaniment (ceiling), for each split. "
+            "The JSON records the sha256 and training steps of the weights scored, the "
+            "tracks, and no absolute paths.")
         e.add_argument("--data", required=True, metavar="DIR", help="evaluation data folder")
         e.add_argument("--model", metavar="PATH", default="default",
                        help="generator .safetensors file (default: the shipped model)")
         e.add_argument("--phase", choices=("griffinlim", "model", "both"), default="griffinlim",
                        help="output phase (default: griffinlim; both: one row for each)")
-        e.add_argument("--split", default="test", help="split to score (default: test)")
+        e.add_argument("--split", action="append", metavar="SPLIT",
+                       help="split to score, e.g. test or test-real; repeat for several, each "
+                       "printed and recorded on its own (default: test)")
         e.add_argument("--tracks", type=non_negative_int, default=0, metavar="N",
-                       help="score only the first N tracks (default: all)")
+                       help="score only N tracks of each split, spread evenly over its sorted "
+                       "list (default: all)")
         e.add_argument("--seconds", type=positive_float, default=None, metavar="S",
                        help="score S seconds from the middle of each track (default: all)")
         e.add_argument("--retrieval-tracks", type=non_negative_int, default=0, metavar="N",
-                       help="retrieval searches the first N training songs (default: all)")
+                       help="retrieval searches N training songs spread evenly over the "
+                       "train split (default: all)")
+        e.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
+                       help="seed of the time-shifted truth's shifts (default: 0)")
+        e.add_argument("--no-frechet", action="store_true",
+                       help="skip the Fréchet distance (it needs the shipped genre model)")
         e.add_argument("--no-baselines", action="store_true", help="score the model only")
         e.add_argument("--json", metavar="PATH", help="also write the scores as JSON")
         e.set_defaults(func=run_eval)
@@ -151,21 +165,49 @@ def run_train(args) -> int:
 
 
 def run_eval(args) -> int:
-    from sonomorph.eval.accompany import evaluate_accompaniment, format_scores
+    from sonomorph.eval.accompany import (
+        GenreEmbedding,
+        RetrievalBaseline,
+        evaluate_accompaniment,
+        format_scores,
+    )
+    from sonomorph.eval.records import portable_path, weights_record
+    from sonomorph.models.checkpoint import resolve_model
     from sonomorph.pipelines.accompany import Accompanist
 
     phases = ("griffinlim", "model") if args.phase == "both" else (args.phase,)
     names = {"griffinlim": "sonomorph pix2pix (Griffin-Lim phase)",
              "model": "sonomorph pix2pix (model phase)"}
-    systems = {names[p]: Accompanist(args.model, device=device(args), phase=p) for p in phases}
-    with progress_bar("evaluating", None, quiet=args.quiet) as update:
-        scores = evaluate_accompaniment(systems, args.data, split=args.split,
-                                        tracks=args.tracks or None, seconds=args.seconds,
-                                        baselines=not args.no_baselines,
-                                        retrieval_tracks=args.retrieval_tracks or None,
-                                        progress=update)
-    print(format_scores(scores))
+    path = resolve_model(None if args.model == "default" else args.model, "accompany")
+    systems = {names[p]: Accompanist(path, device=device(args), phase=p) for p in phases}
+    models = {name: weights_record(path, acc.meta) for name, acc in systems.items()}
+    embedding = None if args.no_frechet else GenreEmbedding()
+    if embedding is not None:
+        models["genre embedding"] = weights_record(embedding.path, embedding.meta)
+    splits = list(dict.fromkeys(args.split or ["test"]))
+    retrieval = None
+    if not args.no_baselines:
+        with progress_bar("retrieval database", None, quiet=args.quiet) as update:
+            retrieval = RetrievalBaseline(args.data, tracks=args.retrieval_tracks or None,
+                                          progress=update)
+    results = {}
+    for split in splits:
+        label = "evaluating" if len(splits) == 1 else f"evaluating {split}"
+        with progress_bar(label, None, quiet=args.quiet) as update:
+            results[split] = evaluate_accompaniment(
+                systems, args.data, split=split, tracks=args.tracks or None,
+                seconds=args.seconds, baselines=not args.no_baselines, retrieval=retrieval,
+                seed=args.seed, embedding=embedding, progress=update)
+    for i, (split, scores) in enumerate(results.items()):
+        if len(results) > 1:
+            print(("\n" if i else "") + f"## split {split}\n")
+        print(format_scores(scores))
     if args.json:
-        write_json(args.json, scores)
+        doc = {"data": portable_path(args.data), "seconds": args.seconds, "seed": args.seed,
+               "models": models,
+               "retrieval_database": None if retrieval is None else {
+                   "split": "train", "tracks": [t.name for t in retrieval.items]},
+               "splits": results}
+        write_json(args.json, doc)
     sys.stdout.flush()
     return 0

@@ -16,10 +16,29 @@ accompaniment of the same voice):
     two power spectra in dB (floor: 80 dB below the true accompaniment's peak), averaged
     over frames. Lower is better; it also punishes a wrong level.
 
+``flatness_ratio``
+    Spectral flatness of the estimate over that of the true accompaniment (librosa's
+    geometric over arithmetic mean of the power spectrum, n_fft 2048, averaged over the
+    frames within 40 dB of each signal's own loudest frame). 1 is the truth's texture;
+    noise is far above 1, a few sustained sine tones far below. Does it sound like music?
+``frechet``
+    A set metric, not a per-song one: the Fréchet distance between Gaussians fitted to the
+    genre classifier's embeddings (the shipped ``genre`` model; per 5-s segment, half
+    overlapping, the mean and max over time of its last block, the vector its classifier
+    layer reads) of all the estimates of a split and of all the true accompaniments of
+    that split (:class:`GenreEmbedding`, :func:`frechet_distance`).
+
+The per-song metrics are summarised by their median over songs.
+
 Baselines: ``silence``; ``vocal`` (the input voice itself as the accompaniment);
 ``retrieval`` (for each 4-s stretch of the voice, the 4-s stretch of a *training*
 accompaniment whose CQT chroma best matches the voice's, frame by frame; see
-:class:`RetrievalBaseline`); ``true accompaniment`` (the ceiling).
+:class:`RetrievalBaseline`); ``time-shifted truth`` (the true accompaniment rolled in
+time by a seeded 2 to 4 s per song, :func:`time_shifted`: right key, instruments and
+level, wrong timing); ``key only`` (a constant chord, :func:`key_chord`, whose pitch-class
+weights are the true accompaniment's mean chroma over the excerpt, at the true
+accompaniment's RMS: the right key and nothing else); ``true accompaniment`` (the
+ceiling). The last three are oracles: they are built from the true accompaniment.
 """
 
 from __future__ import annotations
@@ -27,6 +46,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,13 +56,18 @@ import numpy as np
 from sonomorph.audio.io import resample
 
 __all__ = ["EVAL_RATE", "chroma", "chroma_similarity", "onset_f1", "log_spectral_distance",
-           "score", "Reference", "RetrievalBaseline", "evaluate_accompaniment", "format_scores"]
+           "spectral_flatness", "score", "Reference", "RetrievalBaseline", "time_shifted",
+           "shift_for", "key_profile", "key_chord", "GenreEmbedding", "frechet_distance",
+           "evaluate_accompaniment", "format_scores"]
 
 EVAL_RATE = 22050
 HOP = 512
 MODEL_NAME = "sonomorph pix2pix"
 CEILING_NAME = "true accompaniment (ceiling)"
-METRICS = ("chroma", "onset_f1", "lsd")
+SHIFTED_NAME = "time-shifted truth (2-4 s)"
+KEY_ONLY_NAME = "key only (sustained chord)"
+METRICS = ("chroma", "onset_f1", "lsd", "flatness_ratio")
+SHIFT_RANGE = (2.0, 4.0)  # seconds the time-shifted truth is rolled by (uniform, seeded per song)
 ACTIVE_DB = -40.0  # frames within this of the loudest count as "the accompaniment plays"
 LSD_N_FFT = 2048
 
@@ -90,6 +115,7 @@ class Reference:
     active: np.ndarray  #: (frames,) bool: frames where it plays
     onsets: np.ndarray  #: seconds
     power: np.ndarray  #: (bins, frames), n_fft LSD_N_FFT
+    flatness: float = float("nan")  #: :func:`spectral_flatness` of ``power``
 
     @classmethod
     def of(cls, wav: np.ndarray, sr: int = EVAL_RATE, active_db: float = ACTIVE_DB) -> Reference:
@@ -98,7 +124,8 @@ class Reference:
         energy = _frame_energy(y, c.shape[1])
         active = energy > energy.max() * 10 ** (active_db / 10) if energy.max() > 0 else \
             np.ones(c.shape[1], bool)
-        return cls(y, sr, c, active, _onsets(y, sr), _power(y))
+        power = _power(y)
+        return cls(y, sr, c, active, _onsets(y, sr), power, spectral_flatness(power))
 
 
 def _reference(reference: np.ndarray | Reference, sr: int) -> Reference:
@@ -155,13 +182,29 @@ def onset_f1(estimate: np.ndarray, reference: np.ndarray | Reference, sr: int = 
     return 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
 
 
+def spectral_flatness(power: np.ndarray, active_db: float = ACTIVE_DB) -> float:
+    """Mean spectral flatness (librosa: geometric over arithmetic mean of the power
+    spectrum) of a power spectrogram ``(bins, frames)``, over the frames within
+    ``active_db`` of its loudest one; NaN for silence."""
+    import librosa
+
+    energy = power.sum(axis=0)
+    if power.size == 0 or not energy.max() > 0:
+        return float("nan")
+    flat = librosa.feature.spectral_flatness(S=np.sqrt(power), power=2.0)[0]
+    keep = energy > energy.max() * 10 ** (active_db / 10)
+    return float(flat[keep].mean())
+
+
 def log_spectral_distance(estimate: np.ndarray, reference: np.ndarray | Reference,
-                          sr: int = EVAL_RATE, *, floor_db: float = -80.0) -> float:
+                          sr: int = EVAL_RATE, *, floor_db: float = -80.0,
+                          power: np.ndarray | None = None) -> float:
     """Mean over frames of the RMS over bins of the dB difference of the power spectra
-    (n_fft 2048), both floored at ``floor_db`` below the reference's peak."""
+    (n_fft 2048), both floored at ``floor_db`` below the reference's peak (``power``: the
+    estimate's, when already computed)."""
     ref = _reference(reference, sr)
     est = _mono(estimate)
-    pe, pr = _power(est), ref.power
+    pe, pr = (_power(est) if power is None else power), ref.power
     frames = min(pe.shape[1], pr.shape[1])
     if frames == 0:
         return float("nan")
@@ -173,12 +216,146 @@ def log_spectral_distance(estimate: np.ndarray, reference: np.ndarray | Referenc
 
 def score(estimate: np.ndarray, reference: np.ndarray | Reference,
           sr: int = EVAL_RATE) -> dict[str, float]:
-    """All three metrics of a generated accompaniment (audio at ``sr``); pass a
-    :class:`Reference` to score several estimates against one accompaniment."""
+    """The per-song metrics (:data:`METRICS`) of a generated accompaniment (audio at
+    ``sr``); pass a :class:`Reference` to score several estimates against one
+    accompaniment. ``flatness_ratio`` is NaN for a silent estimate or reference."""
     ref = _reference(reference, sr)
-    return {"chroma": chroma_similarity(estimate, ref, sr),
-            "onset_f1": onset_f1(estimate, ref, sr),
-            "lsd": log_spectral_distance(estimate, ref, sr)}
+    est = _mono(estimate)
+    power = _power(est)
+    flat = spectral_flatness(power)
+    ratio = flat / ref.flatness if ref.flatness > 0 else float("nan")
+    return {"chroma": chroma_similarity(est, ref, sr),
+            "onset_f1": onset_f1(est, ref, sr),
+            "lsd": log_spectral_distance(est, ref, sr, power=power),
+            "flatness_ratio": float(ratio)}
+
+
+# ----------------------------------------------------------------------------- oracle baselines
+
+
+def shift_for(name: str, seed: int = 0, low: float = SHIFT_RANGE[0],
+              high: float = SHIFT_RANGE[1]) -> float:
+    """The time shift (seconds, uniform in ``[low, high]``) of the song called ``name``:
+    drawn from ``seed`` and the name, so it does not depend on which songs are scored."""
+    rng = np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
+    return float(rng.uniform(low, high))
+
+
+def time_shifted(wav: np.ndarray, sr: int, seconds: float, *, seam_s: float = 0.02
+                 ) -> np.ndarray:
+    """``wav`` (``(samples,)`` or ``(channels, samples)``) rolled ``seconds`` later in time,
+    its end wrapping round to the start: the same notes, instruments and level, another
+    moment of the song at every instant. The seam where the end meets the start is faded
+    out and in over ``seam_s`` each side, so it adds no click."""
+    x = np.asarray(wav, dtype=np.float32)
+    n = x.shape[-1]
+    k = int(round(seconds * sr)) % max(1, n)
+    out = np.roll(x, k, axis=-1)
+    m = min(int(round(seam_s * sr)), k, n - k)
+    if k and m > 0:
+        ramp = np.linspace(0.0, 1.0, m, endpoint=False, dtype=np.float32)
+        out[..., k - m:k] *= ramp[::-1]
+        out[..., k:k + m] *= ramp
+    return out
+
+
+def key_profile(wav: np.ndarray, sr: int = EVAL_RATE) -> np.ndarray:
+    """The pitch-class profile ``(12,)`` of ``wav``: its CQT chroma averaged over the frames
+    within 40 dB of its loudest one, scaled to sum to one (all zeros for silence)."""
+    return _profile(Reference.of(resample(_mono(wav), sr, EVAL_RATE)))
+
+
+def _profile(ref: Reference) -> np.ndarray:
+    if not np.any(ref.audio):
+        return np.zeros(12, np.float32)
+    profile = ref.chroma[:, ref.active].mean(axis=1) if ref.active.any() else ref.chroma.mean(1)
+    return (profile / max(float(profile.sum()), 1e-12)).astype(np.float32)
+
+
+def key_chord(profile: np.ndarray, samples: int, sr: int, *, rms: float = 0.1,
+              low: float = 40.0, high: float = 5000.0, centre: float = 261.63,
+              width_octaves: float = 1.0) -> np.ndarray:
+    """A constant chord (mono, ``samples`` long) whose twelve pitch classes sound with the
+    weights of ``profile`` (index 0 = C, equal temperament at A440): every octave of each
+    pitch class from ``low`` to ``high`` Hz, under a Gaussian over log frequency centred
+    on ``centre`` Hz, ``width_octaves`` wide (a Shepard-tone chord, so no octave stands
+    out), with fixed phases (seed 0), at RMS ``rms``. It carries the key and nothing else:
+    no onsets, no rhythm, no chord changes."""
+    w = np.clip(np.asarray(profile, np.float64), 0.0, None)
+    t = np.arange(int(samples)) / float(sr)
+    out = np.zeros(int(samples))
+    phases = np.random.default_rng(0).uniform(0, 2 * np.pi, size=(12, 16))
+    for pc in range(12):
+        if w[pc] <= 0:
+            continue
+        f = 440.0 * 2 ** ((pc - 9) / 12)
+        while f / 2 >= low:
+            f /= 2
+        k = 0
+        while f <= min(high, sr / 2):
+            g = math.exp(-0.5 * (math.log2(f / centre) / width_octaves) ** 2)
+            out += w[pc] * g * np.sin(2 * np.pi * f * t + phases[pc, k % 16])
+            f, k = f * 2, k + 1
+    level = float(np.sqrt(np.mean(out ** 2))) if len(out) else 0.0
+    return (out * (rms / level) if level > 0 else out).astype(np.float32)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
+# ----------------------------------------------------------------------------- Fréchet
+
+
+class GenreEmbedding:
+    """Embeddings of audio by the genre classifier (the shipped ``genre`` model by default):
+    the clip's model input cut into the classifier's 5-s half-overlapping segments, and per
+    segment the mean and the max over time of the last block's activations (the vector the
+    classifier's last layer reads). ``__call__(wav, sr)`` gives ``(segments, dims)``."""
+
+    def __init__(self, model: str | os.PathLike | None = None) -> None:
+        from sonomorph.pipelines.analysis import GenreClassifier
+
+        self.classifier = GenreClassifier(model)
+        self.path = self.classifier.path
+        self.meta = self.classifier.meta
+
+    def __call__(self, wav: np.ndarray, sr: int) -> np.ndarray:
+        import torch
+
+        clf = self.classifier
+        x = _mono(wav)
+        if sr != clf.sample_rate:
+            x = resample(x, sr, clf.sample_rate)
+        if len(x) < clf.min_samples:
+            x = np.pad(x, (0, clf.min_samples - len(x)))
+        segs = clf.segments(clf.scaled_mel(x))
+        last = clf.model.layer_names[-1]
+        out = []
+        with torch.no_grad():
+            for i in range(0, segs.shape[0], clf.batch_size):
+                a = clf.model.features(segs[i:i + clf.batch_size], [last])[last]
+                a = a.flatten(2)  # (batch, channels, freq * frames)
+                out.append(torch.cat([a.mean(dim=-1), a.amax(dim=-1)], dim=1))
+        return torch.cat(out).cpu().numpy().astype(np.float64)
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two sets of embeddings ``(n, dims)``:
+    ``|mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2))``; NaN with fewer than 2 rows."""
+    from scipy import linalg
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    mu = a.mean(0) - b.mean(0)
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(ca @ cb)
+    if not np.isfinite(root).all():  # near-singular: offset the diagonals (as FID does)
+        eps = np.eye(len(ca)) * 1e-6
+        root = linalg.sqrtm((ca + eps) @ (cb + eps))
+    fd = float(mu @ mu + np.trace(ca) + np.trace(cb) - 2 * np.trace(np.real(root)))
+    return max(fd, 0.0)
 
 
 # ----------------------------------------------------------------------------- retrieval
@@ -192,7 +369,8 @@ class RetrievalBaseline:
     of ``segment_s``; each is replaced by the database stretch whose chroma is most similar
     to the voice's chroma, frame by frame (mean cosine); the stretches are concatenated.
     It knows the training data as well as the model does, but it cannot follow the voice
-    within a stretch.
+    within a stretch. ``tracks``: search only that many training songs, spread evenly over
+    the split's sorted list (:func:`spread`).
     """
 
     def __init__(self, data: str | os.PathLike, *, split: str = "train", segment_s: float = 4.0,
@@ -202,9 +380,7 @@ class RetrievalBaseline:
         from sonomorph.data.layouts import multitrack_tracks
 
         self._read = read_segment
-        self.items = multitrack_tracks(data, split)
-        if tracks:
-            self.items = self.items[: int(tracks)]
+        self.items = spread(multitrack_tracks(data, split), tracks)
         self.frames = max(1, int(round(segment_s * EVAL_RATE / HOP)))
         self.segment = self.frames * HOP
         keys, feats = [], []
@@ -249,23 +425,46 @@ class RetrievalBaseline:
 # ----------------------------------------------------------------------------- evaluation
 
 
+def spread(items: list, count: int | None) -> list:
+    """``count`` items spread evenly over ``items`` (first and last included), in order;
+    all of them when ``count`` is falsy or not smaller. A sorted split lists its styles
+    one after another, so this keeps every style that the first ``count`` would drop."""
+    if not count or count >= len(items):
+        return list(items)
+    if count == 1:
+        return [items[0]]
+    idx = np.unique(np.round(np.linspace(0, len(items) - 1, int(count))).astype(int))
+    return [items[i] for i in idx]
+
+
 def evaluate_accompaniment(accompanist, data: str | os.PathLike, *, split: str = "test",
                            tracks: int | None = None, seconds: float | None = None,
                            baselines: bool = True, retrieval_tracks: int | None = None,
+                           retrieval: RetrievalBaseline | None = None, seed: int = 0,
+                           embedding: Callable[[np.ndarray, int], np.ndarray] | None = None,
                            progress: Callable[[float, float], None] | None = None) -> dict:
     """Score ``accompanist`` (an :class:`~sonomorph.pipelines.accompany.Accompanist`, a
     callable ``(voice, sr) -> accompaniment``, or a mapping of names to either) on the
-    held-out ``split`` of a multitrack folder, beside the baselines, on the same excerpts.
+    held-out ``split`` of a multitrack folder (MUSDB18-HQ layout, 4- or 2-stem tracks),
+    beside the baselines, on the same excerpts.
 
-    Returns ``{"split", "tracks", "seconds", "methods": {name: {metric: mean}},
-    "per_track": {name: [{"track", metric: value}]}}``.
+    ``tracks``: that many songs spread evenly over the split (:func:`spread`).
+    ``retrieval``: a database already built (else one is built from the train split, of
+    ``retrieval_tracks`` songs). ``seed``: the time-shifted truth's shifts
+    (:func:`shift_for`). ``embedding`` (e.g. :class:`GenreEmbedding`): adds each method's
+    ``frechet`` distance to the true accompaniments.
+
+    Returns ``{"split", "tracks", "seconds", "summary": "median", "methods": {name:
+    {metric: median over songs, "frechet": ..., "frechet_segments": embeddings in the
+    estimate's set}}, "per_track": {name: [{"track", metric: value}]}}`` (the time-shifted
+    rows also give their ``shift_s``). The truth's set has as many embeddings as the
+    ceiling's; with fewer segments than embedding dimensions the covariances are singular
+    and the distance is biased upwards, alike for every row of the split.
     """
     from sonomorph.data.layouts import multitrack_tracks
     from sonomorph.eval.baselines import load_track
 
-    items = multitrack_tracks(data, split)
-    if tracks:
-        items = items[: int(tracks)]
+    items = spread(multitrack_tracks(data, split), tracks)
     sr = 44100
 
     systems = accompanist if isinstance(accompanist, Mapping) else {MODEL_NAME: accompanist}
@@ -278,47 +477,83 @@ def evaluate_accompaniment(accompanist, data: str | os.PathLike, *, split: str =
     methods: dict[str, Callable[[dict], np.ndarray]] = {name: run(system)
                                                        for name, system in systems.items()}
     if baselines:
-        retrieval = RetrievalBaseline(data, tracks=retrieval_tracks)
+        if retrieval is None:
+            retrieval = RetrievalBaseline(data, tracks=retrieval_tracks)
+        database = retrieval
         methods["silence"] = lambda a: np.zeros_like(a["vocals"])
         methods["vocal"] = lambda a: a["vocals"]
-        methods["retrieval"] = lambda a: retrieval(a["vocals"], sr)
+        methods["retrieval"] = lambda a: database(a["vocals"], sr)
+        methods[SHIFTED_NAME] = lambda a: time_shifted(a["accompaniment"], sr, a["shift_s"])
+        methods[KEY_ONLY_NAME] = lambda a: key_chord(
+            a["key_profile"], a["accompaniment"].shape[-1], sr,
+            rms=_rms(_mono(a["accompaniment"])))
         methods[CEILING_NAME] = lambda a: a["accompaniment"]
     per_track: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    embeddings: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    truth_embeddings: list[np.ndarray] = []
     steps, done = len(items) * len(methods), 0
     for track in items:
         audio = load_track(track, sr, seconds)
-        reference = Reference.of(resample(_mono(audio["accompaniment"]), sr, EVAL_RATE))
+        audio["shift_s"] = shift_for(track.name, seed)
+        truth = resample(_mono(audio["accompaniment"]), sr, EVAL_RATE)
+        reference = Reference.of(truth)
+        audio["key_profile"] = _profile(reference)
+        if embedding is not None:
+            truth_embeddings.append(embedding(truth, EVAL_RATE))
         for name, method in methods.items():
             est = resample(_mono(method(audio)), sr, EVAL_RATE)
-            per_track[name].append({"track": track.name, **score(est, reference)})
+            row: dict[str, Any] = {"track": track.name, **score(est, reference)}
+            if name == SHIFTED_NAME:
+                row["shift_s"] = round(audio["shift_s"], 4)
+            per_track[name].append(row)
+            if embedding is not None and np.any(est):
+                embeddings[name].append(embedding(est, EVAL_RATE))
             done += 1
             if progress is not None:
                 progress(done, steps)
-    summary = {name: {m: _mean([r[m] for r in rows]) for m in METRICS}
-               for name, rows in per_track.items()}
+    summary: dict[str, dict[str, float]] = {
+        name: {m: _median([r[m] for r in rows]) for m in METRICS}
+        for name, rows in per_track.items()}
+    if embedding is not None:
+        truth_set = np.concatenate(truth_embeddings) if truth_embeddings else np.zeros((0, 1))
+        for name in methods:
+            got = embeddings[name]
+            summary[name]["frechet"] = (frechet_distance(np.concatenate(got), truth_set)
+                                        if got else float("nan"))
+            summary[name]["frechet_segments"] = int(sum(len(e) for e in got))
     return {"split": split, "tracks": [t.name for t in items], "seconds": seconds,
+            "summary": "median over songs (frechet: one figure over all of the split's songs)",
             "methods": summary, "per_track": per_track}
 
 
-def _mean(values: list[float]) -> float:
+def _median(values: list[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
+    return float(np.median(finite)) if finite else float("nan")
+
+
+COLUMNS = (("chroma", "chroma similarity ↑"), ("onset_f1", "onset F1 ↑"), ("lsd", "LSD dB ↓"),
+           ("flatness_ratio", "flatness / truth's (1 best)"),
+           ("frechet", "Fréchet to truth (genre emb.) ↓"))
 
 
 def format_scores(scores: dict) -> str:
     """The summary of :func:`evaluate_accompaniment` as a markdown table."""
-    lines = ["| method | chroma similarity (higher) | onset F1 (higher) | LSD dB (lower) |",
-             "|---|---|---|---|"]
+    columns = [(k, title) for k, title in COLUMNS
+               if any(k in res for res in scores["methods"].values())]
+    lines = ["| method | " + " | ".join(title for _, title in columns) + " |",
+             "|---|" + "---|" * len(columns)]
 
-    def cell(x: float | None) -> str:
-        return "–" if x is None or not math.isfinite(x) else f"{x:.3f}"
+    def cell(x: float | None, key: str) -> str:
+        if x is None or not math.isfinite(x):
+            return "–"
+        return f"{x:.1f}" if key == "frechet" else f"{x:.3f}"
 
     for name, res in scores["methods"].items():
-        lines.append(f"| {name} | {cell(res.get('chroma'))} | {cell(res.get('onset_f1'))} | "
-                     f"{cell(res.get('lsd'))} |")
+        lines.append(f"| {name} | " + " | ".join(cell(res.get(k), k) for k, _ in columns) + " |")
     span = "whole tracks" if not scores.get("seconds") else f"{scores['seconds']:g} s per track"
     lines += ["", f"{len(scores['tracks'])} held-out track(s) of split '{scores['split']}', "
-              f"{span}; means over tracks. Chroma: CQT, frame-wise cosine over the frames where "
-              "the true accompaniment plays; onsets matched within 50 ms; LSD with an 80 dB "
-              "floor."]
+              f"{span}; medians over tracks. Chroma: CQT, frame-wise cosine over the frames "
+              "where the true accompaniment plays; onsets matched within 50 ms; LSD with an "
+              "80 dB floor; flatness: mean over active frames, the estimate's over the "
+              "truth's; Fréchet: over the split's 5-s segments, all songs together."]
     return "\n".join(lines)
