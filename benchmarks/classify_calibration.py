@@ -28,7 +28,6 @@ the model again.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -175,7 +174,8 @@ def _write(args, classifier, rows: list[dict]) -> int:
         "short_answered_unsure": sum(r["answer"] == "unsure" for r in rows if r["set"] == "short"),
         "singing_top_p": singing,
     }
-    weights = Path(classifier.path)
+    from sonomorph.eval.records import weights_record
+
     result = {
         "what": "classify's honest answers and accompany's speech warning: calibration",
         "command": "sonomorph corpus genres --out /tmp/calib/genres --clips-per-genre 3 "
@@ -188,8 +188,7 @@ def _write(args, classifier, rows: list[dict]) -> int:
                  "sung statistics. The genre clips were built with seed 7 and may share scores "
                  "or generators with the model's training build (seed 0); folk.00000 is the one "
                  "music clip the speech rule calls 'not music'.",
-        "model": weights.name,
-        "model_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "weights": weights_record(classifier.path, classifier.meta),
         "summary": summary,
         "clips": rows,
     }

@@ -251,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
                              [[m.seconds / 60, m.peak_rss_mb, m.x_realtime, m.error or ""]
                               for m in mem]))
         print(f"\nmemory growth: {growth_mb_per_minute(mem)} MB per minute of audio")
+    if args.model:  # the weights timed (file, sha256, steps): the model card names them
+        from sonomorph.eval.records import weights_record
+        from sonomorph.models import read_metadata
+
+        record["weights"] = weights_record(args.model, read_metadata(args.model))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(record, indent=2, default=str))
     return 0

@@ -209,6 +209,18 @@ def _sonomorph_model_path(model: str) -> Path:
     return save_model(path, _sonomorph_model("random"))
 
 
+def weights_of(model: str, kind: str = "separator"):
+    """What the results record about the weights timed: ``weights_record`` of the file
+    (name, sha256, steps), or ``"random"``."""
+    if model == "random":
+        return "random"
+    from sonomorph.eval.records import weights_record
+    from sonomorph.models import read_metadata, resolve_model
+
+    path = resolve_model(model, kind)
+    return weights_record(path, read_metadata(path))
+
+
 def _stub_torchaudio() -> None:
     """openunmix imports torchaudio at import time (for file I/O we do not use), and
     torchaudio cannot be installed here: a placeholder module satisfies the import."""
@@ -395,7 +407,8 @@ def end_to_end(args) -> dict:
     for key in ("x_realtime_cpu", "x_realtime"):
         if ours.get(key) and peer.get(key):
             out[f"ratio_{key}"] = ours[key] / peer[key]
-    out["weights"] = {"sonomorph": args.model, "spleeter": args.spleeter_weights}
+    out["weights"] = {"sonomorph": weights_of(args.model),
+                      "spleeter": weights_of(args.spleeter_weights, "spleeter")}
     return out
 
 
@@ -559,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "speed_only": args.speed_only})
         results = old
     results.setdefault("wall_s", round(time.time() - t0, 1))
+    results["weights"] = weights_of(args.model)
     text = table(results)
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)

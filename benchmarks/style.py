@@ -228,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         from sonomorph import pretrained
 
         if "genre" in pretrained.available():
+            from sonomorph.eval.records import weights_record
+            from sonomorph.models import read_metadata
+
+            genre = pretrained.path_for("genre")
+            out["weights"] = {"genre (classifier transfer)": weights_record(
+                genre, read_metadata(genre))}
             for threads in (1, 2):
                 speed_rows.append(run_case(f"{THIS}:classifier_case", seconds=10.0,
                                            threads=threads, repeats=1, warmup=0,
