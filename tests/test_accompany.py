@@ -344,3 +344,87 @@ def test_cli_train_resumes_and_eval_prints_baselines(songs, tmp_path, capsys):
     assert {"sonomorph pix2pix (Griffin-Lim phase)", "sonomorph pix2pix (model phase)",
             "vocal", "retrieval"} <= set(methods)
     assert main(["train", "accompany", "--data", str(tmp_path / "nowhere")]) == 2
+
+
+# ----------------------------------------------------------------------------- chroma condition
+
+
+def test_image_chroma_names_the_sung_pitch_class_and_gives_silence_zeros():
+    from sonomorph.models.pix2pix import audio_to_image, chroma_filterbank, image_chroma
+
+    g = UNetGenerator()  # the shipped settings: 22.05 kHz, n_fft 1024, hop 256
+    sr = g.sample_rate
+    t = np.arange(sr) / sr
+    x = np.zeros(2 * sr, np.float32)
+    x[:sr] = 0.07 * np.sin(2 * np.pi * 392.0 * t)  # G4 for a second, then silence
+    image = audio_to_image(torch.from_numpy(x)[None], g.window, g.n_fft, g.hop, g.log_min,
+                           g.log_max)
+    track = image_chroma(image, chroma_filterbank(sr, g.n_fft), g.log_min, g.log_max)[0]
+    assert track.shape == (12, image.shape[-1])
+    sung, quiet = track[:, 10:70], track[:, -40:]
+    assert (sung.argmax(dim=0) == 7).all()  # G
+    assert float(sung.max()) == pytest.approx(1.0)
+    # A 1024-point STFT at 22.05 kHz has 21.5-Hz bins, about a semitone at G4: the
+    # neighbours F# and G# catch some leakage, nothing two semitones or more away does.
+    assert float(sung[[0, 1, 2, 3, 4, 5, 9, 10, 11]].max()) < 0.05
+    assert float(quiet.abs().max()) == 0.0
+
+
+def test_chroma_conditioned_generator_planes_context_and_checkpoint(tmp_path):
+    kw = dict(TINY, sample_rate=22050, n_fft=1024, hop=256, depth=4)
+    plain = tiny(**kw)
+    cond = tiny(**kw, condition="chroma")
+    phrase = tiny(**kw, condition="chroma", chroma_context=31)
+    assert (plain.condition_channels, cond.condition_channels, phrase.condition_channels) == \
+        (0, 12, 24)
+    assert phrase.downs[0][0].in_channels == 3 + 24
+    with pytest.raises(ValueError):
+        UNetGenerator(condition="pitch")
+    with pytest.raises(ValueError):
+        UNetGenerator(chroma_context=16)  # a context needs the chroma condition
+    sr = 22050
+    t = np.arange(sr // 2) / sr
+    x = np.zeros(int(1.5 * sr), np.float32)
+    x[: len(t)] = 0.07 * np.sin(2 * np.pi * 440.0 * t)  # A for 0.5 s (~43 frames), then silence
+    image = phrase.image(torch.from_numpy(x)[None])[..., :128]
+    planes = phrase.condition_planes(image)
+    assert planes.shape == (1, 24, 512, 128)
+    assert torch.equal(planes[:, :, 0], planes[:, :, 300])  # the same at every bin
+    now, around = planes[0, :12, 0], planes[0, 12:, 0]
+    assert float(now[9, 20]) == pytest.approx(1.0)  # A sounds: its plane is at the top
+    assert float(now[:, 52].max()) == -1.0  # 9 frames after the note: nothing now...
+    assert float(around[9, 52]) > -0.9  # ...but the phrase's profile still holds the A
+    assert float(around[:, 80].max()) == -1.0  # beyond the window it has gone too
+    with torch.no_grad():
+        y = phrase(image)
+    assert y.shape == image.shape
+    # The conditioned output depends on the chroma planes: the same input gives another
+    # output when the pitch-class track is zeroed.
+    with torch.no_grad():
+        hidden = phrase.downs[0](torch.cat([image, planes], 1))
+        muted = phrase.downs[0](torch.cat([image, -torch.ones_like(planes)], 1))
+    assert not torch.allclose(hidden, muted)
+    path = save_model(tmp_path / "cond.safetensors", phrase, meta={"tile_frames": 128})
+    again, _ = load_model(path, expect="accompany")
+    assert (again.condition, again.chroma_context) == ("chroma", 31)
+    with torch.no_grad():
+        assert torch.allclose(again.eval()(image), y, atol=1e-5)
+
+
+def test_cli_trains_a_chroma_conditioned_generator_and_accompanies_with_it(songs, tmp_path):
+    out = tmp_path / "run"
+    assert main(["-q", "train", "accompany", "--data", str(songs), "--out", str(out),
+                 "--condition", "chroma", "--chroma-context", "9",
+                 "--set", "model.ngf=4", "--set", "model.max_channels=8", "--set", "model.depth=4",
+                 "--set", "model.ndf=4", "--set", "n_fft=256", "--set", "hop=64",
+                 "--set", "sample_rate=8000", "--set", "inference_tile_frames=32",
+                 "--tile-frames", "32", "--set", "batch_size=2", "--set", "val_items=2",
+                 "--set", "validate_every=2", "--set", "checkpoint_every=2",
+                 "--steps", "2"]) == 0
+    model, _ = load_model(out / "last.safetensors", expect="accompany")
+    assert (model.condition, model.chroma_context, model.condition_channels) == ("chroma", 9, 24)
+    result = Accompanist(out / "last.safetensors").generate(voice(1.0, 22050, 2), 22050)
+    assert result.accompaniment.shape == (2, 22050)
+    assert np.isfinite(result.accompaniment).all()
+    assert main(["-q", "train", "accompany", "--data", str(songs), "--out", str(tmp_path / "x"),
+                 "--chroma-context", "9", "--steps", "1"]) == 2  # context without chroma

@@ -78,6 +78,14 @@ def register(sub, groups) -> None:
         t.add_argument("--tile-frames", type=non_negative_int, default=None, metavar="N",
                        help="training tile length in STFT frames, a multiple of 128 "
                        "(default: 128)")
+        t.add_argument("--condition", choices=("none", "chroma"), default=None,
+                       help="chroma: also condition the generator on the voice's pitch-class "
+                       "track, computed in the model from its input (default: none, the "
+                       "plain pix2pix)")
+        t.add_argument("--chroma-context", type=non_negative_int, default=None, metavar="N",
+                       help="with --condition chroma: also give it that track averaged over "
+                       "N frames around each frame, the phrase's pitch classes (default: 0, "
+                       "none; 172 frames is 2 s)")
         add_config_arguments(t)
         t.set_defaults(func=run_train)
 
@@ -160,6 +168,10 @@ def run_train(args) -> int:
         extra.append(f"target={quoted(args.target)}")
     if args.tile_frames is not None:
         extra.append(f"tile_frames={args.tile_frames}")
+    if args.condition is not None:
+        extra.append(f"model.condition={quoted(args.condition)}")
+    if args.chroma_context is not None:
+        extra.append(f"model.chroma_context={args.chroma_context}")
     return train_model(args, AccompanyTask, AccompanyTrainConfig, default_out="runs/accompany",
                        overrides=extra, best="validation chroma {:.3f}")
 

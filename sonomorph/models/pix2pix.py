@@ -24,10 +24,17 @@ from torch import Tensor, nn
 from sonomorph.models.registry import register_model
 
 __all__ = ["UNetGenerator", "PatchDiscriminator", "audio_to_image", "image_to_spectrogram",
-           "count_parameters", "DEFAULT_LOG_MIN", "DEFAULT_LOG_MAX"]
+           "chroma_filterbank", "image_chroma", "count_parameters", "CONDITIONS",
+           "DEFAULT_LOG_MIN", "DEFAULT_LOG_MAX", "CHROMA_FLOOR"]
 
 DEFAULT_LOG_MIN = math.log(1e-4)  # -80 dB re 1: the floor of the image's magnitude
 DEFAULT_LOG_MAX = math.log(1e2)  # +40 dB re 1: a full-scale sine peaks near ln(256)
+#: What the generator may be conditioned on besides the input image (see UNetGenerator).
+CONDITIONS = ("none", "chroma")
+#: Chroma power below which a frame counts as silent (its pitch classes stay at zero). A
+#: voice at the pipeline's reference level (active RMS 0.05) reaches ~1e2 to 1e3 in its
+#: loudest pitch class with a 1024-point Hann STFT; the image's floor gives ~1e-6.
+CHROMA_FLOOR = 1e-2
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -67,6 +74,29 @@ def image_to_spectrogram(image: Tensor, log_min: float, log_max: float) -> tuple
     return nn.functional.pad(mag, pad), nn.functional.pad(phase, pad)
 
 
+def chroma_filterbank(sample_rate: int, n_fft: int) -> Tensor:
+    """``(12, n_fft // 2)``: librosa's chroma filter bank (C first, tuning fixed at A440)
+    over the image's bins (the Nyquist bin dropped, as the image drops it)."""
+    import librosa
+    import numpy as np
+
+    fb = librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, tuning=0.0)[:, : n_fft // 2]
+    return torch.from_numpy(np.ascontiguousarray(fb, dtype=np.float32))
+
+
+def image_chroma(image: Tensor, filterbank: Tensor, log_min: float, log_max: float,
+                 floor: float = CHROMA_FLOOR) -> Tensor:
+    """The pitch-class track ``(batch, 12, frames)`` of an image ``(batch, C, bins,
+    frames)`` read from its log-magnitude plane: per frame, the filter bank applied to the
+    power spectrum, divided by the frame's loudest pitch class (or by ``floor`` when that
+    is quieter, so silence gives zeros), in [0, 1]."""
+    norm = image[:, 0].clamp(-1.0, 1.0)
+    power = torch.exp(2.0 * (log_min + (norm + 1.0) * 0.5 * (log_max - log_min)))
+    power = torch.where(norm <= -1.0 + 1e-6, torch.zeros_like(power), power)
+    chroma = torch.einsum("cf,bft->bct", filterbank.to(power.dtype), power)
+    return chroma / chroma.amax(dim=1, keepdim=True).clamp_min(floor)
+
+
 # ----------------------------------------------------------------------------- generator
 
 
@@ -99,16 +129,32 @@ class UNetGenerator(nn.Module):
     ``max_channels``. The spectrogram settings (``sample_rate``, ``n_fft``, ``hop``,
     ``log_min``, ``log_max``) and ``target`` ("accompaniment" or "mixture") are recorded
     so a checkpoint says how to use it; ``window`` is a buffer.
+
+    ``condition="chroma"`` also feeds the network the input's pitch-class track, computed
+    in the model from the input's log magnitude (:func:`image_chroma`, a fixed filter bank,
+    no weights): 12 planes, each pitch class's level per frame mapped to [-1, 1] and
+    repeated over the bins, concatenated to the image before the first convolution. A
+    U-Net's first layers see a few frames and a few bins at a time; these planes put the
+    melody's pitch classes next to every bin at once. ``chroma_context`` (frames, 0: none)
+    adds 12 more planes: the same track averaged over a centred window of that many frames
+    (the phrase's pitch-class profile, within a tile). The input and output stay the
+    3-plane images, so the pipeline and the discriminator are unchanged.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 16, depth: int = 7,
                  max_channels: int = 96, dropout: float = 0.5, dropout_layers: int = 3,
                  sample_rate: int = 22050, n_fft: int = 1024, hop: int = 256,
                  log_min: float = DEFAULT_LOG_MIN, log_max: float = DEFAULT_LOG_MAX,
-                 target: str = "accompaniment") -> None:
+                 target: str = "accompaniment", condition: str = "none",
+                 chroma_context: int = 0) -> None:
         super().__init__()
         if depth < 2:
             raise ValueError(f"depth must be at least 2, got {depth}")
+        if condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}, "
+                             f"got {condition!r}")
+        if chroma_context < 0 or (chroma_context and condition != "chroma"):
+            raise ValueError("chroma_context must be >= 0, and only with condition='chroma'")
         if target not in ("accompaniment", "mixture"):
             raise ValueError(f"target must be 'accompaniment' or 'mixture', got {target!r}")
         if (n_fft // 2) % (2 ** depth):
@@ -118,10 +164,12 @@ class UNetGenerator(nn.Module):
         self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
         self.sample_rate, self.n_fft, self.hop = int(sample_rate), int(n_fft), int(hop)
         self.log_min, self.log_max, self.target = float(log_min), float(log_max), target
+        self.condition, self.chroma_context = condition, int(chroma_context)
+        self.condition_channels = 0 if condition == "none" else 12 * (1 + (chroma_context > 0))
         widths = [min(ngf * 2 ** i, max_channels) for i in range(depth)]
         self.downs = nn.ModuleList()
         for i in range(depth):
-            cin = in_channels if i == 0 else widths[i - 1]
+            cin = in_channels + self.condition_channels if i == 0 else widths[i - 1]
             self.downs.append(_Down(cin, widths[i], norm=0 < i < depth - 1))
         self.ups = nn.ModuleList()
         for i in reversed(range(1, depth)):  # from the innermost outward
@@ -132,6 +180,24 @@ class UNetGenerator(nn.Module):
                                                                  4, 2, 1), nn.Tanh())
         self.act = nn.LeakyReLU(0.2)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        if self.condition_channels:  # derived from the settings: not stored in checkpoints
+            self.register_buffer("chroma_fb", chroma_filterbank(self.sample_rate, self.n_fft),
+                                 persistent=False)
+
+    def condition_planes(self, x: Tensor) -> Tensor:
+        """The conditioning planes ``(batch, condition_channels, bins, frames)`` of an input
+        image (see the class docstring); ``(batch, 0, bins, frames)`` without a condition."""
+        b, _, bins, frames = x.shape
+        if not self.condition_channels:
+            return x.new_zeros(b, 0, bins, frames)
+        track = image_chroma(x, self.chroma_fb, self.log_min, self.log_max)
+        tracks = [track]
+        if self.chroma_context:
+            k = self.chroma_context | 1  # odd, so the window is centred
+            tracks.append(nn.functional.avg_pool1d(track, k, 1, k // 2,
+                                                   count_include_pad=False))
+        planes = torch.cat(tracks, dim=1) * 2.0 - 1.0
+        return planes[:, :, None, :].expand(b, planes.shape[1], bins, frames)
 
     @property
     def multiple(self) -> int:
@@ -146,7 +212,7 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"bins and frames must be multiples of {self.multiple}, "
                              f"got {tuple(x.shape[-2:])}")
         skips = []
-        h = x
+        h = torch.cat([x, self.condition_planes(x)], dim=1) if self.condition_channels else x
         for i, down in enumerate(self.downs):
             h = down(h if i == 0 else self.act(h))
             skips.append(h)

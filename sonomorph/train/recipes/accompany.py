@@ -49,7 +49,10 @@ __all__ = ["AccompanyModelArgs", "AccompanyTrainConfig", "AccompanyTask", "Paire
 @dataclass
 class AccompanyModelArgs:
     """Sizes of the generator (``ngf``, ``depth``, ``max_channels``, ``dropout``) and of the
-    discriminator (``ndf``, ``n_layers``: 3 gives 70x70 patches)."""
+    discriminator (``ndf``, ``n_layers``: 3 gives 70x70 patches). ``condition``: "chroma"
+    also gives the generator the voice's pitch-class track, computed in the model from its
+    input (:class:`~sonomorph.models.pix2pix.UNetGenerator`), and ``chroma_context``
+    (frames) that track averaged over a phrase-long window as well."""
 
     ngf: int = 16
     depth: int = 7
@@ -57,6 +60,8 @@ class AccompanyModelArgs:
     dropout: float = 0.5
     ndf: int = 16
     n_layers: int = 3
+    condition: Literal["none", "chroma"] = "none"
+    chroma_context: int = 0  #: frames (0: none; 172 is 2 s at 22.05 kHz, hop 256)
 
 
 @dataclass
@@ -105,6 +110,10 @@ class AccompanyTrainConfig(TrainConfig):
             raise ConfigError(f"'hop' must be in (0, n_fft/2], got {self.hop}")
         if self.sample_rate < 8000 or self.val_items < 1 or not self.reference_rms > 0:
             raise ConfigError("need sample_rate >= 8000, val_items >= 1, reference_rms > 0")
+        if self.model.chroma_context < 0 or (self.model.chroma_context
+                                             and self.model.condition != "chroma"):
+            raise ConfigError("'model.chroma_context' must be >= 0, and needs "
+                              "model.condition = \"chroma\"")
 
 
 # ----------------------------------------------------------------------------- data
@@ -221,7 +230,8 @@ class AccompanyTask(TrainTask):
         generator = UNetGenerator(in_channels=3, out_channels=3, ngf=a.ngf, depth=a.depth,
                                   max_channels=a.max_channels, dropout=a.dropout,
                                   sample_rate=c.sample_rate, n_fft=c.n_fft, hop=c.hop,
-                                  target=c.target)
+                                  target=c.target, condition=a.condition,
+                                  chroma_context=a.chroma_context)
         discriminator = PatchDiscriminator(in_channels=6, ndf=a.ndf, n_layers=a.n_layers)
         for net in (generator, discriminator):  # pix2pix's N(0, 0.02) initialisation
             for m in net.modules():
