@@ -160,6 +160,10 @@ def test_eval_genre_prints_accuracy_and_writes_confusion(trained, gtzan, tmp_pat
     assert png.read_bytes()[:4] == b"\x89PNG"
     scores = json.loads(js.read_text())
     assert np.asarray(scores["confusion"]).sum() == 6
+    import hashlib  # the file names the weights it scored, so a model card can cite it
+
+    assert scores["weights"]["model"]["sha256"] == hashlib.sha256(
+        trained.best.read_bytes()).hexdigest()
 
 
 def test_checkpoint_of_another_shape_or_kind(trained, gtzan, tmp_path, capsys):

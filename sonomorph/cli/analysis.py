@@ -167,8 +167,11 @@ def run_eval_genre(args) -> int:
     print(format_genre(scores))
     plot_confusion(scores, args.confusion)
     print(f"confusion matrix: {args.confusion}")
-    if args.json:
-        write_json(args.json, scores)
+    if args.json:  # with the weights scored (file, sha256, steps): model cards cite it
+        from sonomorph.eval.records import weights_record
+
+        write_json(args.json, {**scores, "weights": {
+            "model": weights_record(classifier.path, classifier.meta)}})
     return 0
 
 
