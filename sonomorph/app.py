@@ -313,8 +313,10 @@ def _scream_tab(gr, s: AppSettings, model_missing: bool) -> None:
         choices = ["growl"] if model_missing else ["model", "growl", "both"]
         preset = gr.Radio(choices, value=choices[0], label="Effect",
                           info="model: the MelGAN scream model; growl: the DSP effect")
-        strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Style strength",
-                             info="0 = the dry voice, 1 = the effect alone")
+        strength = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Style strength",
+                             info="0 = the dry voice, 1 = the effect alone, above 1 its "
+                             "change exaggerated (2 = twice the change)",
+                             elem_id="scream-strength")
     go = gr.Button("Scream", variant="primary", elem_id="scream-run")
     with gr.Row():
         first = _audio_out(gr, "Scream (model)", "scream-result", visible=not model_missing)

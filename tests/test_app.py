@@ -150,6 +150,26 @@ def test_scream_without_a_model_option_runs_the_shipped_model(tmp_path) -> None:
     assert np.isfinite(wet).all() and np.abs(wet).max() > 0.05
 
 
+def test_scream_tab_strength_reaches_the_pipeline(settings) -> None:
+    """The slider spans the pipeline's range; strength 0 gives the voice back (through the
+    22.05 kHz round trip), 2 more change than 1 (the growl preset: no model needed)."""
+    from sonomorph.audio import io
+    from sonomorph.pipelines.scream import MAX_STRENGTH
+
+    slider = _find(app.build_app(settings), "scream-strength")
+    assert (slider.minimum, slider.maximum, slider.value) == (0.0, MAX_STRENGTH, 1.0)
+    voice, sr = io.load(demo.EXAMPLES_DIR / "spoken_voice.ogg")
+    voice = voice.mean(axis=0)
+    dist = {}
+    for strength in (0.0, 1.0, 2.0):
+        o = app.call("scream", {"voice": demo.EXAMPLES_DIR / "spoken_voice.ogg"}, settings,
+                     preset="growl", strength=strength)
+        y, rate = sf.read(o.audio[0][1], dtype="float32")
+        assert rate == sr and y.shape == voice.shape
+        dist[strength] = float(np.abs(y - voice).mean() / np.abs(voice).mean())
+    assert dist[0.0] < 0.01 < 0.5 < dist[1.0] < dist[2.0], dist  # 0: only the resampling round trip
+
+
 def test_karaoke_request_writes_sanitised_names_in_its_own_job_folder(settings, song) -> None:
     first = app.call("karaoke", {"song": song}, settings)
     second = app.call("karaoke", {"song": song}, settings)

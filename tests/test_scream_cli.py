@@ -104,14 +104,32 @@ def test_existing_output_and_batches(tmp_path, capsys, model_file):
 
 
 def test_growl_preset_and_style_strength(tmp_path, capsys):
+    from sonomorph.cli import scream as cli_scream
+    from sonomorph.pipelines import scream as pipeline
+
     src = tmp_path / "v.wav"
-    sf.write(src, voice(1.0), SR)
+    sf.write(src, voice(1.0), SR, subtype="FLOAT")
+    outs = {}
+    for strength in ("0", "0.5", "1.5"):
+        out = tmp_path / f"s{strength}"
+        code, _, _ = run(capsys, "scream", src, "--preset", "growl", "--strength", strength,
+                         "-o", out, "--bit-depth", "32f")
+        assert code == 0
+        outs[strength] = sf.read(out / "v_growl.wav", dtype="float32")[0]
+    np.testing.assert_allclose(outs["0"], voice(1.0), atol=1e-5)  # 0: the dry input
+    dist = {k: float(np.abs(v - voice(1.0)).mean()) for k, v in outs.items()}
+    assert dist["0"] < dist["0.5"] < dist["1.5"]
     code, _, _ = run(capsys, "scream", src, "--preset", "growl", "--style-strength", "0.5",
-                     "-o", tmp_path)
-    assert code == 0 and (tmp_path / "v_growl.wav").exists()
-    with pytest.raises(SystemExit) as exc:
-        main(["scream", str(src), "--style-strength", "2"])
-    assert exc.value.code == 2
+                     "-o", tmp_path / "old")  # the former name still works
+    assert code == 0 and (tmp_path / "old" / "v_growl.wav").exists()
+    for bad in ("2.5", "-1", "nan", "loud"):
+        with pytest.raises(SystemExit) as exc:
+            main(["scream", str(src), "--strength", bad])
+        assert exc.value.code == 2
+    assert cli_scream.MAX_STRENGTH == pipeline.MAX_STRENGTH
+    capsys.readouterr()
+    code, _, err = run(capsys, "scream", "--live", "--strength", "0.5")
+    assert code == 2 and "--live plays the model alone" in one_line_error(err)
 
 
 def test_export_then_scream_with_the_onnx_model(tmp_path, capsys, model_file):

@@ -156,7 +156,7 @@ def test_model_output_is_level_matched_and_peak_limited(backend):
                                                        rel=1e-2)
 
 
-@pytest.mark.parametrize("strength", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("strength", [0.0, 0.5, 1.0, 1.5])
 def test_silence_stays_silent(backend, strength):
     screamer = Screamer(backend=backend, style_strength=strength)
     assert np.abs(screamer.process(np.zeros(SR, np.float32), SR)).max() == 0
@@ -171,8 +171,68 @@ def test_style_strength_zero_returns_the_input(backend):
     x = voice(1.5)
     y = Screamer(backend=backend, style_strength=0.0).process(x, SR)[0]
     np.testing.assert_allclose(y, x, atol=1e-6)
-    with pytest.raises(ConfigError):
-        Screamer(backend=backend, style_strength=1.5)
+    for bad in (2.5, -0.1, float("nan")):
+        with pytest.raises(ConfigError):
+            Screamer(backend=backend, style_strength=bad)
+
+
+class TiltBackend:
+    """A 'model' that is a zero-phase filter, 1.5 - 0.5 cos(w): unchanged at DC, +6 dB at
+    the Nyquist frequency (its change from the input is known exactly)."""
+
+    sample_rate, hop_length, past, future, peak_guard, name = SR, 256, 1, 1, 0.01, "tilt"
+
+    def __call__(self, x: np.ndarray, gain: float) -> np.ndarray:
+        gain = gain if gain > 0 else 1.0 / max(float(np.abs(x).max()), self.peak_guard)
+        return np.convolve(x * gain, [-0.25, 1.5, -0.25], mode="same").astype(np.float32)
+
+
+def band_tilt_db(y: np.ndarray, x: np.ndarray) -> float:
+    """How much more (dB) ``y`` has of 5-10 kHz relative to 0.2-1 kHz than ``x`` has
+    (1024-point hann frames, power averaged over each band)."""
+    freqs = np.fft.rfftfreq(1024, 1 / SR)
+
+    def tilt(z):
+        frames = np.lib.stride_tricks.sliding_window_view(z, 1024)[::256] * np.hanning(1024)
+        p = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+        band = lambda lo, hi: p[:, (freqs >= lo) & (freqs < hi)].mean()  # noqa: E731
+        return 10 * np.log10(band(5000, 10000) / band(200, 1000))
+
+    return tilt(y) - tilt(x)
+
+
+def test_style_strength_moves_the_output_away_from_the_input_steadily():
+    """With a 'model' that lifts the highs (+3 dB at 5 kHz, +6 dB at 10 kHz): 0 is the
+    input, the blend (0..1) moves steadily towards the model's lift, and above 1 the lift
+    grows in proportion (2 = twice the model's change, in dB); the level stays the input's."""
+    rng = np.random.default_rng(3)
+    x = voice(2.0) + 0.02 * rng.standard_normal(2 * SR).astype(np.float32)  # broadband
+    strengths = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0]
+    outs = {s: Screamer(backend=TiltBackend(), style_strength=s).process(x, SR)[0]
+            for s in strengths}
+    t = [band_tilt_db(outs[s], x) for s in strengths]
+    assert abs(t[0]) < 1e-3 and np.abs(outs[0.0] - x).max() < 1e-6
+    assert all(b > a + 0.2 for a, b in zip(t, t[1:])), t
+    # the model alone: its own lift, about 10 log10 of the filter's mean power gain over
+    # 5-10 kHz (flat noise there) over that of 0.2-1 kHz
+    f = np.fft.rfftfreq(1024, 1 / SR)
+    h2 = (1.5 - 0.5 * np.cos(2 * np.pi * f / SR)) ** 2
+    lift = 10 * np.log10(h2[(f >= 5000) & (f < 10000)].mean() / h2[(f >= 200) & (f < 1000)].mean())
+    assert t[4] == pytest.approx(lift, abs=0.5), (t, lift)
+    assert t[7] == pytest.approx(2 * t[4], rel=0.1), t  # twice the change at strength 2
+    assert t[6] == pytest.approx(1.5 * t[4], rel=0.1), t
+    for s in strengths:
+        y = outs[s]
+        assert np.isfinite(y).all() and np.abs(y).max() <= 0.98 + 1e-6
+        assert np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(x**2)), rel=0.02)
+
+
+def test_strength_above_one_with_a_trained_like_model_stays_finite(backend):
+    x = voice(1.5)
+    y1 = Screamer(backend=backend, style_strength=1.0).process(x, SR)[0]
+    y2 = Screamer(backend=backend, style_strength=2.0).process(x, SR)[0]
+    assert np.isfinite(y2).all() and np.abs(y2).max() <= 0.98 + 1e-6
+    assert np.abs(y2 - y1).max() > 0.01
 
 
 def test_any_rate_and_channel_count_with_notes(backend):
@@ -217,6 +277,16 @@ def test_long_files_take_the_constant_memory_path(tmp_path, backend, monkeypatch
     # Same gain, same model output; only the streaming resampler's edges differ slightly.
     assert np.abs(a[2000:-2000] - b[2000:-2000]).max() < 2e-3 * np.abs(a).max()
     assert any("downmixed" in n for n in long.notes)
+    # above 1 (the exaggeration runs in chunks of its own) the two paths agree too
+    screamer.style_strength = 1.6
+    screamer.process_file(src, tmp_path / "c.wav", bit_depth="32f")
+    monkeypatch.setattr(scream_mod, "LONG_FILE_S", 600.0)
+    screamer.process_file(src, tmp_path / "d.wav", bit_depth="32f")
+    c, _ = sf.read(tmp_path / "c.wav", dtype="float32")
+    d, _ = sf.read(tmp_path / "d.wav", dtype="float32")
+    assert c.shape == d.shape == (96000,)
+    assert np.abs(c[2000:-2000] - d[2000:-2000]).max() < 2e-3 * np.abs(d).max()
+    assert np.abs(c - a).max() > 0.05 * np.abs(a).max()  # and differs from strength 1
 
 
 def test_outputs_never_replace_inputs_or_existing_files(tmp_path, backend):

@@ -1,6 +1,7 @@
 """``sonomorph scream``: turn voices into screams; ``train scream``, ``eval scream``, ``export scream``.
 
-    sonomorph scream take1.wav takes/ -o screamed/ --style-strength 0.8
+    sonomorph scream take1.wav takes/ -o screamed/ --strength 0.8
+    sonomorph scream take1.wav --strength 1.5           # more scream than the model alone
     sonomorph scream --preset growl voice.flac          # DSP effect, no model: voice_growl.wav
     sonomorph scream --live --block 256                   # microphone -> speakers
     sonomorph train scream --voices corpora/screams/voices --screams corpora/screams/screams
@@ -30,8 +31,11 @@ from sonomorph.cli.common import (
 from sonomorph.errors import ConfigError
 from sonomorph.utils.progress import console, progress_bar
 
-STRENGTH_HELP = ("0 = the dry input, 1 = the model's output alone (default), in between a blend "
-                 "of the two at equal loudness")
+MAX_STRENGTH = 2.0  # sonomorph.pipelines.scream.MAX_STRENGTH (tests check they agree)
+STRENGTH_HELP = ("style strength, 0 to 2: 0 = the dry input, 1 = the model's output alone "
+                 "(default), in between a blend of the two at equal loudness; above 1 the "
+                 "model's change to the spectrum is exaggerated (2 = twice the change in dB). "
+                 "Files only: --live plays the model alone")
 
 
 def _strength(text: str) -> float:
@@ -39,8 +43,8 @@ def _strength(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
+    if not 0.0 <= value <= MAX_STRENGTH:  # (NaN fails too)
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_STRENGTH:g}: {text}")
     return value
 
 
@@ -71,7 +75,8 @@ def register(sub, groups) -> None:
                    help="'default' (shipped), a .safetensors checkpoint or an exported .onnx")
     p.add_argument("--preset", choices=["growl"], default=None,
                    help="growl: the DSP growl effect instead of a model")
-    p.add_argument("--style-strength", type=_strength, default=1.0, metavar="S", help=STRENGTH_HELP)
+    p.add_argument("--strength", "--style-strength", dest="style_strength", type=_strength,
+                   default=1.0, metavar="S", help=STRENGTH_HELP)
     p.add_argument("--live", action="store_true",
                    help="real time from the microphone to the speakers (sounddevice)")
     p.add_argument("--block", type=_block, default=256, metavar="N",
@@ -159,6 +164,8 @@ def _run_scream(args) -> int:
     if args.live:
         if args.inputs:
             raise ConfigError("--live takes no input files")
+        if args.style_strength != 1.0:
+            raise ConfigError("--strength applies to files; --live plays the model alone")
         return _run_live(args)
     if not args.inputs:
         raise ConfigError("give input files or folders (or --live)")

@@ -8,9 +8,14 @@ What happens to a file:
 3. the model runs on overlapping chunks with full receptive-field context, crossfaded
    (:func:`~sonomorph.pipelines.streaming.render_chunked`): the result equals processing
    the whole file at once, with no clicks at the seams;
-4. ``style_strength`` blends the scream with the dry voice: ``s * wet + (1 - s) * dry``,
-   where the wet signal is first brought to the dry one's RMS (0 = the input unchanged,
-   1 = the model alone, 0.5 = both at equal loudness);
+4. ``style_strength`` ``s`` in ``[0, MAX_STRENGTH]`` sets how much of the style there is.
+   Up to 1 it blends the scream with the dry voice: ``s * wet + (1 - s) * dry``, where the
+   wet signal is first brought to the dry one's RMS (0 = the input unchanged, 1 = the model
+   alone, 0.5 = both at equal loudness). Above 1 it exaggerates what the model changed
+   (:func:`exaggerate`): the wet signal's short-time spectrum is multiplied by its
+   smoothed ratio to the dry one's, raised to the power ``s - 1`` (so the log-spectral
+   difference from the input grows ``s`` times; each bin's change is held within
+   ``±EXAGGERATE_LIMIT_DB``), with the wet phase;
 5. one loudness normalisation for the whole file: the output gets the input's RMS, lowered
    if needed so its peak stays at or below 0.98; silence stays silent (the model gates it);
 6. it is resampled back to the input's rate (mono).
@@ -44,8 +49,8 @@ from sonomorph.utils.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Screamer", "ScreamReport", "load_backend", "export_scream_onnx", "PRESETS",
-           "MODEL_RATE", "MIN_SAMPLES"]
+__all__ = ["Screamer", "ScreamReport", "load_backend", "export_scream_onnx", "exaggerate",
+           "PRESETS", "MODEL_RATE", "MIN_SAMPLES", "MAX_STRENGTH"]
 
 MODEL_RATE = 22050
 MIN_SAMPLES = 1024  # at the model rate (46 ms): shorter input is refused
@@ -53,6 +58,10 @@ TARGET_PEAK = 0.98
 LONG_FILE_S = 600.0
 PRESETS = ("growl",)
 _GROWL_CHUNK_S, _GROWL_FADE_S = 30.0, 0.5
+MAX_STRENGTH = 2.0  #: style strength above 1 exaggerates the model's change, up to this
+EXAGGERATE_LIMIT_DB = 30.0  #: the most one bin's gain may change when exaggerating
+_EXAG_FFT, _EXAG_HOP = 1024, 256
+_EXAG_CHUNK_S, _EXAG_OVERLAP_S = 10.0, 0.25
 
 
 def load_backend(model: str | os.PathLike | None = None, *, device: str = "cpu",
@@ -117,6 +126,48 @@ class ScreamReport:
     streamed: bool = False
 
 
+def exaggerate(wet: np.ndarray, dry: np.ndarray, amount: float,
+               sample_rate: int = MODEL_RATE) -> np.ndarray:
+    """``wet`` (n,) with its spectral change from ``dry`` (n,) pushed further: each STFT bin
+    of ``wet`` is multiplied by ``(|W| / |D|) ** amount`` (magnitudes smoothed over 5 bins
+    and 3 frames; the gain held within ``±EXAGGERATE_LIMIT_DB``), keeping the wet phase.
+    ``amount`` 0 gives ``wet`` back; where ``wet`` is silent the result is. Runs in overlapping chunks (:func:`apply_chunked`), so
+    memory is bounded and a whole file and its blocks agree."""
+    from sonomorph.pipelines.engine import apply_chunked
+
+    wet = np.asarray(wet, np.float32)
+    if amount == 0 or wet.size == 0:
+        return wet
+    pair = np.stack([wet, np.asarray(dry, np.float32)])
+    return apply_chunked(lambda b: _exaggerate_chunk(b, amount), pair,
+                         int(_EXAG_CHUNK_S * sample_rate), int(_EXAG_OVERLAP_S * sample_rate))[0]
+
+
+def _exaggerate_chunk(pair: np.ndarray, amount: float) -> np.ndarray:
+    """(1, n) exaggerated wet of one (wet, dry) chunk (2, n)."""
+    import torch
+    import torch.nn.functional as F
+
+    from sonomorph.audio.spectral import ISTFT, STFT
+
+    n = pair.shape[-1]
+    if n <= _EXAG_FFT // 2:  # too short to frame: left as it is
+        return pair[:1].copy()
+    x = torch.from_numpy(np.ascontiguousarray(pair))
+    spec = STFT(_EXAG_FFT, _EXAG_HOP)(x)  # (2, freqs, frames)
+    mag = F.avg_pool2d(spec.abs()[:, None], (5, 3), stride=1, padding=(2, 1),
+                       count_include_pad=False)[:, 0]
+    floor = 1e-6 * float(mag.max().clamp_min(1e-12))
+    limit = EXAGGERATE_LIMIT_DB / 20 * np.log(10)
+    log_ratio = (torch.log(mag[0] + floor) - torch.log(mag[1] + floor)) * float(amount)
+    gain = torch.exp(log_ratio.clamp(-limit, limit))
+    y = ISTFT(_EXAG_FFT, _EXAG_HOP)(spec[0] * gain, length=n)
+    # where the model's output is silent (it gates silence) the result is too, not the
+    # overlap-add's rounding residue
+    live = F.max_pool1d(x[:1, None].abs(), _EXAG_FFT + 1, stride=1, padding=_EXAG_FFT // 2)[0, 0]
+    return torch.where(live > 0, y, torch.zeros_like(y))[None].numpy().astype(np.float32)
+
+
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
 
@@ -126,19 +177,22 @@ class Screamer:
 
     ``model``: see :func:`load_backend` (ignored with ``preset``); ``backend``: an already
     loaded backend; ``preset="growl"``: the DSP effect instead of a model.
-    ``style_strength`` in [0, 1] (see the module docstring). ``chunk_seconds``: model chunk
+    ``style_strength`` in [0, ``MAX_STRENGTH``]: 0 = the dry input, 1 = the model alone, in
+    between a blend, above 1 the model's change exaggerated (see the module docstring). ``chunk_seconds``: model chunk
     length (memory use), ``crossfade_seconds``: overlap between chunks.
 
     >>> out = Screamer().process(wav, sr)                 # (channels, n) -> (1, n) at sr
     >>> Screamer(style_strength=0.7).process_file("in.wav", "out.wav")
+    >>> Screamer(style_strength=1.5).process(wav, sr)     # more scream than the model
     """
 
     def __init__(self, model: str | os.PathLike | None = None, *, backend: Backend | None = None,
                  preset: str | None = None, style_strength: float = 1.0, device: str = "cpu",
                  chunk_seconds: float = 10.0, crossfade_seconds: float = 0.1,
                  growl_style: str = "growl", progress: ProgressCallback | None = None) -> None:
-        if not 0.0 <= float(style_strength) <= 1.0:
-            raise ConfigError(f"style strength must be between 0 and 1, got {style_strength}")
+        if not 0.0 <= float(style_strength) <= MAX_STRENGTH:  # (NaN fails too)
+            raise ConfigError(f"style strength must be between 0 and {MAX_STRENGTH:g}, got "
+                              f"{style_strength}")
         if preset is not None and preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
         if chunk_seconds <= 0 or crossfade_seconds < 0:
@@ -200,10 +254,16 @@ class Screamer:
         wet_rms = _rms(wet)
         if wet_rms > 1e-12:
             wet = wet * np.float32(target / wet_rms)
-        s = self.style_strength
-        y = (np.float32(s) * wet + np.float32(1.0 - s) * dry).astype(np.float32)
+        y = self._blend(wet, dry)
         return y * np.float32(_final_gain(_rms(y), float(np.max(np.abs(y))) if y.size else 0.0,
                                           target))
+
+    def _blend(self, wet: np.ndarray, dry: np.ndarray) -> np.ndarray:
+        """The style-strength step on a level-matched ``wet`` and its ``dry`` input."""
+        s = self.style_strength
+        if s > 1.0:
+            return exaggerate(wet, dry, s - 1.0, self.sample_rate)
+        return (np.float32(s) * wet + np.float32(1.0 - s) * dry).astype(np.float32)
 
     # ------------------------------------------------------------------ arrays
     def process(self, wav: np.ndarray, sr: int, *, notes: list[str] | None = None,
@@ -315,25 +375,47 @@ class Screamer:
                 wet, dry = delay.push(engine.flush(), np.zeros(engine.delay, np.float32))
                 _write_pairs(f, wet, dry, sums)
             a = float(np.sqrt(sums[1] / sums[0])) if sums[0] > 1e-20 else 1.0
-            s = self.style_strength
             count = max(1, sf.info(tmp).frames)
-            blend_sq = (s * a) ** 2 * sums[0] + 2 * s * (1 - s) * a * sums[2] + (1 - s) ** 2 * sums[1]
-            peak_y = 0.0
-            for pair in sf.blocks(tmp, blocksize=block, dtype="float32", always_2d=True):
-                peak_y = max(peak_y, float(np.max(np.abs(s * a * pair[:, 0] + (1 - s) * pair[:, 1]))))
-            g = _final_gain(float(np.sqrt(blend_sq / count)), peak_y,
+            peak_y, sum_sq = 0.0, 0.0
+            for y in self._long_blend(tmp, a, block):
+                peak_y = max(peak_y, float(np.max(np.abs(y))) if y.size else 0.0)
+                sum_sq += float(np.dot(y.astype(np.float64), y.astype(np.float64)))
+            g = _final_gain(float(np.sqrt(sum_sq / count)), peak_y,
                             float(np.sqrt(sums[1] / count)))
             resampler = soxr.ResampleStream(rate, sr, 1, dtype="float32") if sr != rate else None
             with atomic_path(dst, overwrite=overwrite, inputs=[src]) as out_tmp:
                 with sf.SoundFile(out_tmp, "w", sr, 1, subtype=subtype, format=sf_format) as out:
-                    for pair in sf.blocks(tmp, blocksize=block, dtype="float32", always_2d=True):
-                        y = (g * (s * a * pair[:, 0] + (1 - s) * pair[:, 1])).astype(np.float32)
+                    for y in self._long_blend(tmp, a, block):
+                        y = (np.float32(g) * y).astype(np.float32)
                         if resampler is not None:
                             y = resampler.resample_chunk(y)
                         out.write(np.clip(y, -1.0, 1.0))
                     if resampler is not None:
                         out.write(np.clip(resampler.resample_chunk(np.zeros(0, np.float32),
                                                                    last=True), -1.0, 1.0))
+
+
+    def _long_blend(self, tmp: Path, a: float, block: int):
+        """The style-strength step, block by block, on the (wet, dry) pairs of ``tmp`` (the
+        wet side scaled by ``a`` to the dry RMS): what :meth:`_blend` gives the whole signal."""
+        import soundfile as sf
+
+        from sonomorph.pipelines.engine import ChunkEngine
+
+        s = self.style_strength
+        engine = None
+        if s > 1.0:
+            engine = ChunkEngine(lambda b: _exaggerate_chunk(b, s - 1.0),
+                                 int(_EXAG_CHUNK_S * self.sample_rate),
+                                 int(_EXAG_OVERLAP_S * self.sample_rate))
+        for pair in sf.blocks(tmp, blocksize=block, dtype="float32", always_2d=True):
+            wet, dry = np.float32(a) * pair[:, 0], pair[:, 1]
+            if engine is None:
+                yield (np.float32(s) * wet + np.float32(1.0 - s) * dry).astype(np.float32)
+            else:
+                yield from (y[0] for y in engine.push(np.stack([wet, dry])))
+        if engine is not None:
+            yield from (y[0] for y in engine.finish())
 
 
 class _Aligner:
