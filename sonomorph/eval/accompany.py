@@ -10,7 +10,12 @@ accompaniment of the same voice):
     moment; a silent output scores 0. Does the harmony fit?
 ``onset_f1``
     F-measure of onsets detected in both (librosa's onset detector) matched one to one
-    within +-50 ms. Does the rhythm line up?
+    within +-50 ms. Does the rhythm line up? Both are peak-picked on the *true*
+    accompaniment's scale (an onset must rise 7 % of the range of the truth's onset
+    strength above its surroundings; :data:`ONSET_DELTA`), which for the truth is
+    librosa's default. librosa's default for the estimate would scale its threshold to the
+    estimate's own range, so that the small fluctuations of a sustained chord or a steady
+    noise became "onsets" (a constant chord scored about 0.4).
 ``lsd``
     Log-spectral distance in dB: per frame, the RMS over bins of the difference of the
     two power spectra in dB (floor: 80 dB below the true accompaniment's peak), averaged
@@ -70,6 +75,7 @@ METRICS = ("chroma", "onset_f1", "lsd", "flatness_ratio")
 SHIFT_RANGE = (2.0, 4.0)  # seconds the time-shifted truth is rolled by (uniform, seeded per song)
 ACTIVE_DB = -40.0  # frames within this of the loudest count as "the accompaniment plays"
 LSD_N_FFT = 2048
+ONSET_DELTA = 0.07  # librosa's peak-picking threshold, a fraction of the truth's onset range
 
 
 def _mono(x: np.ndarray) -> np.ndarray:
@@ -116,6 +122,7 @@ class Reference:
     onsets: np.ndarray  #: seconds
     power: np.ndarray  #: (bins, frames), n_fft LSD_N_FFT
     flatness: float = float("nan")  #: :func:`spectral_flatness` of ``power``
+    onset_delta: float | None = None  #: peak-picking threshold of onsets on its scale
 
     @classmethod
     def of(cls, wav: np.ndarray, sr: int = EVAL_RATE, active_db: float = ACTIVE_DB) -> Reference:
@@ -125,7 +132,10 @@ class Reference:
         active = energy > energy.max() * 10 ** (active_db / 10) if energy.max() > 0 else \
             np.ones(c.shape[1], bool)
         power = _power(y)
-        return cls(y, sr, c, active, _onsets(y, sr), power, spectral_flatness(power))
+        envelope = _onset_envelope(y, sr)
+        delta = ONSET_DELTA * float(envelope.max() - envelope.min()) if envelope.size else None
+        return cls(y, sr, c, active, _onsets(y, sr, delta, envelope), power,
+                   spectral_flatness(power), delta)
 
 
 def _reference(reference: np.ndarray | Reference, sr: int) -> Reference:
@@ -152,19 +162,37 @@ def chroma_similarity(estimate: np.ndarray, reference: np.ndarray | Reference,
     return float(cos[active].mean()) if active.any() else float("nan")
 
 
-def _onsets(y: np.ndarray, sr: int) -> np.ndarray:
+def _onset_envelope(y: np.ndarray, sr: int) -> np.ndarray:
     import librosa
 
     if not np.any(y):
         return np.zeros(0)
-    return librosa.onset.onset_detect(y=y, sr=sr, hop_length=HOP, units="time")
+    return librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
+
+
+def _onsets(y: np.ndarray, sr: int, delta: float | None = None,
+            envelope: np.ndarray | None = None) -> np.ndarray:
+    """Onset times (seconds) by librosa's peak picking with threshold ``delta`` in onset
+    strength units (None: :data:`ONSET_DELTA` of ``y``'s own range, librosa's default)."""
+    import librosa
+
+    env = _onset_envelope(y, sr) if envelope is None else envelope
+    if env.size == 0 or not np.any(y):
+        return np.zeros(0)
+    if delta is None:
+        delta = ONSET_DELTA * float(env.max() - env.min())
+    if not delta > 0:  # a flat envelope: no onsets
+        return np.zeros(0)
+    return librosa.onset.onset_detect(onset_envelope=env, sr=sr, hop_length=HOP, units="time",
+                                      normalize=False, delta=delta)
 
 
 def onset_f1(estimate: np.ndarray, reference: np.ndarray | Reference, sr: int = EVAL_RATE, *,
              tolerance: float = 0.05) -> float:
     """F-measure of onsets matched one to one within ``tolerance`` seconds (greedy in
     time order: each reference onset takes the nearest unmatched estimated one)."""
-    est, ref = _onsets(_mono(estimate), sr), _reference(reference, sr).onsets
+    reference = _reference(reference, sr)
+    est, ref = _onsets(_mono(estimate), sr, reference.onset_delta), reference.onsets
     if len(ref) == 0 and len(est) == 0:
         return 1.0
     if len(ref) == 0 or len(est) == 0:
