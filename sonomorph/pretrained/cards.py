@@ -20,7 +20,8 @@ A card is Markdown written for people, so the check reads it the way a person wo
   file the card names on its ``Sources:`` line (``Sources: `benchmarks/results/a.json`,
   `benchmarks/results/b.json```). A figure matches a number of those files rounded as
   printed (``0.7718`` prints as ``0.772``; a ``%`` figure may be a fraction times 100; a
-  figure may be a value in thousands or thousandths, for ``ms``/``s`` or ``GB``/``MB``).
+  figure may be a value in thousands or thousandths, for ``ms``/``s`` or ``GB``/``MB``, or
+  in millions, for ``M`` parameters).
   Each named file must record the sha256 of the shipped weights (as any string value), so
   the figures are about these weights. Code (fenced or indented blocks, inline code)
   and HTML comments are not read for figures; figures that are not measurements (a
@@ -188,7 +189,7 @@ def _matches(figure: str, percent: bool, values: list[float]) -> bool:
     digits = len(figure.split(".")[1].split("e")[0].split("E")[0])
     mantissa_exp = int(figure.lower().split("e")[1]) if "e" in figure.lower() else 0
     half = 0.5 * 10.0 ** (mantissa_exp - digits) * (1 + 1e-9)
-    scales = (1.0, 1e3, 1e-3) + ((100.0,) if percent else ())
+    scales = (1.0, 1e3, 1e-3, 1e-6) + ((100.0,) if percent else ())
     return any(abs(abs(v) * k - target) <= half for v in values for k in scales)
 
 
