@@ -99,6 +99,13 @@ def register(sub, groups) -> None:
     t.add_argument("--voices", metavar="DIR", help="folder of clean voices")
     t.add_argument("--screams", metavar="DIR", help="folder of screams")
     t.add_argument("--val-voices", metavar="DIR", help="held-out voices for validation")
+    t.add_argument("--content-loss", choices=["mel", "envelope"], default=None,
+                   help="what ties the output to the input: mel (the log-mel correlation, "
+                   "default) or envelope (of cepstrally smoothed log-mels: the words' spectral "
+                   "envelope, leaving pitch, roughness and noise to the style)")
+    t.add_argument("--judge", metavar="FILE", default=None,
+                   help="a scream judge (train scream-judge): validation also logs its mean "
+                   "P(scream) of the held-out voices' outputs (val/judge_p_scream)")
     t.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA)")
     t.add_argument("--threads", type=int, default=None, metavar="N",
@@ -215,7 +222,8 @@ def _run_train(args) -> int:
     from sonomorph.train.config import config_from_args
     from sonomorph.train.recipes.scream import ScreamConfig, ScreamTask
 
-    for name, key in (("voices", "voices"), ("screams", "screams"), ("val_voices", "val_voices")):
+    for name, key in (("voices", "voices"), ("screams", "screams"), ("val_voices", "val_voices"),
+                      ("content_loss", "content_loss"), ("judge", "judge")):
         value = getattr(args, name, None)
         if value:
             args.overrides = [*args.overrides, f"{key}={json.dumps(str(value))}"]

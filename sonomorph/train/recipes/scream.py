@@ -6,11 +6,18 @@ mel-correlation loss (weight 150, as in the original) ties each output to its in
 content. Options, each ablated in the model card: feature matching (batch-mean form, since
 the data are unpaired), a multi-resolution STFT loss toward the input (a content prior),
 weight norm, and the generator architecture (``istft`` fast one or the original ``melgan``).
+``content_loss = "envelope"`` ties the output to the input's spectral *envelope* only
+(:class:`~sonomorph.models.losses.EnvelopeCorrelationLoss`: cepstrally smoothed log-mels,
+``envelope_coeffs`` quefrencies), leaving the excitation (pitch, roughness, noise: the
+timbre a scream changes) to the adversarial term.
 
     sonomorph train scream --voices corpora/screams/voices --screams corpora/screams/screams
 
 Adam (lr 1e-4, betas 0.5/0.9) for both networks; TensorBoard gets losses, validation mel
-correlation and audio samples; training resumes from ``out_dir`` (see :mod:`sonomorph.train`).
+correlation (``val/mel_corr``) and envelope correlation (``val/envelope_corr``) with the
+input, and audio samples; with ``judge`` (a scream judge file, ``train scream-judge``) also
+the judge's mean P(scream) of the held-out voices' outputs (``val/judge_p_scream``), the
+style the evaluation reports. Training resumes from ``out_dir`` (see :mod:`sonomorph.train`).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from torch.utils.data import Dataset
 from sonomorph.errors import ConfigError
 from sonomorph.train.config import TrainConfig
 from sonomorph.train.losses import (
+    EnvelopeCorrelationLoss,
     FeatureMatchingLoss,
     HingeGANLoss,
     MelCorrelationLoss,
@@ -85,7 +93,10 @@ class ScreamConfig(TrainConfig):
     segment_s: float = 1.0
     disc_crop: int = 8192  #: samples of each segment the discriminator sees (0: all; MelGAN: 8192)
     gain_db: tuple[float, float] = (-6.0, 0.0)  #: random gain of each crop
-    correlation_weight: float = 150.0
+    correlation_weight: float = 150.0  #: weight of the content loss below
+    content_loss: Literal["mel", "envelope"] = "mel"  #: mel correlation, or of envelopes only
+    envelope_coeffs: int = 20  #: envelope: quefrencies kept of the generator's mel bands
+    judge: str = ""  #: a scream judge file: validation also logs its P(scream) of the outputs
     feature_matching_weight: float = 0.0  #: batch-mean feature matching (0: off)
     stft_weight: float = 1.0  #: multi-resolution STFT loss toward the input (0: off)
     adversarial_weight: float = 1.0
@@ -108,6 +119,12 @@ class ScreamConfig(TrainConfig):
                 raise ConfigError(f"'{key}' is not a folder: {folder}")
         if self.val_voices and not Path(self.val_voices).is_dir():
             raise ConfigError(f"'val_voices' is not a folder: {self.val_voices}")
+        if self.judge and not Path(self.judge).is_file():
+            raise ConfigError(f"'judge' is not a file: {self.judge}")
+        if self.content_loss not in ("mel", "envelope"):
+            raise ConfigError(f"'content_loss' must be 'mel' or 'envelope', got {self.content_loss!r}")
+        if self.envelope_coeffs < 1:
+            raise ConfigError("'envelope_coeffs' must be at least 1")
         if not 0.1 <= self.segment_s <= 10:
             raise ConfigError(f"'segment_s' must be between 0.1 and 10, got {self.segment_s}")
         for key in ("correlation_weight", "feature_matching_weight", "stft_weight",
@@ -219,7 +236,8 @@ class ScreamTask(TrainTask):
     def __init__(self, config: ScreamConfig) -> None:
         super().__init__(config)
         self.hinge = HingeGANLoss()
-        self.corr = MelCorrelationLoss()
+        self.corr: nn.Module = MelCorrelationLoss()  # the content loss (set in build_models)
+        self._judge: nn.Module | None = None
         self.fm = FeatureMatchingLoss(mode="mean")
         self.stft = MultiResolutionSTFTLoss()
 
@@ -227,7 +245,10 @@ class ScreamTask(TrainTask):
         from sonomorph.models.melgan import MultiScaleDiscriminator
 
         d = self.config.discriminator
-        return {"generator": build_generator(self.config.generator),
+        gen = build_generator(self.config.generator)
+        if self.config.content_loss == "envelope":
+            self.corr = EnvelopeCorrelationLoss(gen.front.mel.n_mels, self.config.envelope_coeffs)
+        return {"generator": gen,
                 "discriminator": MultiScaleDiscriminator(d.n_scales, d.ndf, d.n_layers,
                                                          d.downsample, d.max_channels,
                                                          d.weight_norm)}
@@ -281,7 +302,7 @@ class ScreamTask(TrainTask):
         with ctx.fp32():
             mel_in = front(voice.float() * front.gain(voice.float()))
             mel_out = front.mel(fake.float().squeeze(1))
-            loss_corr = self.corr(mel_in, mel_out)
+            loss_corr = self.corr.to(mel_in.device)(mel_in, mel_out)
         loss_g = cfg.correlation_weight * loss_corr
         out["corr"] = loss_corr
         if adversarial:
@@ -304,16 +325,50 @@ class ScreamTask(TrainTask):
         return out
 
     def validate(self, models, loader) -> dict[str, float]:
+        """Content: the mel and the envelope correlation of each held-out voice's output
+        with it; style, with ``judge``: the judge's mean P(scream) of the outputs (each
+        output's judged windows averaged, then the outputs; silent ones are skipped)."""
+        from sonomorph.models.scream_judge import clip_scores
+
         gen = models["generator"]
         front = gen.front
-        corrs = []
+        judge = self._load_judge()
+        envelope = EnvelopeCorrelationLoss(front.mel.n_mels, self.config.envelope_coeffs,
+                                           reduction="none").to(next(gen.parameters()).device)
+        corrs, envs, probs = [], [], []
         for batch in loader:
             voice = batch["voice"]
             fake = gen(voice)
             mel_in = front(voice * front.gain(voice))
-            corrs.append(1.0 - 2.0 * MelCorrelationLoss(reduction="none")(mel_in, front.mel(
-                fake.squeeze(1))))
-        return {"mel_corr": float(torch.cat(corrs).mean())} if corrs else {}
+            mel_out = front.mel(fake.squeeze(1))
+            corrs.append(1.0 - 2.0 * MelCorrelationLoss(reduction="none")(mel_in, mel_out))
+            envs.append(1.0 - 2.0 * envelope(mel_in, mel_out))
+            if judge is not None:
+                for y in fake.detach().float().cpu():
+                    p, _ = clip_scores(judge, y[0])
+                    if p.numel():
+                        probs.append(float(p.mean()))
+        if not corrs:
+            return {}
+        out = {"mel_corr": float(torch.cat(corrs).mean()),
+               "envelope_corr": float(torch.cat(envs).mean())}
+        if probs:
+            out["judge_p_scream"] = float(np.mean(probs))
+        return out
+
+    def _load_judge(self) -> nn.Module | None:
+        """The ``judge`` file's scream judge on the CPU (loaded once), or None."""
+        if not self.config.judge:
+            return None
+        if self._judge is None:
+            from sonomorph.models.checkpoint import load_model
+
+            judge, _ = load_model(self.config.judge, expect="scream-judge")
+            if int(judge.sample_rate) != SAMPLE_RATE:
+                raise ConfigError(f"the judge {self.config.judge} takes {judge.sample_rate} Hz "
+                                  f"audio; the scream model makes {SAMPLE_RATE} Hz")
+            self._judge = judge.eval()
+        return self._judge
 
     def log_samples(self, models, logger, step: int) -> None:
         from sonomorph.audio.io import find_audio_files, load

@@ -1,0 +1,90 @@
+"""The scream recipe, in tiny smoke runs of a few steps: the content loss is selectable
+(mel or envelope correlation) and, given a judge file, validation tracks the held-out
+judge's P(scream) of the outputs in TensorBoard beside the mel and envelope correlation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from _scream_library import SR, noise_burst, tone
+
+from sonomorph.errors import ConfigError
+from sonomorph.models import save_model
+from sonomorph.models.losses import EnvelopeCorrelationLoss, MelCorrelationLoss
+from sonomorph.models.scream_judge import ScreamJudge, clip_scores
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """voices/<speaker>-NNN.wav of three speakers (the last held out) and screams/."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    for kind, make, names in (("voices", tone, ("v1", "v2", "v3")), ("screams", noise_burst, ("s1",))):
+        (root / kind).mkdir()
+        for name in names:
+            for i in range(2):
+                sf.write(root / kind / f"{name}-{i:03d}.wav", make(1.5, rng), SR)
+    torch.manual_seed(0)
+    judge = save_model(root / "judge.safetensors", ScreamJudge(channels=8, embedding=4))
+    return root, judge
+
+
+def tiny_config(out, root, **keys):
+    from sonomorph.train.recipes.scream import DiscriminatorArgs, GeneratorArgs, ScreamConfig
+
+    cfg = ScreamConfig(out_dir=str(out), voices=str(root / "voices"),
+                       screams=str(root / "screams"), holdout_speakers=1, steps=2,
+                       batch_size=2, val_batch_size=2, disc_crop=4096, validate_every=2,
+                       checkpoint_every=0, sample_every=0, log_every=1, device="cpu", seed=0,
+                       generator=GeneratorArgs(dim=8, hidden=16, n_blocks=1, kernel_size=3),
+                       discriminator=DiscriminatorArgs(n_scales=1, ndf=4, n_layers=1,
+                                                       max_channels=16), **keys)
+    cfg.validate()
+    return cfg
+
+
+def test_validation_tracks_the_judge_and_the_envelope_loss_is_selectable(tmp_path, folders):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from sonomorph.models import load_model
+    from sonomorph.train import Trainer
+    from sonomorph.train.recipes.scream import ScreamTask, _ValVoices
+
+    root, judge_file = folders
+    cfg = tiny_config(tmp_path / "run", root, judge=str(judge_file), content_loss="envelope",
+                      envelope_coeffs=16)
+    task = ScreamTask(cfg)
+    result = Trainer(task, cfg, quiet=True).fit()
+    assert isinstance(task.corr, EnvelopeCorrelationLoss) and task.corr.n_coeffs == 16
+    m = result.metrics
+    assert set(m) == {"mel_corr", "envelope_corr", "judge_p_scream"}
+    # the logged P(scream) is the judge's on the exported generator's held-out outputs
+    gen, _ = load_model(result.last, expect="scream")
+    judge, _ = load_model(judge_file, expect="scream-judge")
+    held = _ValVoices(str(root / "voices"), 1.0, files=sorted((root / "voices").glob("v3-*.wav")))
+    with torch.no_grad():
+        probs = [float(clip_scores(judge.eval(), gen(held[i]["voice"][None])[0, 0])[0].mean())
+                 for i in range(len(held))]
+    assert m["judge_p_scream"] == pytest.approx(np.mean(probs), abs=1e-4)
+    acc = EventAccumulator(str(tmp_path / "run" / "logs"), size_guidance={"scalars": 0})
+    acc.Reload()
+    for tag in ("val/judge_p_scream", "val/mel_corr", "val/envelope_corr", "train/corr"):
+        assert tag in acc.Tags()["scalars"], tag
+    assert [e.step for e in acc.Scalars("val/judge_p_scream")] == [2]
+
+
+def test_default_content_loss_is_the_mel_correlation_and_bad_keys_are_refused(tmp_path, folders):
+    from sonomorph.train.recipes.scream import ScreamTask
+
+    root, _ = folders
+    task = ScreamTask(tiny_config(tmp_path / "a", root))
+    task.build_models()
+    assert type(task.corr) is MelCorrelationLoss and task._load_judge() is None
+    for keys in ({"judge": str(root / "missing.safetensors")}, {"content_loss": "words"},
+                 {"envelope_coeffs": 0}):
+        with pytest.raises(ConfigError):
+            tiny_config(tmp_path / "b", root, **keys)
