@@ -412,3 +412,29 @@ def test_ema_is_the_moving_average_and_resumes_exactly(tmp_path):
     resumed = fit(toy.RegressionTask, tmp_path / "split", steps=steps, ema_decay=decay)
     for k, v in resumed.ema["net"].module.state_dict().items():
         assert torch.equal(v, averaged[k]), k
+
+
+class InterruptedTask(toy.RegressionTask):
+    """Ctrl-C arrives while the 8th step is being computed."""
+
+    calls = 0
+
+    def training_step(self, models, batch, ctx):
+        self.calls += 1
+        if self.calls == 8:
+            raise KeyboardInterrupt
+        return super().training_step(models, batch, ctx)
+
+
+def test_interrupt_writes_a_checkpoint_and_resume_loses_nothing(tmp_path):
+    whole = fit(toy.RegressionTask, tmp_path / "whole", steps=12)
+    cfg = toy.ToyConfig(out_dir=str(tmp_path / "cut"), device="cpu", steps=12,
+                        checkpoint_every=100)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(InterruptedTask(cfg), cfg, quiet=True).fit()
+    # no periodic checkpoint was due: the one there was written on the interrupt
+    assert [n for n in _state_files(tmp_path / "cut") if n.endswith(".json")] == \
+        ["state-00000007.json"]
+    resumed = fit(toy.RegressionTask, tmp_path / "cut", steps=12, checkpoint_every=100)
+    assert resumed.step == 12 and resumed.history[0]["step"] > 7
+    assert_same_state(whole, resumed)

@@ -488,6 +488,9 @@ class Trainer:
                         if self.step >= cfg.steps:
                             break
                 self._finish(val_set)
+        except KeyboardInterrupt:
+            self._save_on_interrupt()
+            raise
         finally:
             self.logger.close()
         best_path = self.out_dir / "best.safetensors"
@@ -539,6 +542,20 @@ class Trainer:
             self._on_main(lambda: self._samples(), "log samples")
         if cfg.checkpoint_every and s % cfg.checkpoint_every == 0:
             self._checkpoint()
+
+    def _save_on_interrupt(self) -> None:
+        """Ctrl-C or SIGTERM (the CLI turns it into KeyboardInterrupt): keep the steps done
+        since the last checkpoint, so a resumed run loses nothing. The step being computed
+        when the signal came is not counted (its batch is trained again on resume). Skipped
+        in multi-process runs, where the other ranks may not reach the same point."""
+        if self.dist.world_size > 1 or self.step <= max(self._saved_step, 0):
+            return
+        log.warning("interrupted at step %d: writing a checkpoint to resume from", self.step)
+        try:
+            self._checkpoint()
+        except (SonomorphError, OSError) as exc:
+            log.warning("the interrupt checkpoint failed (%s); the one at step %d is kept", exc,
+                        max(self._saved_step, 0))
 
     def _finish(self, val_set: Dataset | None) -> None:
         if val_set is not None and self.config.validate_every and self._validated_step != self.step:
