@@ -24,6 +24,7 @@ import warnings
 
 from sonomorph import __version__
 from sonomorph.errors import SonomorphError, printable_path
+from sonomorph.utils.device import DEVICES
 
 # Modules that register commands; each is imported lazily only to build the parser.
 COMMAND_MODULES = (
@@ -55,9 +56,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # noqa: D401 - argparse API
         # The message quotes what was typed: control characters are shown escaped.
         self.exit(2, f"{self.prog}: error: {printable_path(message)}\n")
-
-
-DEVICES = ("cpu", "cuda", "auto")
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:

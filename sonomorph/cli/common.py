@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sonomorph.errors import AudioLoadError, ConfigError, SonomorphError, printable_path
+from sonomorph.utils.device import resolve_device  # noqa: F401 - one definition, shared with the benchmarks
 from sonomorph.utils.progress import console, progress_bar
 
 BIT_DEPTHS = ("16", "24", "32f")
@@ -218,23 +219,6 @@ def expand_inputs(paths: Sequence[str | os.PathLike], *, recursive: bool = True)
 
 
 # --------------------------------------------------------------------------- device
-
-
-def resolve_device(spec: str | None) -> str:
-    """``cpu``, ``cuda`` or ``auto`` (CUDA when available) -> ``"cpu"`` or ``"cuda"``.
-    Asking for CUDA where torch has none is a one-line error saying what to do."""
-    if spec in (None, "cpu"):
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if spec == "auto":
-        return "cpu"
-    why = ("this torch has no CUDA support (a CPU build)" if torch.version.cuda is None
-           else "no CUDA GPU is visible")
-    raise ConfigError(f"--device cuda: {why}; install the CUDA build of torch (see "
-                      "docs/cli.md, \"GPU\") or use --device cpu")
 
 
 def device(args) -> str:

@@ -147,14 +147,15 @@ class Accompanist:
     @torch.no_grad()
     def _generate_image(self, image: torch.Tensor, progress: ProgressCallback | None,
                         total: float) -> torch.Tensor:
-        """Run the U-Net over overlapping tiles of an image ``(1, C, bins, frames)``."""
+        """Run the U-Net over overlapping tiles of an image ``(1, C, bins, frames)``; the
+        result stays on the model's device."""
         frames = image.shape[-1]
         overlap = self._overlap_frames()
         starts = tile_starts(frames, self.tile, overlap)
         dev = self.device
         weights = torch.from_numpy(crossfade_weights(self.tile, overlap)).to(dev)
         span = max(frames, self.tile)
-        # Tiles, weights and the sum stay on the model's device; one copy back at the end.
+        # Tiles, weights and the sum stay on the model's device.
         image = image.to(dev)
         out = torch.zeros(1, self.model.out_channels, image.shape[-2], span, device=dev)
         norm = torch.zeros(span, device=dev)
@@ -169,41 +170,46 @@ class Accompanist:
             norm[start:start + self.tile] += weights
             if progress is not None:
                 progress(k + 1, total)
-        return (out / norm)[..., :frames].cpu()
+        return (out / norm)[..., :frames]
 
-    def _waveform(self, magnitude: torch.Tensor, phase: torch.Tensor, length: int) -> np.ndarray:
+    def _waveform(self, magnitude: torch.Tensor, phase: torch.Tensor, length: int
+                  ) -> torch.Tensor:
+        """``(length,)`` waveform on ``magnitude``'s device."""
         net = self.model
         if self.phase == "model" or self.gl_iters == 0:
             from sonomorph.audio.spectral import ISTFT
 
-            wav = ISTFT(net.n_fft, net.hop)(magnitude * phase, length=length)
+            istft = ISTFT(net.n_fft, net.hop).to(magnitude.device)
+            wav = istft(magnitude * phase, length=length)
         else:
-            wav = _PhaseSeededGriffinLim(net.n_fft, net.hop, phase, n_iter=self.gl_iters)(
-                magnitude, length=length)
-        return wav[0].numpy().astype(np.float32)
+            wav = _PhaseSeededGriffinLim(net.n_fft, net.hop, phase, n_iter=self.gl_iters).to(
+                magnitude.device)(magnitude, length=length)
+        return wav[0].float()
 
     @torch.no_grad()
-    def _render(self, chunk: np.ndarray, progress: ProgressCallback | None = None
-                ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """Model-rate mono voice ``(1, n)`` at the reference level -> ``(2, n)``: the
-        accompaniment and the model's song (the mixture target) or zeros; and the input
-        and output images' log magnitudes (for plots)."""
+    def _render(self, chunk: torch.Tensor, progress: ProgressCallback | None = None,
+                pictures: list[tuple[np.ndarray, np.ndarray]] | None = None) -> torch.Tensor:
+        """Model-rate mono voice ``(1, n)`` at the reference level -> ``(2, n)`` on the
+        model's device: the accompaniment and the model's song (the mixture target) or
+        zeros. An empty ``pictures`` list receives the input and output images' log
+        magnitudes (for plots); nothing else leaves the device."""
         net = self.model
         length = chunk.shape[-1]
-        padded = np.zeros(max(length, net.n_fft), dtype=np.float32)
-        padded[:length] = chunk[0]
-        x = torch.from_numpy(padded)[None]
-        image = net.image(x.to(self.device)).cpu()
+        x = chunk.to(device=self.device, dtype=torch.float32)
+        x = torch.nn.functional.pad(x, (0, max(0, net.n_fft - length)))
+        image = net.image(x)
         total = float(len(tile_starts(image.shape[-1], self.tile, self._overlap_frames())) + 1)
         out = self._generate_image(image, progress, total)
         magnitude, phase = net.spectrogram(out)
-        acc = self._waveform(magnitude, phase, len(padded))
-        song = np.zeros_like(acc)
+        acc = self._waveform(magnitude, phase, x.shape[-1])
+        song = torch.zeros_like(acc)
         if net.target == "mixture":  # the model made the song; the accompaniment is the rest
             song, acc = acc, self._rest(x, magnitude, acc)
         if progress is not None:
             progress(total, total)
-        return np.stack([acc[:length], song[:length]]), (image[0, 0].numpy(), out[0, 0].numpy())
+        if pictures is not None and not pictures:
+            pictures.append((image[0, 0].cpu().numpy(), out[0, 0].cpu().numpy()))
+        return torch.stack([acc[:length], song[:length]])
 
     @torch.no_grad()
     def generate(self, vocals: np.ndarray, sample_rate: int, *,
@@ -228,23 +234,20 @@ class Accompanist:
         if gain == 0.0:  # silence in, silence out
             log.info("the voice is silent: the accompaniment is silence")
             return Accompaniment(wav.copy(), np.zeros_like(wav), sr)
-        scaled = (mono * np.float32(gain))[None]
+        # The voice goes to the model's device once; the chunks' outputs are cross-faded
+        # there and come back once, at the end.
+        scaled = torch.from_numpy(np.ascontiguousarray(mono * np.float32(gain)))[None]
+        scaled = scaled.to(self.device)
         chunk = int(self.chunk_seconds * net.sample_rate)
+        pictures: list[tuple[np.ndarray, np.ndarray]] = []  # the first chunk's images
         if scaled.shape[1] <= chunk:
-            rendered, images = self._render(scaled, progress)
+            rendered = self._render(scaled, progress, pictures)
         else:
             overlap = int(CHUNK_OVERLAP_S * net.sample_rate)
-            first: list[tuple[np.ndarray, np.ndarray]] = []  # the first chunk's images
-
-            def fn(block: np.ndarray) -> np.ndarray:
-                y, pictures = self._render(block)
-                if not first:
-                    first.append(pictures)
-                return y
-
-            rendered = apply_chunked(fn, scaled, chunk, overlap, progress=progress)
-            images = first[0]
-        acc, song_model = rendered / np.float32(gain)
+            rendered = apply_chunked(lambda block: self._render(block, pictures=pictures),
+                                     scaled, chunk, overlap, progress=progress)
+        images = pictures[0]
+        acc, song_model = rendered.cpu().numpy() / np.float32(gain)
         accompaniment = np.repeat(self._to_input_rate(acc, net.sample_rate, sr, n)[None],
                                   wav.shape[0], axis=0)
         if net.target == "mixture":
@@ -260,17 +263,20 @@ class Accompanist:
                              np.nan_to_num(accompaniment).astype(np.float32), sr,
                              images[0], images[1], net.sample_rate, net.hop)
 
-    def _rest(self, voice: torch.Tensor, magnitude: torch.Tensor, song: np.ndarray) -> np.ndarray:
-        """The generated song's magnitude minus the voice's, with the song's phase."""
+    def _rest(self, voice: torch.Tensor, magnitude: torch.Tensor, song: torch.Tensor
+              ) -> torch.Tensor:
+        """The generated song's magnitude minus the voice's, with the song's phase (on the
+        voice's device)."""
         from sonomorph.audio.spectral import ISTFT, STFT
 
         net = self.model
-        stft, istft = STFT(net.n_fft, net.hop), ISTFT(net.n_fft, net.hop)
-        voice_mag = stft(voice.cpu()).abs()
-        spec = stft(torch.from_numpy(np.ascontiguousarray(song))[None])
+        stft = STFT(net.n_fft, net.hop).to(voice.device)
+        istft = ISTFT(net.n_fft, net.hop).to(voice.device)
+        voice_mag = stft(voice).abs()
+        spec = stft(song[None])
         unit = spec / spec.abs().clamp_min(1e-12)
         rest = (magnitude - voice_mag).clamp_min(0.0)
-        return istft(rest * unit, length=voice.shape[-1])[0].numpy().astype(np.float32)
+        return istft(rest * unit, length=voice.shape[-1])[0].float()
 
     @staticmethod
     def _to_input_rate(x: np.ndarray, rate: int, target: int, n: int) -> np.ndarray:

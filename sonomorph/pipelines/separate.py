@@ -171,8 +171,9 @@ class Separator:
 
     # ------------------------------------------------------------------ model calls
 
-    def _vocals(self, chunk: np.ndarray) -> np.ndarray:
-        """Model vocals of one stereo chunk at the model rate, ``(2, n)``."""
+    def _vocals(self, chunk: np.ndarray) -> torch.Tensor:
+        """Model vocals of one stereo chunk at the model rate, ``(2, n)``, left on the
+        model's device (the chunks are cross-faded there)."""
         n = chunk.shape[-1]
         x = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
         if n < self.min_model_samples:
@@ -183,11 +184,8 @@ class Separator:
                 y = self.model(x, wiener_iterations=self.wiener_iterations)
             else:
                 y = self.model(x)
-        vocals = y[0, 0, :, :n].float().cpu().numpy()
-        # A [0, 1] mask of a finite input is finite; only a custom model could do worse.
-        if not np.isfinite(vocals).all():
-            vocals = np.nan_to_num(vocals, nan=0.0, posinf=0.0, neginf=0.0)
-        return vocals
+            # A [0, 1] mask of a finite input is finite; only a custom model could do worse.
+            return torch.nan_to_num(y[0, 0, :, :n].float(), nan=0.0, posinf=0.0, neginf=0.0)
 
     def _min_samples(self, sr: int) -> int:
         return max(2, math.ceil(self.min_seconds * sr))
@@ -210,6 +208,11 @@ class Separator:
             resample_out = soxr.ResampleStream(self.sample_rate, sr, 2, dtype="float32",
                                                quality="HQ")
         engine = ChunkEngine(self._vocals, self.chunk, self.overlap)
+
+        def to_host(parts: list[torch.Tensor]) -> list[np.ndarray]:
+            # The one copy back per finished block: resampling and writing need it.
+            return [p.cpu().numpy() for p in parts]
+
         originals: list[np.ndarray] = []  # input not yet matched with vocals
         vocals_q: list[np.ndarray] = []
         held_in = held_v = 0
@@ -277,7 +280,7 @@ class Separator:
             if resample_in is not None:
                 stereo = np.ascontiguousarray(
                     resample_in.resample_chunk(np.ascontiguousarray(stereo.T)).T)
-            out = to_input_rate(engine.push(stereo), last=False)
+            out = to_input_rate(to_host(engine.push(stereo)), last=False)
             for part in out:
                 vocals_q.append(part)
                 held_v += part.shape[-1]
@@ -289,8 +292,8 @@ class Separator:
         tail = []
         if resample_in is not None:
             flushed = resample_in.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True)
-            tail = engine.push(np.ascontiguousarray(flushed.T))
-        tail += engine.finish()
+            tail = to_host(engine.push(np.ascontiguousarray(flushed.T)))
+        tail += to_host(engine.finish())
         for part in to_input_rate(tail, last=True):
             vocals_q.append(part)
             held_v += part.shape[-1]

@@ -85,12 +85,17 @@ class TorchBackend:
         return _TorchStream(ISTFTStream(self.model), self.device)
 
     def __call__(self, x: np.ndarray, gain: float) -> np.ndarray:
+        t = self.torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+        return self.on_device(t, gain).cpu().numpy()
+
+    def on_device(self, x: Tensor, gain: float) -> Tensor:
+        """(N,) tensor on the model's device -> (N,) float32 output, left on the device
+        (the chunked runner joins chunks there and copies the whole output back once)."""
         torch = self.torch
         with torch.inference_mode():
-            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-            g = torch.tensor([float(gain)], device=self.device)
-            y = self.model(t.view(1, 1, -1), g)
-        return y.view(-1).float().cpu().numpy()
+            g = torch.full((1,), float(gain), device=x.device)
+            y = self.model(x.reshape(1, 1, -1).float(), g)
+        return y.reshape(-1).float()
 
 
 class ISTFTStream:
@@ -293,11 +298,17 @@ def render_chunked(backend: Backend, x: np.ndarray, gain: float, *, chunk: int =
     samples wider on each side, with full receptive-field context; neighbours are blended
     with the shared raised-cosine crossfade over their shared ``crossfade`` samples
     (:func:`~sonomorph.pipelines.engine.chunked_with_context`). ``gain`` is applied to every
-    chunk (one gain for the file; see the module docstring).
+    chunk (one gain for the file; see the module docstring). A torch backend gets the signal
+    on its device once; the chunks are joined there and the output copied back once.
     """
-    return chunked_with_context(lambda window: backend(window, gain), x, chunk=chunk,
-                                crossfade=crossfade, past=backend.past, future=backend.future,
-                                hop=backend.hop_length, progress=progress)
+    options = dict(chunk=chunk, crossfade=crossfade, past=backend.past, future=backend.future,
+                   hop=backend.hop_length, progress=progress)
+    on_device = getattr(backend, "on_device", None)
+    if on_device is None:
+        return chunked_with_context(lambda window: backend(window, gain), x, **options)
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(backend.device)
+    return chunked_with_context(lambda window: on_device(window, gain), t,
+                                **options).cpu().numpy()
 
 
 class StreamingEngine:
