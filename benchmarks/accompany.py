@@ -11,7 +11,7 @@ the default architecture.
 
 Run::
 
-    .venv/bin/python benchmarks/accompany.py [--seconds 30] [--threads 1 2]
+    .venv/bin/python benchmarks/accompany.py [--seconds 30] [--threads 1 2] [--device cuda]
 
 Prints a markdown table and writes ``benchmarks/results/accompany.json``.
 """
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sonomorph.eval.bench import markdown_table, run_case  # noqa: E402
+from sonomorph.eval.bench import add_device_option, markdown_table, parse_args, run_case  # noqa: E402
 from sonomorph.utils.fs import atomic_write_text  # noqa: E402
 
 THIS = str(Path(__file__).resolve())
@@ -49,7 +49,8 @@ def voice(seconds: float, sr: int = SR) -> np.ndarray:
     return np.stack([x, 0.8 * x]).astype(np.float32)
 
 
-def accompany_case(seconds: float, phase: str = "griffinlim", model: str = "default"):
+def accompany_case(seconds: float, phase: str = "griffinlim", model: str = "default",
+                   device: str = "cpu"):
     """Factory for :func:`run_case`: builds the Accompanist (untimed), returns the work."""
     from sonomorph import pretrained
     from sonomorph.models.pix2pix import UNetGenerator
@@ -59,7 +60,7 @@ def accompany_case(seconds: float, phase: str = "griffinlim", model: str = "defa
         net: object = UNetGenerator().eval()
     else:
         net = model
-    acc = Accompanist(net, phase=phase)
+    acc = Accompanist(net, phase=phase, device=device)
     x = voice(seconds)
 
     def work() -> None:
@@ -73,15 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
+    add_device_option(parser)
+    args = parse_args(parser, argv)
     rows, records = [], []
     for phase in ("griffinlim", "model"):
         for threads in args.threads:
             m = run_case(f"{THIS}:accompany_case", seconds=args.seconds, threads=threads,
                          repeats=args.repeats, kwargs={"phase": phase},
-                         name=f"accompany ({phase})", timeout=1800)
+                         name=f"accompany ({phase})", timeout=1800, device=args.device)
             records.append(m.to_dict())
-            rows.append([f"accompany, phase={phase}", threads,
+            rows.append([f"accompany, phase={phase}, {args.device}", threads,
                          m.x_realtime if m.ok else m.error, m.peak_rss_mb])
     print(markdown_table(["case", "threads", "x real time", "peak MB"], rows))
     print(f"\n{args.seconds:g} s of 44.1 kHz stereo voice; median of {args.repeats} runs; "
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from sonomorph.utils.hashing import sha256_file
 
     shipped = "accompany" in pretrained.available()
-    record = {"seconds": args.seconds, "rows": records,
+    record = {"seconds": args.seconds, "device": args.device, "rows": records,
               "model": "accompany.safetensors" if shipped else "random weights",
               "model_sha256": sha256_file(pretrained.path_for("accompany")) if shipped else None}
     atomic_write_text(RESULTS, json.dumps(record, indent=2) + "\n", overwrite=True)

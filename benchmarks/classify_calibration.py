@@ -90,12 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--rescore", action="store_true",
                     help="recompute the answers of the clips recorded in --out")
-    args = ap.parse_args(argv)
+    from sonomorph.eval.bench import add_device_option, parse_args
+
+    add_device_option(ap)
+    args = parse_args(ap, argv)
 
     from sonomorph.audio.io import load
     from sonomorph.pipelines import analysis as A
 
-    classifier = A.GenreClassifier()
+    classifier = A.GenreClassifier(device=args.device)
     if args.rescore:
         rows = json.loads(args.out.read_text(encoding="utf-8"))["clips"]
         for r in rows:
@@ -189,6 +192,7 @@ def _write(args, classifier, rows: list[dict]) -> int:
                  "or generators with the model's training build (seed 0); folk.00000 is the one "
                  "music clip the speech rule calls 'not music'.",
         "weights": weights_record(classifier.path, classifier.meta),
+        "device": str(classifier.device),
         "summary": summary,
         "clips": rows,
     }

@@ -9,6 +9,7 @@ generator (the shipped size, and a wider one). ONNX files are exported by the ca
 
     .venv/bin/python benchmarks/scream.py            # everything (about 10 minutes)
     .venv/bin/python benchmarks/scream.py --quick    # generators only
+    .venv/bin/python benchmarks/scream.py --device cuda   # torch rows on the GPU (ONNX stays on the CPU)
 
 Prints markdown tables and writes ``benchmarks/results/scream.json``.
 """
@@ -29,7 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sonomorph.eval.bench import growth_mb_per_minute, markdown_table, memory_growth, run_case  # noqa: E402
+from sonomorph.eval.bench import (  # noqa: E402
+    add_device_option,
+    growth_mb_per_minute,
+    markdown_table,
+    memory_growth,
+    parse_args,
+    run_case,
+)
 
 SR = 22050
 THIS = str(Path(__file__).resolve())
@@ -75,12 +83,12 @@ def _model_from(args: dict):
 # ----------------------------------------------------------------------------- cases
 
 
-def torch_case(seconds: float, **args):
+def torch_case(seconds: float, device: str = "cpu", **args):
     """The generator in torch (eager, no_grad) on ``seconds`` of audio."""
     import torch
 
-    model = _model_from(args)
-    x = torch.from_numpy(_signal(int(seconds * SR))).view(1, 1, -1)
+    model = _model_from(args).to(device)
+    x = torch.from_numpy(_signal(int(seconds * SR))).view(1, 1, -1).to(device)
 
     def work():
         with torch.inference_mode():
@@ -128,11 +136,14 @@ def _latency_ms(args: dict, block: int, backend: str) -> float:
     return engine.latency_ms
 
 
-def streaming_case(seconds: float, block: int = 256, backend: str = "onnx", **args):
-    """The streaming engine fed ``block``-sample blocks (torch or onnxruntime backend)."""
+def streaming_case(seconds: float, block: int = 256, backend: str = "onnx", device: str = "cpu",
+                   **args):
+    """The streaming engine fed ``block``-sample blocks (torch backend on ``device``, or
+    onnxruntime on the CPU)."""
     from sonomorph.pipelines.streaming import OnnxBackend, StreamingEngine, TorchBackend
 
-    be = OnnxBackend(_export(args)) if backend == "onnx" else TorchBackend(_model_from(args))
+    be = (OnnxBackend(_export(args)) if backend == "onnx"
+          else TorchBackend(_model_from(args), device=device))
     x = _signal(int(seconds * SR) // block * block)
 
     def work():
@@ -143,7 +154,7 @@ def streaming_case(seconds: float, block: int = 256, backend: str = "onnx", **ar
     return work
 
 
-def long_file_case(seconds: float, model: str = ""):
+def long_file_case(seconds: float, model: str = "", device: str = "cpu"):
     """``Screamer.process_file`` on a ``seconds``-long 44.1 kHz stereo file, forced onto the
     constant-memory path (the file is written by the untimed set-up)."""
     import soundfile as sf
@@ -159,11 +170,12 @@ def long_file_case(seconds: float, model: str = ""):
             f.write(np.stack([up, up * 0.7], axis=1).astype(np.float32))
     S.LONG_FILE_S = 1.0
     if model:
-        screamer = S.Screamer(model)
+        screamer = S.Screamer(model, device=device)
     else:
         from sonomorph.pipelines.streaming import TorchBackend
 
-        screamer = S.Screamer(backend=TorchBackend(_build("istft", dim=128, hidden=384)))
+        screamer = S.Screamer(backend=TorchBackend(_build("istft", dim=128, hidden=384),
+                                                   device=device))
     count = [0]
 
     def work():
@@ -203,9 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="generators only")
     p.add_argument("--model", default="", help="also time this checkpoint (e.g. the shipped one)")
     p.add_argument("--seconds", type=float, default=20.0, help="audio per timed run")
-    args = p.parse_args(argv)
+    add_device_option(p)
+    args = parse_args(p, argv)
+    dev = args.device
     record: dict = {"machine": platform.platform(), "python": platform.python_version(),
-                    "generators": [], "streaming": [], "memory": []}
+                    "device": dev, "generators": [], "streaming": [], "memory": []}
     archs = dict(ARCHS)
     if args.model:
         archs[f"checkpoint {Path(args.model).name}"] = {"model": args.model}
@@ -216,9 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         n_params = sum(p.numel() for p in _model_from(kw).parameters())
         slow = kw.get("arch") == "melgan" and kw.get("ngf", 32) >= 32
         secs = 5.0 if slow else args.seconds
-        t = run_case(f"{THIS}:torch_case", seconds=secs, threads=1, repeats=3, kwargs=kw)
+        t = run_case(f"{THIS}:torch_case", seconds=secs, threads=1, repeats=3, kwargs=kw,
+                     device=dev)
         o = run_case(f"{THIS}:onnx_case", seconds=secs, threads=1, repeats=3, kwargs=kw)
-        tc, oc = cpu_xrt(torch_case, secs, **kw), cpu_xrt(onnx_case, secs, **kw)
+        # CPU time measures the CPU's work: not a GPU's speed
+        tc = cpu_xrt(torch_case, secs, **kw) if dev == "cpu" else None
+        oc = cpu_xrt(onnx_case, secs, **kw)
         rows.append([name, n_params / 1e6, t.x_realtime, o.x_realtime, tc, oc,
                      t.error or o.error or ""])
         record["generators"].append({"name": name, "params": n_params, "torch": t.to_dict(),
@@ -226,16 +243,18 @@ def main(argv: list[str] | None = None) -> int:
         del torch
     print(f"\nGenerator speed, one thread (x real time; wall: median of 3 in a fresh process; "
           f"cpu: best of 3 by CPU time); load average {os.getloadavg()[0]:.1f}:\n")
-    print(markdown_table(["generator", "params (M)", "torch wall", "onnxruntime wall",
+    print(markdown_table(["generator", "params (M)", f"torch wall ({dev})", "onnxruntime wall",
                           "torch cpu", "onnxruntime cpu", "error"], rows))
     if not args.quick:
         rows = []
         kw = {"model": args.model} if args.model else ARCHS["istft (shipped: dim 128 x 6)"]
         for backend in ("onnx", "torch"):
             for block in (256, 2048):
+                on = dev if backend == "torch" else None  # onnxruntime runs on the CPU
                 m = run_case(f"{THIS}:streaming_case", seconds=10.0, threads=1, repeats=2,
-                             kwargs={**kw, "block": block, "backend": backend})
-                c = cpu_xrt(streaming_case, 10.0, repeats=2, block=block, backend=backend, **kw)
+                             kwargs={**kw, "block": block, "backend": backend}, device=on)
+                c = (cpu_xrt(streaming_case, 10.0, repeats=2, block=block, backend=backend, **kw)
+                     if m.device == "cpu" else None)
                 latency = _latency_ms(kw, block, backend)
                 rows.append([backend, block, latency, m.x_realtime, c, m.error or ""])
                 record["streaming"].append({"backend": backend, "block": block,
@@ -244,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown_table(["backend", "block", "latency (ms)", "x real time wall",
                               "x real time cpu", "error"], rows))
         mem = memory_growth(f"{THIS}:long_file_case", [120, 600, 1200],
-                            kwargs={"model": args.model} if args.model else {})
+                            kwargs={"model": args.model} if args.model else {}, device=dev)
         record["memory"] = [m.to_dict() for m in mem]
         print("\nLong files (constant-memory path), peak RSS:\n")
         print(markdown_table(["minutes", "peak MB", "x real time", "error"],

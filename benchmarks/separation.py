@@ -35,6 +35,7 @@ Run (takes about 30-40 minutes on 2 cores; HT-Demucs dominates)::
     .venv/bin/python benchmarks/separation.py --quick    # 1-min memory point only
     .venv/bin/python benchmarks/separation.py --only sonomorph spleeter --speed-only
     .venv/bin/python benchmarks/separation.py --candidates   # architecture candidates
+    .venv/bin/python benchmarks/separation.py --device cuda --speed-only   # on the GPU
 
 Prints a markdown table and writes ``benchmarks/results/separation.json``.
 """
@@ -60,9 +61,11 @@ if str(ROOT) not in sys.path:
 
 from sonomorph.eval.bench import (  # noqa: E402
     Measurement,
+    add_device_option,
     growth_mb_per_minute,
     markdown_table,
     memory_growth,
+    parse_args,
     run_case,
 )
 
@@ -120,20 +123,20 @@ def _sonomorph_model(model: str, **arch):
     return model  # "default" or a path: the Separator loads it
 
 
-def sonomorph_memory(seconds: float, model: str = "default", **arch):
+def sonomorph_memory(seconds: float, model: str = "default", device: str = "cpu", **arch):
     """In-memory separation of an array (the speed figure)."""
     from sonomorph.pipelines.separate import Separator
 
-    sep = Separator(_sonomorph_model(model, **arch))
+    sep = Separator(_sonomorph_model(model, **arch), device=device)
     x = _array(seconds)
     return lambda: sep.separate(x, SR)
 
 
-def sonomorph_file(seconds: float, model: str = "default"):
+def sonomorph_file(seconds: float, model: str = "default", device: str = "cpu"):
     """File-to-file streaming separation (the memory figure): 16-bit WAV in and out."""
     from sonomorph.pipelines.separate import Separator
 
-    sep = Separator(_sonomorph_model(model))
+    sep = Separator(_sonomorph_model(model), device=device)
     src = _wav(seconds)
     out = Path(tempfile.mkdtemp(prefix="sonomorph-bench-out-"))
 
@@ -143,25 +146,25 @@ def sonomorph_file(seconds: float, model: str = "default"):
     return work
 
 
-def _spleeter(weights: str):
+def _spleeter(weights: str, device: str = "cpu"):
     from sonomorph.eval.peers.spleeter import Spleeter, SpleeterSeparator
 
     if weights == "random":
         import torch
 
         torch.manual_seed(0)
-        return SpleeterSeparator(Spleeter())
-    return SpleeterSeparator(weights)
+        return SpleeterSeparator(Spleeter(), device=device)
+    return SpleeterSeparator(weights, device=device)
 
 
-def spleeter(seconds: float, weights: str = "random"):
+def spleeter(seconds: float, weights: str = "random", device: str = "cpu"):
     """Spleeter 2-stem (our inference code) on an array held in memory, as its tool does."""
-    sep = _spleeter(weights)
+    sep = _spleeter(weights, device)
     x = _array(seconds)
     return lambda: sep.separate(x, SR)
 
 
-def spleeter_file(seconds: float, weights: str = "random"):
+def spleeter_file(seconds: float, weights: str = "random", device: str = "cpu"):
     """Spleeter file to file: load the weights, read the WAV, separate, write both stems
     as 16-bit WAV (the work of its own command line tool)."""
     from sonomorph.audio.io import load, save
@@ -170,7 +173,7 @@ def spleeter_file(seconds: float, weights: str = "random"):
     out = Path(tempfile.mkdtemp(prefix="sonomorph-bench-spleeter-"))
 
     def work():
-        sep = _spleeter(weights)
+        sep = _spleeter(weights, device)
         wav, sr = load(src)
         stems = sep.separate(wav, sr)
         for name, stem in stems.items():
@@ -179,15 +182,15 @@ def spleeter_file(seconds: float, weights: str = "random"):
     return work
 
 
-def sonomorph_cli(seconds: float, model: str = "default"):
+def sonomorph_cli(seconds: float, model: str = "default", device: str = "cpu"):
     """``sonomorph separate FILE -o DIR --force`` end to end (the command's main: model
     loading, streaming read, separation, 16-bit WAV writing)."""
     from sonomorph.cli import main
 
     src = _wav(seconds)
     out = Path(tempfile.mkdtemp(prefix="sonomorph-bench-cli-"))
-    argv = ["-q", "separate", str(src), "-o", str(out), "--force", "--format", "wav",
-            "--bit-depth", "16"]
+    argv = ["-q", "--device", device, "separate", str(src), "-o", str(out), "--force",
+            "--format", "wav", "--bit-depth", "16"]
     if model != "default":
         argv += ["--model", str(_sonomorph_model_path(model))]
 
@@ -230,7 +233,7 @@ def _stub_torchaudio() -> None:
         sys.modules["torchaudio"] = stub
 
 
-def umx(seconds: float, niter: int = 1):
+def umx(seconds: float, niter: int = 1, device: str = "cpu"):
     """Open-Unmix UMX-HQ vocals (random weights) + residual, whole song in memory."""
     import torch
 
@@ -245,7 +248,8 @@ def umx(seconds: float, niter: int = 1):
     sep = UMXSeparator({"vocals": vocals}, niter=niter, residual=True, n_fft=4096, n_hop=1024,
                        nb_channels=2, sample_rate=44100.0, filterbank="torch").eval()
     sep.freeze()
-    x = torch.from_numpy(_array(seconds))[None]
+    sep = sep.to(device)
+    x = torch.from_numpy(_array(seconds))[None].to(device)
 
     def work():
         with torch.inference_mode():
@@ -254,15 +258,15 @@ def umx(seconds: float, niter: int = 1):
     return work
 
 
-def htdemucs(seconds: float):
+def htdemucs(seconds: float, device: str = "cpu"):
     """HT-Demucs (random weights, default architecture) via demucs.apply.apply_model."""
     import torch
     from demucs.apply import apply_model
     from demucs.htdemucs import HTDemucs
 
     torch.manual_seed(0)
-    model = HTDemucs(sources=["drums", "bass", "other", "vocals"]).eval()
-    x = torch.from_numpy(_array(seconds))[None]
+    model = HTDemucs(sources=["drums", "bass", "other", "vocals"]).eval().to(device)
+    x = torch.from_numpy(_array(seconds))[None].to(device)
 
     def work():
         with torch.inference_mode():
@@ -344,7 +348,7 @@ def run_all(args) -> dict:
     only = set(args.only or [])
     results: dict = {"machine": {"cpu": platform.processor() or platform.machine(),
                                  "cores": os.cpu_count(), "python": platform.python_version()},
-                     "speed_clip_s": speed_clip, "cases": {}}
+                     "speed_clip_s": speed_clip, "device": args.device, "cases": {}}
     for name, case in cases.items():
         key = name.split()[0].lower()
         if only and key not in only:
@@ -356,7 +360,7 @@ def run_all(args) -> dict:
         for threads in (1, 2):
             repeats = 1 if key == "ht-demucs" else 3
             m = run_case(case["speed"], seconds=speed_clip, threads=threads, repeats=repeats,
-                         warmup=1, kwargs=kw, name=name, timeout=3600)
+                         warmup=1, kwargs=kw, name=name, timeout=3600, device=args.device)
             entry["speed"][threads] = m.to_dict()
             print(f"{name}: {threads} thread(s): "
                   f"{m.x_realtime and round(m.x_realtime, 1)}x real time (wall), "
@@ -372,7 +376,8 @@ def run_all(args) -> dict:
                     entry["memory"][int(seconds)] = ext.to_dict()
                 continue
             m = memory_growth(case["memory"], [seconds], threads=1, kwargs=kw, name=name,
-                              timeout=7200, memory_limit_mb=args.memory_cap_mb)[0]
+                              timeout=7200, memory_limit_mb=args.memory_cap_mb,
+                              device=args.device)[0]
             mem_rows.append(m)
             entry["memory"][int(seconds)] = m.to_dict()
             print(f"{name}: {seconds / 60:g} min: {_fmt_mem(m)} "
@@ -394,10 +399,11 @@ def end_to_end(args) -> dict:
         "Spleeter 2-stem (file to file)": (f"{THIS}:spleeter_file",
                                            {"weights": args.spleeter_weights}),
     }
-    out: dict = {"seconds": seconds, "threads": 1, "rows": {}}
+    out: dict = {"seconds": seconds, "threads": 1, "device": args.device, "rows": {}}
     for name, (target, kw) in rows.items():
         m = run_case(target, seconds=seconds, threads=1, repeats=1, warmup=0, kwargs=kw,
-                     name=name, timeout=7200, memory_limit_mb=args.memory_cap_mb)
+                     name=name, timeout=7200, memory_limit_mb=args.memory_cap_mb,
+                     device=args.device)
         out["rows"][name] = m.to_dict()
         print(f"end to end, {seconds / 60:g} min, 1 thread: {name}: "
               f"{m.x_realtime_cpu and round(m.x_realtime_cpu, 1)}x per CPU second, "
@@ -498,7 +504,8 @@ def candidates(args) -> None:
         row: list[object] = [name]
         for threads in (1, 2):
             m = run_case(f"{THIS}:sonomorph_memory", seconds=args.speed_seconds, threads=threads,
-                         repeats=3, warmup=1, kwargs={"model": "random", **arch}, name=name)
+                         repeats=3, warmup=1, kwargs={"model": "random", **arch}, name=name,
+                         device=args.device)
             if threads == 1:
                 row.append(None if m.x_realtime_cpu is None else round(m.x_realtime_cpu, 1))
             row.append(None if m.x_realtime is None else round(m.x_realtime, 1))
@@ -513,6 +520,7 @@ def candidates(args) -> None:
     out = RESULTS.with_name("separation-candidates.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"clip_s": args.speed_seconds, "weights": "random",
+                               "device": args.device,
                                "rows": [dict(zip(header, r)) for r in rows], "table": text},
                               indent=2) + "\n")
     print(f"wrote {out}")
@@ -540,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--table-only", action="store_true",
                    help="only re-render the table of the results file --out")
-    args = p.parse_args(argv)
+    add_device_option(p)
+    args = parse_args(p, argv)
     if args.candidates:
         candidates(args)
         return 0

@@ -28,6 +28,7 @@ Run::
 
     .venv/bin/python benchmarks/style.py             # everything (about 10 minutes on 2 cores)
     .venv/bin/python benchmarks/style.py --quick     # one quality pair and the 10-s speed
+    .venv/bin/python benchmarks/style.py --device cuda   # speed rows on the GPU (quality on the CPU)
 
 Prints markdown tables and writes ``benchmarks/results/style.json``.
 """
@@ -49,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sonomorph.eval.bench import markdown_table, run_case  # noqa: E402
+from sonomorph.eval.bench import add_device_option, markdown_table, parse_args, run_case  # noqa: E402
 
 SR = 22050
 THIS = str(Path(__file__).resolve())
@@ -99,12 +100,12 @@ def speech(key: str, seconds: float) -> np.ndarray:
 # ----------------------------------------------------------------------------- cases
 
 
-def random_case(seconds: float, **options):
+def random_case(seconds: float, device: str = "cpu", **options):
     """Bench factory: a whole random-CNN transfer of ``seconds`` of speech."""
     from sonomorph.pipelines.style import RandomStyleTransfer
 
     content, style = speech(PAIRS[0][0], seconds), speech(PAIRS[0][1], seconds)
-    transfer = RandomStyleTransfer(**options)
+    transfer = RandomStyleTransfer(device=device, **options)
 
     def work() -> None:
         result = transfer.transfer(content, SR, style, SR)
@@ -113,12 +114,12 @@ def random_case(seconds: float, **options):
     return work
 
 
-def classifier_case(seconds: float, model: str = "default", **options):
+def classifier_case(seconds: float, model: str = "default", device: str = "cpu", **options):
     """Bench factory: a whole classifier transfer of ``seconds`` of speech."""
     from sonomorph.pipelines.style import ClassifierStyleTransfer
 
     content, style = speech(PAIRS[0][0], seconds), speech(PAIRS[0][1], seconds)
-    transfer = ClassifierStyleTransfer(model, **options)
+    transfer = ClassifierStyleTransfer(model, device=device, **options)
     return lambda: transfer.transfer(content, SR, style, SR)
 
 
@@ -211,20 +212,22 @@ def settings() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one pair, 10-s speed only")
-    args = parser.parse_args(argv)
+    add_device_option(parser)
+    args = parse_args(parser, argv)
     for a, b in PAIRS:  # synthesise the inputs once, before any timing
         for key in (a, b):
             for s in (10.0, 30.0):
                 speech(key, s)
-    out: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    out: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+                 "device": args.device}
     speed_rows = []
     for threads in ((2,) if args.quick else (1, 2)):
         m = run_case(f"{THIS}:random_case", seconds=10.0, threads=threads, repeats=1,
-                     warmup=0, name="random 10 s")
+                     warmup=0, name="random 10 s", device=args.device)
         speed_rows.append(m)
     if not args.quick:
         speed_rows.append(run_case(f"{THIS}:random_case", seconds=30.0, threads=2, repeats=1,
-                                   warmup=0, name="random 30 s"))
+                                   warmup=0, name="random 30 s", device=args.device))
         from sonomorph import pretrained
 
         if "genre" in pretrained.available():
@@ -237,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             for threads in (1, 2):
                 speed_rows.append(run_case(f"{THIS}:classifier_case", seconds=10.0,
                                            threads=threads, repeats=1, warmup=0,
-                                           name="classifier 10 s"))
+                                           name="classifier 10 s", device=args.device))
     out["speed"] = [m.to_dict() for m in speed_rows]
     print(markdown_table(
         ["case", "threads", "wall s", "CPU s", "x real time", "peak MB", "load before/after",

@@ -47,6 +47,8 @@ __all__ = [
     "growth_mb_per_minute",
     "markdown_table",
     "load_factory",
+    "add_device_option",
+    "parse_args",
 ]
 
 _RESULT_TAG = "SONOMORPH-BENCH-RESULT "
@@ -67,6 +69,9 @@ class Measurement:
     error: str | None = None
     note: str = ""
     load: tuple[float, float] | None = None  #: 1-min load average before and after (Unix)
+    device: str = "cpu"  #: where the model ran ("cpu" or "cuda")
+    device_name: str | None = None  #: the processor or GPU (sonomorph.utils.device.device_name)
+    peak_device_mb: float | None = None  #: peak CUDA memory allocated by torch (GPU runs)
 
     @property
     def ok(self) -> bool:
@@ -143,7 +148,17 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     # The parent set OMP_NUM_THREADS & co., which torch and BLAS read when imported; torch
     # is only touched here if the case imported it (a numpy-only case starts faster).
     factory = load_factory(spec["target"])
-    work = factory(seconds=float(spec["seconds"]), **spec.get("kwargs", {}))
+    device = spec.get("device")
+    kwargs = dict(spec.get("kwargs", {}))
+    if device is not None:  # the case builds its model and input there
+        kwargs["device"] = device
+    work = factory(seconds=float(spec["seconds"]), **kwargs)
+    sync: Callable[[], object] = time.perf_counter  # nothing to wait for on the CPU
+    if device == "cuda":
+        import torch
+
+        sync = torch.cuda.synchronize  # time the GPU's work, not its queueing
+        torch.cuda.reset_peak_memory_stats()
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         torch.set_num_threads(threads)
@@ -153,15 +168,25 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
             pass
     for _ in range(int(spec.get("warmup", 0))):
         work()
+        sync()
     times, cpu = [], []
     for _ in range(int(spec.get("repeats", 1))):
         c0, t0 = time.process_time(), time.perf_counter()
         work()
+        sync()
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"times": times, "cpu_times": cpu, "peak_rss_mb": _peak_rss_mb(),
-            "load": [load_before, load_after]}
+    from sonomorph.utils.device import device_name
+
+    record = {"times": times, "cpu_times": cpu, "peak_rss_mb": _peak_rss_mb(),
+              "load": [load_before, load_after], "device": device or "cpu",
+              "device_name": device_name(device or "cpu")}
+    if device == "cuda":
+        import torch
+
+        record["peak_device_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return record
 
 
 # ----------------------------------------------------------------------------- parent side
@@ -188,8 +213,13 @@ def run_case(
     memory_limit_mb: int | None = None,
     python: str | None = None,
     cwd: str | os.PathLike | None = None,
+    device: str | None = None,
 ) -> Measurement:
     """Measure one setting in a fresh subprocess.
+
+    ``device`` (``"cpu"`` or ``"cuda"``, resolved: :func:`parse_args`) is passed to the
+    factory as ``device=``; on ``cuda`` each timed call ends with a synchronisation and the
+    peak CUDA memory is recorded. ``None``: the factory takes no device (CPU-only work).
 
     ``threads`` sets torch's intra-op threads and the usual OpenMP/BLAS environment
     variables. ``memory_limit_mb`` caps the child's address space (a case that needs more
@@ -199,7 +229,7 @@ def run_case(
     """
     name = name or target
     spec = {"target": target, "seconds": seconds, "threads": threads, "repeats": repeats,
-            "warmup": warmup, "kwargs": kwargs or {}}
+            "warmup": warmup, "kwargs": kwargs or {}, "device": device}
     env = dict(os.environ)
     for var in _THREAD_VARS:
         env[var] = str(threads)
@@ -207,7 +237,8 @@ def run_case(
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     cmd = [python or sys.executable, "-m", "sonomorph.eval.bench", "--worker", json.dumps(spec)]
-    result = Measurement(name=name, seconds=float(seconds), threads=int(threads))
+    result = Measurement(name=name, seconds=float(seconds), threads=int(threads),
+                         device=device or "cpu")
     try:
         proc = subprocess.run(
             cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
@@ -233,7 +264,38 @@ def run_case(
     result.peak_rss_mb = float(record["peak_rss_mb"])
     if record.get("load") and None not in record["load"]:
         result.load = (float(record["load"][0]), float(record["load"][1]))
+    result.device_name = record.get("device_name")
+    if record.get("peak_device_mb") is not None:
+        result.peak_device_mb = float(record["peak_device_mb"])
     return result
+
+
+# ----------------------------------------------------------------------------- --device
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """Every benchmark's ``--device``: where the models run (default ``cpu``, the figures
+    the model cards quote; ``auto`` takes a CUDA GPU when torch sees one)."""
+    from sonomorph.utils.device import DEVICES
+
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="run the models on the CPU (default), a CUDA GPU, or the GPU "
+                        "when there is one (auto); recorded with every row")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None
+               ) -> argparse.Namespace:
+    """``parser.parse_args`` with ``--device`` resolved to ``"cpu"`` or ``"cuda"``;
+    ``--device cuda`` without CUDA is one line on stderr and exit status 2."""
+    from sonomorph.errors import ConfigError
+    from sonomorph.utils.device import resolve_device
+
+    args = parser.parse_args(argv)
+    try:
+        args.device = resolve_device(args.device)
+    except ConfigError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    return args
 
 
 def speed(target: str, *, seconds: float, threads: Sequence[int] = (1, 2), repeats: int = 3,
