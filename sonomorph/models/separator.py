@@ -38,7 +38,7 @@ from sonomorph.audio.spectral import ISTFT, STFT
 from sonomorph.errors import ConfigError
 from sonomorph.models.registry import register_model
 
-__all__ = ["SeparatorConfig", "MaskSeparator", "wiener_refine", "SOURCES"]
+__all__ = ["SeparatorConfig", "SpectralMaskSeparator", "MaskSeparator", "wiener_refine", "SOURCES"]
 
 SOURCES = ("vocals", "accompaniment")
 _LOG_EPS = 1e-8  # floor of the power spectrogram: silence gives finite features
@@ -130,36 +130,14 @@ class _LSTMCore(nn.Module):
         return x + y.transpose(1, 2)
 
 
-@register_model("mask_separator", kind="separator")
-class MaskSeparator(nn.Module):
-    """Stereo vocal-mask network; see the module docstring for the design. The constructor
-    takes the :class:`SeparatorConfig` fields as plain keywords (recorded in checkpoints)."""
+class SpectralMaskSeparator(nn.Module):
+    """What every vocal-mask separator shares: the STFT pair, the per-bin log-power
+    normalisation (``input_mean``, ``input_scale``), mask application, the optional Wiener
+    refinement and the ``forward`` contract. A subclass sets ``self.config`` (with
+    ``sample_rate``, ``channels``, ``n_fft``, ``hop`` and ``bins``), ``self.stft``,
+    ``self.istft``, the two normalisation parameters, and implements :meth:`_mask_tf`."""
 
-    def __init__(self, sample_rate: int = 44100, channels: int = 2, n_fft: int = 4096,
-                 hop: int = 1024, hidden: int = 192, layers: int = 8, kernel: int = 3,
-                 core: str = "tcn") -> None:
-        super().__init__()
-        config = SeparatorConfig(sample_rate=sample_rate, channels=channels, n_fft=n_fft,
-                                 hop=hop, hidden=hidden, layers=layers, kernel=kernel, core=core)
-        self.config = config
-        c = config
-        feats = c.channels * c.bins
-        self.stft = STFT(c.n_fft, c.hop)
-        self.istft = ISTFT(c.n_fft, c.hop)
-        # Per-bin normalisation of the log power, folded into the encoder's weights.
-        self.input_mean = nn.Parameter(torch.full((feats,), -8.0))
-        self.input_scale = nn.Parameter(torch.full((feats,), 0.25))
-        self.enc_weight = nn.Parameter(torch.empty(c.hidden, feats))
-        self.enc_bias = nn.Parameter(torch.zeros(c.hidden))
-        self.enc_norm = nn.BatchNorm1d(c.hidden)
-        self.core = (_TCNCore(c.hidden, c.layers, c.kernel) if c.core == "tcn"
-                     else _LSTMCore(c.hidden, c.layers))
-        self.dec_weight = nn.Parameter(torch.empty(feats, c.hidden))
-        self.dec_bias = nn.Parameter(torch.zeros(feats))
-        nn.init.xavier_uniform_(self.enc_weight)
-        nn.init.xavier_uniform_(self.dec_weight)
-
-    # ------------------------------------------------------------------ sizes
+    config: SeparatorConfig
 
     @property
     def sample_rate(self) -> int:
@@ -169,14 +147,6 @@ class MaskSeparator(nn.Module):
     def channels(self) -> int:
         return self.config.channels
 
-    @property
-    def context_samples(self) -> int:
-        """Samples of context on each side that change an output sample (receptive field
-        of the core plus one STFT window); the pipeline overlaps chunks by at least this
-        much to hide chunk edges. Unbounded cores return a large number."""
-        frames = self.core.context_frames
-        return min(frames, 10**6) * self.config.hop + self.config.n_fft
-
     def set_input_stats(self, mean: Tensor, std: Tensor) -> None:
         """Initialise the per-bin normalisation from training-data log-power statistics
         (shape ``(channels * bins,)``): a better start than the generic default."""
@@ -184,7 +154,14 @@ class MaskSeparator(nn.Module):
             self.input_mean.copy_(mean.reshape(-1))
             self.input_scale.copy_(1.0 / std.reshape(-1).clamp_min(1e-3))
 
-    # ------------------------------------------------------------------ pieces
+    def _mask_tf(self, spec_tf: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """The vocal mask in [0, 1] in frame-major layout ``(B, C, T, F)``."""
+        raise NotImplementedError
+
+    def _log_power(self, spec_tf: Tensor) -> Tensor:
+        """Log power of a frame-major complex spectrogram; finite for silence."""
+        power = spec_tf.real.square() + spec_tf.imag.square()
+        return torch.log(power.clamp_min_(_LOG_EPS))
 
     def spectrogram(self, mix: Tensor) -> Tensor:
         """``(B, C, N)`` waveform -> ``(B, C, bins, frames)`` complex STFT."""
@@ -193,34 +170,6 @@ class MaskSeparator(nn.Module):
     def mask(self, spec: Tensor) -> Tensor:
         """Vocal mask in [0, 1], ``(B, C, F, T)``, for a complex mixture spectrogram."""
         return self._mask_tf(spec.transpose(-1, -2)).transpose(-1, -2)
-
-    def _mask_tf(self, spec_tf: Tensor) -> Tensor:
-        """The mask computed in frame-major layout ``(B, C, T, F)``.
-
-        :func:`torch.stft` returns ``(..., F, T)`` as a transposed view of frame-major
-        memory; working in that layout avoids copying the big full-resolution arrays and
-        keeps every elementwise pass contiguous (this matters: those passes cost as much as
-        the network itself).
-        """
-        b, c, t, f = spec_tf.shape
-        cfg = self.config
-        if c != cfg.channels or f != cfg.bins:
-            raise ValueError(f"expected a ({cfg.channels} channels, {cfg.bins} bins) "
-                             f"spectrogram, got {tuple(spec_tf.shape)}")
-        power = spec_tf.real.square() + spec_tf.imag.square()
-        x = torch.log(power.clamp_min_(_LOG_EPS))  # (B, C, T, F); finite for silence
-        # W @ ((x - mean) * scale) + b  ==  (W * scale) @ x + (b - (W * scale) @ mean):
-        # one GEMM per channel over the big array instead of two extra full-size passes.
-        w = self.enc_weight * self.input_scale
-        bias = self.enc_bias - w @ self.input_mean
-        w = w.reshape(cfg.hidden, c, f).permute(1, 2, 0)  # (C, F, H)
-        h = torch.matmul(x, w).sum(1) + bias  # (B, T, H)
-        h = torch.tanh(self.enc_norm(h.transpose(1, 2)))  # (B, H, T)
-        h = self.core(h).transpose(1, 2)  # (B, T, H)
-        wd = self.dec_weight.reshape(c, f, cfg.hidden).transpose(1, 2)  # (C, H, F)
-        logits = torch.matmul(h.unsqueeze(1), wd)  # (B, C, T, F)
-        logits = logits + self.dec_bias.reshape(c, 1, f)
-        return torch.sigmoid(logits)
 
     def separate_spec(self, spec: Tensor, wiener_iterations: int = 0) -> Tensor:
         """Complex vocal spectrogram estimate ``(B, C, F, T)`` for a mixture spectrogram."""
@@ -251,6 +200,75 @@ class MaskSeparator(nn.Module):
             return stems, m.transpose(-1, -2), spec
         vocals = self.istft(self.separate_spec(spec, wiener_iterations), length=mix.shape[-1])
         return torch.stack([vocals, mix - vocals], dim=1)
+
+
+@register_model("mask_separator", kind="separator")
+class MaskSeparator(SpectralMaskSeparator):
+    """Stereo vocal-mask network; see the module docstring for the design. The constructor
+    takes the :class:`SeparatorConfig` fields as plain keywords (recorded in checkpoints)."""
+
+    def __init__(self, sample_rate: int = 44100, channels: int = 2, n_fft: int = 4096,
+                 hop: int = 1024, hidden: int = 192, layers: int = 8, kernel: int = 3,
+                 core: str = "tcn") -> None:
+        super().__init__()
+        config = SeparatorConfig(sample_rate=sample_rate, channels=channels, n_fft=n_fft,
+                                 hop=hop, hidden=hidden, layers=layers, kernel=kernel, core=core)
+        self.config = config
+        c = config
+        feats = c.channels * c.bins
+        self.stft = STFT(c.n_fft, c.hop)
+        self.istft = ISTFT(c.n_fft, c.hop)
+        # Per-bin normalisation of the log power, folded into the encoder's weights.
+        self.input_mean = nn.Parameter(torch.full((feats,), -8.0))
+        self.input_scale = nn.Parameter(torch.full((feats,), 0.25))
+        self.enc_weight = nn.Parameter(torch.empty(c.hidden, feats))
+        self.enc_bias = nn.Parameter(torch.zeros(c.hidden))
+        self.enc_norm = nn.BatchNorm1d(c.hidden)
+        self.core = (_TCNCore(c.hidden, c.layers, c.kernel) if c.core == "tcn"
+                     else _LSTMCore(c.hidden, c.layers))
+        self.dec_weight = nn.Parameter(torch.empty(feats, c.hidden))
+        self.dec_bias = nn.Parameter(torch.zeros(feats))
+        nn.init.xavier_uniform_(self.enc_weight)
+        nn.init.xavier_uniform_(self.dec_weight)
+
+    # ------------------------------------------------------------------ sizes
+
+    @property
+    def context_samples(self) -> int:
+        """Samples of context on each side that change an output sample (receptive field
+        of the core plus one STFT window); the pipeline overlaps chunks by at least this
+        much to hide chunk edges. Unbounded cores return a large number."""
+        frames = self.core.context_frames
+        return min(frames, 10**6) * self.config.hop + self.config.n_fft
+
+    # ------------------------------------------------------------------ pieces
+
+    def _mask_tf(self, spec_tf: Tensor) -> Tensor:
+        """The mask computed in frame-major layout ``(B, C, T, F)``.
+
+        :func:`torch.stft` returns ``(..., F, T)`` as a transposed view of frame-major
+        memory; working in that layout avoids copying the big full-resolution arrays and
+        keeps every elementwise pass contiguous (this matters: those passes cost as much as
+        the network itself).
+        """
+        b, c, t, f = spec_tf.shape
+        cfg = self.config
+        if c != cfg.channels or f != cfg.bins:
+            raise ValueError(f"expected a ({cfg.channels} channels, {cfg.bins} bins) "
+                             f"spectrogram, got {tuple(spec_tf.shape)}")
+        x = self._log_power(spec_tf)  # (B, C, T, F)
+        # W @ ((x - mean) * scale) + b  ==  (W * scale) @ x + (b - (W * scale) @ mean):
+        # one GEMM per channel over the big array instead of two extra full-size passes.
+        w = self.enc_weight * self.input_scale
+        bias = self.enc_bias - w @ self.input_mean
+        w = w.reshape(cfg.hidden, c, f).permute(1, 2, 0)  # (C, F, H)
+        h = torch.matmul(x, w).sum(1) + bias  # (B, T, H)
+        h = torch.tanh(self.enc_norm(h.transpose(1, 2)))  # (B, H, T)
+        h = self.core(h).transpose(1, 2)  # (B, T, H)
+        wd = self.dec_weight.reshape(c, f, cfg.hidden).transpose(1, 2)  # (C, H, F)
+        logits = torch.matmul(h.unsqueeze(1), wd)  # (B, C, T, F)
+        logits = logits + self.dec_bias.reshape(c, 1, f)
+        return torch.sigmoid(logits)
 
 
 def wiener_refine(spec: Tensor, vocal_mask: Tensor, iterations: int = 1,

@@ -56,7 +56,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from sonomorph.errors import ConfigError
-from sonomorph.models.separator import MaskSeparator
+from sonomorph.models.separator import MaskSeparator, SpectralMaskSeparator
+from sonomorph.models.unet_separator import UNetSeparator
 from sonomorph.train.config import TrainConfig
 from sonomorph.train.trainer import StepContext, TrainTask
 
@@ -69,14 +70,21 @@ __all__ = ["SeparatorModelArgs", "SeparatorTrainConfig", "SeparatorTask", "Maske
 
 @dataclass
 class SeparatorModelArgs:
-    """Constructor arguments of :class:`MaskSeparator` (see its docstring)."""
+    """The architecture: ``arch = "mask"`` is the frame-wise :class:`MaskSeparator`
+    (``hidden``, ``layers``, ``kernel``, ``core``); ``arch = "unet"`` is the convolutional
+    :class:`~sonomorph.models.unet_separator.UNetSeparator` (``base``, ``depth``,
+    ``unet_bins``). ``n_fft`` and ``hop`` serve both."""
 
+    arch: str = "mask"
     n_fft: int = 4096
     hop: int = 1024
     hidden: int = 192
     layers: int = 8
     kernel: int = 3
     core: str = "tcn"
+    base: int = 8
+    depth: int = 6
+    unet_bins: int = 1024
 
 
 @dataclass
@@ -143,6 +151,8 @@ class SeparatorTrainConfig(TrainConfig):
             raise ConfigError("'warmup_steps' and 'decay_steps' must not be negative")
         if self.level_db[0] > self.level_db[1] or self.lowpass_hz[0] > self.lowpass_hz[1]:
             raise ConfigError("'level_db' and 'lowpass_hz' must be (low, high) ranges")
+        if self.model.arch not in ("mask", "unet"):
+            raise ConfigError(f"'model.arch' must be mask or unet, got {self.model.arch!r}")
         if self.model.core not in ("tcn", "lstm"):
             raise ConfigError(f"'model.core' must be tcn or lstm, got {self.model.core!r}")
 
@@ -443,15 +453,20 @@ class SeparatorTask(TrainTask):
             model = self._initial_model(self.config.init_from)
         else:
             a = self.config.model
-            model = MaskSeparator(sample_rate=self.sample_rate, channels=2, n_fft=a.n_fft,
-                                  hop=a.hop, hidden=a.hidden, layers=a.layers, kernel=a.kernel,
-                                  core=a.core)
+            if a.arch == "unet":
+                model = UNetSeparator(sample_rate=self.sample_rate, channels=2, n_fft=a.n_fft,
+                                      hop=a.hop, base=a.base, depth=a.depth,
+                                      unet_bins=a.unet_bins)
+            else:
+                model = MaskSeparator(sample_rate=self.sample_rate, channels=2, n_fft=a.n_fft,
+                                      hop=a.hop, hidden=a.hidden, layers=a.layers,
+                                      kernel=a.kernel, core=a.core)
             self._init_input_stats(model)
         self.loss = MaskedSeparationLoss(model.stft.window, self.config.wave_weight,
                                          self.config.complex_weight)
         return {"separator": model}
 
-    def _initial_model(self, source: str) -> MaskSeparator:
+    def _initial_model(self, source: str) -> SpectralMaskSeparator:
         """A trainable copy of the separator in ``source`` (a file, or "default")."""
         from sonomorph import pretrained
         from sonomorph.models.checkpoint import load_model
@@ -466,7 +481,7 @@ class SeparatorTask(TrainTask):
         log.info("starting from the weights of %s", path)
         return loaded
 
-    def _init_input_stats(self, model: MaskSeparator, items: int = 16) -> None:
+    def _init_input_stats(self, model: SpectralMaskSeparator, items: int = 16) -> None:
         """Start the per-bin normalisation at the log-power statistics of a few training
         mixtures (deterministic: items of epoch 0)."""
         data = self.train_dataset()
