@@ -4,6 +4,8 @@ file belong in that file."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +13,23 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2 shared cores: no thread oversubscription
+
+# librosa compiles its numba kernels with cache=True, by default into __pycache__ folders
+# inside the installed package, shared by every process that uses this environment. Two
+# processes compiling there at once once left a corrupt cache behind, and librosa.pyin and
+# the onset functions then segfaulted in every later run. So each test run compiles into a
+# fresh folder of its own (set here, before anything imports numba; the subprocesses the
+# tests start inherit it) and removes it at the end. A NUMBA_CACHE_DIR set by the caller
+# is kept.
+_OWN_NUMBA_CACHE = None
+if not os.environ.get("NUMBA_CACHE_DIR"):
+    _OWN_NUMBA_CACHE = tempfile.mkdtemp(prefix="sonomorph-test-numba-")
+    os.environ["NUMBA_CACHE_DIR"] = _OWN_NUMBA_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_NUMBA_CACHE is not None:
+        shutil.rmtree(_OWN_NUMBA_CACHE, ignore_errors=True)
 
 # Property tests draw their examples from a fixed seed ("derandomize"), so a run on a fresh
 # clone tests exactly what the last run tested and a failure reproduces. No example
