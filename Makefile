@@ -26,7 +26,7 @@ lint: install
 
 test: install system-deps lint
 	$(PY) scripts/gen_results.py --check
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 demo: install
 	$(PY) -m sonomorph.demo
