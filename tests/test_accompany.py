@@ -63,13 +63,15 @@ def test_tiles_cover_every_frame_and_end_at_the_end(frames):
 @pytest.mark.parametrize("phase", ["model", "griffinlim"])
 def test_identity_model_gives_back_the_voice_at_any_length(seconds, phase):
     """Overlapping tiles cross-faded: an identity network must reproduce the voice (the
-    accompaniment equals the voice; the song is twice the voice)."""
+    stereo accompaniment's average equals the voice; the song is the voice in the centre
+    plus the accompaniment)."""
     acc = Accompanist(Identity(**TINY).eval(), phase=phase, tile_frames=32, overlap=0.25)
     x = voice(seconds, 8000)
     out = acc.generate(x, 8000)
-    assert out.accompaniment.shape == x.shape and out.song.shape == x.shape
+    assert out.accompaniment.shape == out.song.shape == (2, x.shape[1])
     inner = slice(64, -64) if x.shape[1] > 400 else slice(None)
-    assert snr_db(x[:, inner], out.accompaniment[:, inner]) > 25.0
+    mid = out.accompaniment.mean(axis=0)
+    assert snr_db(x[0, inner], mid[inner]) > 25.0
     np.testing.assert_allclose(out.song, x + out.accompaniment, atol=1e-6)
 
 
@@ -80,27 +82,86 @@ def test_long_inputs_are_chunked_and_cross_faded():
     x = voice(11.0, 8000)
     seen = []
     out = acc.generate(x, 8000, progress=lambda d, t: seen.append((d, t)))
-    assert out.accompaniment.shape == x.shape
-    assert snr_db(x[:, 64:-64], out.accompaniment[:, 64:-64]) > 25.0
+    assert out.accompaniment.shape == (2, x.shape[1])
+    assert snr_db(x[0, 64:-64], out.accompaniment.mean(axis=0)[64:-64]) > 25.0
     assert seen[-1][0] == seen[-1][1] == 5  # chunks of 4 s starting every 2 s
 
 
 @pytest.mark.parametrize("sr,channels,samples", [(44100, 2, 44100), (48000, 3, 1000),
                                                  (16000, 1, 1), (22050, 2, 37)])
-def test_any_rate_channels_and_length_keep_the_input_shape(sr, channels, samples):
+def test_any_rate_channels_and_length_give_stereo_of_the_input_length(sr, channels, samples):
     x = (0.1 * np.random.default_rng(0).standard_normal((channels, samples))).astype(np.float32)
     out = Accompanist(tiny(), tile_frames=32).generate(x, sr)
-    assert out.song.shape == x.shape == out.accompaniment.shape
+    assert out.song.shape == out.accompaniment.shape == (2, samples)
     assert out.sample_rate == sr
     assert np.isfinite(out.song).all() and np.abs(out.song).max() <= 0.99 + 1e-6
-    if channels > 1 and samples > 100:  # one accompaniment in every channel
-        np.testing.assert_allclose(out.accompaniment[0], out.accompaniment[-1])
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.astype(np.float64), b.astype(np.float64))[0, 1])
+
+
+def test_stereo_accompaniment_channels_differ_but_correlate_and_average_to_the_mono():
+    x = voice(2.0, 8000)
+    wide = Accompanist(tiny(), tile_frames=32, phase="model").generate(x, 8000)
+    left, right = wide.accompaniment
+    assert np.sqrt(np.mean((left - right) ** 2)) > 0.2 * np.sqrt(np.mean(left ** 2))
+    assert 0.5 < _corr(left, right) < 0.97
+    # width 0 is the same (mono) accompaniment in both channels, and the stereo one
+    # averages back to it: a mono downmix loses nothing and has no comb filter
+    narrow = Accompanist(tiny(), tile_frames=32, phase="model", width=0.0).generate(x, 8000)
+    np.testing.assert_array_equal(narrow.accompaniment[0], narrow.accompaniment[1])
+    np.testing.assert_allclose(wide.accompaniment.mean(axis=0), narrow.accompaniment[0],
+                               atol=1e-5)
+    # a wider setting decorrelates more
+    wider = Accompanist(tiny(), tile_frames=32, phase="model", width=0.8).generate(x, 8000)
+    assert _corr(*wider.accompaniment) < _corr(left, right) - 0.1
+
+
+def test_the_side_keeps_the_level_and_loses_the_correlation():
+    from sonomorph.pipelines.accompany import decorrelation_filter
+
+    noise = np.random.default_rng(3).standard_normal(40000)
+    h = decorrelation_filter(22050)
+    side = np.convolve(noise, h)[:40000]
+    assert np.mean(side[1000:] ** 2) == pytest.approx(np.mean(noise[1000:] ** 2), rel=0.05)
+    lags = [np.corrcoef(noise[1000 - k:40000 - k], side[1000:])[0, 1] for k in range(0, 400)]
+    assert max(abs(c) for c in lags) < 0.35
+    np.testing.assert_array_equal(h, decorrelation_filter(22050))  # the same every time
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_mono_voice_sits_in_the_centre_and_a_stereo_voice_keeps_its_image(channels):
+    x = voice(1.0, 8000, channels)
+    if channels == 2:
+        x[1] = np.roll(x[1], 40)  # left and right clearly differ
+    out = Accompanist(tiny(), tile_frames=32).generate(x, 8000)
+    vocal = out.song - out.accompaniment
+    expected = np.repeat(x, 2, axis=0) if channels == 1 else x
+    np.testing.assert_allclose(vocal, expected, atol=1e-5)
+
+
+def test_three_times_the_chunk_length_gives_exactly_the_input_length(tmp_path):
+    acc = Accompanist(tiny(), tile_frames=32, chunk_seconds=4.0, phase="model")
+    x = voice(12.0, 8000)[:, :-3]  # 3 chunks' worth, not a whole number of hops
+    out = acc.generate(x, 8000)
+    assert out.song.shape == out.accompaniment.shape == (2, x.shape[1])
+    tail = out.accompaniment[:, -8000:]  # the end is accompanied too, in stereo
+    assert np.abs(tail).max() > 0 and not np.allclose(tail[0], tail[1])
+    src = tmp_path / "long.wav"
+    sf.write(src, voice(12.0, 11025)[:, :-5].T, 11025)
+    written = acc.accompany_file(src, tmp_path / "out")
+    for name in ("song", "accompaniment"):
+        data, sr = sf.read(written[name], always_2d=True)
+        assert sr == 11025 and data.shape == (12 * 11025 - 5, 2)
 
 
 def test_silence_gives_silence_and_quiet_input_a_quiet_output():
     acc = Accompanist(tiny(), tile_frames=32)
-    silent = acc.generate(np.zeros((2, 8000), np.float32), 8000)
-    assert np.all(silent.accompaniment == 0) and np.all(silent.song == 0)
+    for channels in (1, 2):
+        silent = acc.generate(np.zeros((channels, 8000), np.float32), 8000)
+        assert silent.song.shape == silent.accompaniment.shape == (2, 8000)
+        assert np.all(silent.accompaniment == 0) and np.all(silent.song == 0)
     hiss = (1e-5 * np.random.default_rng(1).standard_normal((1, 8000))).astype(np.float32)
     quiet = acc.generate(hiss, 8000)
     assert np.isfinite(quiet.accompaniment).all()
@@ -282,6 +343,13 @@ def test_cli_accompany_and_its_errors(tmp_path, capsys):
                  "--model", str(model), "--plot"]) == 0
     for name in ("song.wav", "accompaniment.wav", "spectrograms.png"):
         assert (tmp_path / "out" / "v" / name).is_file()
+    for name in ("song.wav", "accompaniment.wav"):  # a mono voice gives stereo files
+        data, _ = sf.read(tmp_path / "out" / "v" / name, always_2d=True)
+        assert data.shape[1] == 2 and not np.allclose(data[:, 0], data[:, 1])
+    assert main(["-q", "accompany", str(tmp_path / "v.wav"), "-o", str(tmp_path / "narrow"),
+                 "--model", str(model), "--width", "0"]) == 0
+    narrow, _ = sf.read(tmp_path / "narrow" / "v" / "accompaniment.wav", always_2d=True)
+    assert narrow.shape[1] == 2 and np.array_equal(narrow[:, 0], narrow[:, 1])
     (tmp_path / "bad.wav").write_bytes(b"RIFF garbage")
     (tmp_path / "bad.safetensors").write_bytes(b"nonsense")
     capsys.readouterr()
@@ -293,9 +361,10 @@ def test_cli_accompany_and_its_errors(tmp_path, capsys):
         assert main(["-q", *argv]) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and err.startswith("sonomorph: error:")
-    with pytest.raises(SystemExit) as bad_option:
-        main(["accompany", str(tmp_path / "v.wav"), "--overlap", "1.5"])
-    assert bad_option.value.code == 2
+    for bad in (["--overlap", "1.5"], ["--width", "1.5"], ["--width", "-0.1"]):
+        with pytest.raises(SystemExit) as bad_option:
+            main(["accompany", str(tmp_path / "v.wav"), *bad])
+        assert bad_option.value.code == 2
 
 
 def test_cli_train_resumes_and_eval_prints_baselines(songs, tmp_path, capsys):

@@ -16,6 +16,7 @@ from sonomorph.cli.common import (
     MANY_FILES,
     add_jobs_option,
     add_output_options,
+    closed_unit_float,
     collect,
     device,
     non_negative_int,
@@ -40,8 +41,10 @@ def register(sub, groups) -> None:
         "accompany", help="vocals to song: generate an accompaniment for a vocal line",
         description="Generate an accompaniment that fits a vocal line (pix2pix on "
         "spectrograms). Writes <out>/<name>/song.<ext> (voice + accompaniment) and "
-        "<out>/<name>/accompaniment.<ext> for each input; any length, sample rate and channel "
-        "count (outputs keep the input's). The shipped model was trained on chorales: a "
+        "<out>/<name>/accompaniment.<ext> for each input, in stereo, at the input's length and "
+        "sample rate; any length and channel count. The accompaniment gets a gentle stereo "
+        "width from a decorrelated copy of the model's output; the voice sits in the centre, "
+        "or keeps its own left and right when the input is stereo. The shipped model was trained on chorales: a "
         "melody in, the other voices out; a warning says when an input sounds like speech "
         "rather than singing. --filename chooses the folder of each input: it ends in "
         "{stem}.{ext}.")
@@ -59,6 +62,10 @@ def register(sub, groups) -> None:
                    help="Griffin-Lim iterations (default: 16)")
     p.add_argument("--overlap", type=unit_float, default=0.25, metavar="R",
                    help="overlap of consecutive tiles, a fraction of a tile (default: 0.25)")
+    p.add_argument("--width", type=closed_unit_float, default=0.3, metavar="W",
+                   help="stereo width of the accompaniment, 0 to 1: the level of its "
+                   "decorrelated side (default: 0.3; 0: the same accompaniment in both "
+                   "channels)")
     add_jobs_option(p)
     p.set_defaults(func=run)
 
@@ -143,7 +150,8 @@ def run(args) -> int:
                               f"{', '.join(stems)} into one folder per input, so the "
                               "template must end in {stem}.{ext}")
     accompanist = Accompanist(args.model, device=device(args), phase=args.phase,
-                              overlap=args.overlap, gl_iters=args.gl_iters)
+                              overlap=args.overlap, gl_iters=args.gl_iters,
+                              width=args.width)
 
     def work(src: Path, outputs: dict[str, Path], progress) -> None:
         for path in outputs.values():  # a taken name is refused before any analysis

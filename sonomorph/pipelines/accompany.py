@@ -2,9 +2,10 @@
 
 ``Accompanist(model="default")`` loads the shipped generator (or a ``.safetensors`` file, or
 takes a :class:`~sonomorph.models.pix2pix.UNetGenerator`). :meth:`Accompanist.generate` works
-on an array of any sample rate, channel count and length; :meth:`Accompanist.accompany_file`
-writes ``song.<ext>`` (voice plus accompaniment) and ``accompaniment.<ext>`` into a folder,
-and with ``plot=True`` a PNG of the input's and the output's spectrograms.
+on an array of any sample rate, channel count and length and returns stereo;
+:meth:`Accompanist.accompany_file` writes ``song.<ext>`` (voice plus accompaniment) and
+``accompaniment.<ext>`` into a folder, both stereo, and with ``plot=True`` a PNG of the
+input's and the output's spectrograms.
 
 How a file of any length becomes a song:
 
@@ -22,11 +23,21 @@ How a file of any length becomes a song:
 3. The phase comes from the model (``phase="model"``) or from Griffin-Lim on the generated
    magnitude started from the model's phase (``phase="griffinlim"``, the default: see the
    model card for the comparison).
-4. The accompaniment is resampled back to the input's rate; ``song = voice +
-   accompaniment`` in every channel of the input. A model trained on whole mixtures
-   (``target="mixture"``, the original's choice) gives the song directly; its
-   accompaniment is then the song's magnitude minus the voice's, with the song's phase.
-   When the song would clip, both outputs are scaled to peak at 0.99.
+4. Stereo: the model's accompaniment is mono. Each chunk also gets a decorrelated copy of
+   it, the *side*: the accompaniment through a fixed all-pass-like filter of
+   ``DECORRELATION_SECONDS`` (unit gain at every frequency but DC, seeded random phases),
+   so it has the accompaniment's spectrum but little correlation with it. Left is
+   ``accompaniment + width * side`` and right ``accompaniment - width * side``
+   (``width`` 0.3 by default; 0 puts the same accompaniment in both channels). The two
+   channels differ but stay correlated, nothing is delayed, and their average is exactly
+   the model's accompaniment, so a mono downmix has no comb filtering.
+5. The accompaniment is resampled back to the input's rate. The voice is placed in the
+   centre (a mono input in both channels; more than two channels are averaged first) or,
+   when the input is stereo, keeps its own left and right; ``song = voice +
+   accompaniment``. A model trained on whole mixtures (``target="mixture"``, the
+   original's choice) gives the song directly; its accompaniment is then the song's
+   magnitude minus the voice's, with the song's phase, and the song gets the same side as
+   its accompaniment. When the song would clip, both outputs are scaled to peak at 0.99.
 """
 
 from __future__ import annotations
@@ -59,7 +70,33 @@ __all__ = ["Accompanist", "Accompaniment", "REFERENCE_RMS", "PHASES", "input_gai
 REFERENCE_RMS = 0.05
 PHASES = ("griffinlim", "model")
 CHUNK_OVERLAP_S = 2.0  # cross-fade between the chunks of long inputs
+STEREO_WIDTH = 0.3  # default level of the decorrelated side, relative to the accompaniment
+DECORRELATION_SECONDS = 0.02  # length of the decorrelation filter
 OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")
+
+
+def decorrelation_filter(sample_rate: int, seconds: float = DECORRELATION_SECONDS,
+                         seed: int = 0) -> np.ndarray:
+    """A float32 FIR filter of ``seconds`` whose DFT has unit magnitude at every bin but DC
+    (zero) and seeded random phases: it keeps a signal's spectrum and energy but scrambles
+    its phase, so its output is little correlated with its input (the side of the stereo
+    accompaniment). The same ``sample_rate`` and ``seed`` always give the same filter."""
+    n = max(8, 2 * int(round(seconds * sample_rate / 2)))
+    rng = np.random.default_rng(seed)
+    bins = n // 2 + 1
+    spectrum = np.exp(1j * rng.uniform(-np.pi, np.pi, bins))
+    spectrum[0] = 0.0
+    spectrum[-1] = np.sign(spectrum[-1].real) or 1.0  # the Nyquist bin of a real filter is real
+    return np.fft.irfft(spectrum, n).astype(np.float32)
+
+
+def _convolve(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``x`` (n,) through the FIR ``h``, the first n samples (FFT convolution, on ``x``'s
+    device)."""
+    n = x.shape[-1]
+    size = 1 << int(n + h.shape[-1] - 1).bit_length()
+    y = torch.fft.irfft(torch.fft.rfft(x, size) * torch.fft.rfft(h, size), size)
+    return y[..., :n]
 
 
 def input_gain(mono: np.ndarray, reference: float = REFERENCE_RMS) -> float:
@@ -82,8 +119,8 @@ class _PhaseSeededGriffinLim(GriffinLim):
 
 @dataclass
 class Accompaniment:
-    """What :meth:`Accompanist.generate` returns: float32 ``(channels, samples)`` arrays at
-    ``sample_rate`` (the input's), and the model-rate images for plotting."""
+    """What :meth:`Accompanist.generate` returns: float32 stereo ``(2, samples)`` arrays at
+    ``sample_rate`` (the input's, and its length), and the model-rate images for plotting."""
 
     song: np.ndarray
     accompaniment: np.ndarray
@@ -103,12 +140,14 @@ class Accompanist:
     ``model``: "default" (the shipped model), a path or shipped name, or a
     :class:`UNetGenerator`. ``phase``: "griffinlim" (default) or "model". ``overlap``: the
     fraction of a tile shared by consecutive tiles. ``gl_iters``: Griffin-Lim iterations.
+    ``width``: the stereo width, the level of the decorrelated side relative to the
+    accompaniment (0: the same accompaniment in both channels; at most 1).
     """
 
     def __init__(self, model: str | os.PathLike | nn.Module = "default", *, device: str = "cpu",
                  phase: str = "griffinlim", overlap: float = 0.25, tile_frames: int | None = None,
                  gl_iters: int = 16, reference_rms: float | None = None,
-                 chunk_seconds: float = 60.0) -> None:
+                 chunk_seconds: float = 60.0, width: float = STEREO_WIDTH) -> None:
         if phase not in PHASES:
             raise ConfigError(f"phase must be one of {', '.join(PHASES)}, not {phase!r}")
         if not 0.0 <= overlap < 1.0:
@@ -117,6 +156,8 @@ class Accompanist:
             raise ConfigError(f"chunk_seconds must be at least {2 * CHUNK_OVERLAP_S:g}")
         if gl_iters < 0:
             raise ConfigError(f"gl_iters must not be negative, got {gl_iters}")
+        if not 0.0 <= width <= 1.0:
+            raise ConfigError(f"the stereo width must be between 0 and 1, got {width}")
         meta: dict = {}
         if isinstance(model, nn.Module):
             net = model
@@ -138,6 +179,9 @@ class Accompanist:
         self.tile = tile
         self.reference_rms = float(reference_rms or meta.get("reference_rms") or REFERENCE_RMS)
         self.sample_rate = net.sample_rate
+        self.width = float(width)
+        self._side_filter = torch.from_numpy(decorrelation_filter(net.sample_rate)).to(
+            self.device)
 
     # ------------------------------------------------------------------ arrays
 
@@ -189,9 +233,9 @@ class Accompanist:
     @torch.no_grad()
     def _render(self, chunk: torch.Tensor, progress: ProgressCallback | None = None,
                 pictures: list[tuple[np.ndarray, np.ndarray]] | None = None) -> torch.Tensor:
-        """Model-rate mono voice ``(1, n)`` at the reference level -> ``(2, n)`` on the
-        model's device: the accompaniment and the model's song (the mixture target) or
-        zeros. An empty ``pictures`` list receives the input and output images' log
+        """Model-rate mono voice ``(1, n)`` at the reference level -> ``(3, n)`` on the
+        model's device: the accompaniment, its decorrelated side (see the module's step 4)
+        and the model's song (the mixture target) or zeros. An empty ``pictures`` list receives the input and output images' log
         magnitudes (for plots); nothing else leaves the device."""
         net = self.model
         length = chunk.shape[-1]
@@ -209,13 +253,15 @@ class Accompanist:
             progress(total, total)
         if pictures is not None and not pictures:
             pictures.append((image[0, 0].cpu().numpy(), out[0, 0].cpu().numpy()))
-        return torch.stack([acc[:length], song[:length]])
+        side = _convolve(acc[:length], self._side_filter)
+        return torch.stack([acc[:length], side, song[:length]])
 
     @torch.no_grad()
     def generate(self, vocals: np.ndarray, sample_rate: int, *,
                  progress: ProgressCallback | None = None) -> Accompaniment:
-        """Song and accompaniment for float32 ``vocals`` ``(channels, samples)`` (or
-        ``(samples,)``) at ``sample_rate``; outputs have the input's shape and rate.
+        """Stereo song and accompaniment for float32 ``vocals`` ``(channels, samples)`` (or
+        ``(samples,)``) at ``sample_rate``; outputs are ``(2, samples)`` at the input's rate,
+        with the voice in the centre, or in its own place when the input is stereo.
 
         Inputs longer than ``chunk_seconds`` are processed in chunks that overlap by
         ``CHUNK_OVERLAP_S`` and are cross-faded (:func:`~sonomorph.pipelines.engine.apply_chunked`),
@@ -231,9 +277,10 @@ class Accompanist:
         n, sr = wav.shape[1], int(sample_rate)
         mono = audio_io.resample(wav.mean(axis=0), sr, net.sample_rate)
         gain = input_gain(mono, self.reference_rms)
+        voice = wav if wav.shape[0] == 2 else np.repeat(wav.mean(axis=0, keepdims=True), 2, 0)
         if gain == 0.0:  # silence in, silence out
             log.info("the voice is silent: the accompaniment is silence")
-            return Accompaniment(wav.copy(), np.zeros_like(wav), sr)
+            return Accompaniment(voice.copy(), np.zeros_like(voice), sr)
         # The voice goes to the model's device once; the chunks' outputs are cross-faded
         # there and come back once, at the end.
         scaled = torch.from_numpy(np.ascontiguousarray(mono * np.float32(gain)))[None]
@@ -247,14 +294,15 @@ class Accompanist:
             rendered = apply_chunked(lambda block: self._render(block, pictures=pictures),
                                      scaled, chunk, overlap, progress=progress)
         images = pictures[0]
-        acc, song_model = rendered.cpu().numpy() / np.float32(gain)
-        accompaniment = np.repeat(self._to_input_rate(acc, net.sample_rate, sr, n)[None],
-                                  wav.shape[0], axis=0)
+        acc, side, song_model = rendered.cpu().numpy() / np.float32(gain)
+        acc = self._to_input_rate(acc, net.sample_rate, sr, n)
+        side = np.float32(self.width) * self._to_input_rate(side, net.sample_rate, sr, n)
+        accompaniment = np.stack([acc + side, acc - side])
         if net.target == "mixture":
-            song = np.repeat(self._to_input_rate(song_model, net.sample_rate, sr, n)[None],
-                             wav.shape[0], axis=0)
+            song_model = self._to_input_rate(song_model, net.sample_rate, sr, n)
+            song = np.stack([song_model + side, song_model - side])
         else:
-            song = wav + accompaniment
+            song = voice + accompaniment
         peak = float(np.abs(song).max())
         if peak > 0.99:
             scale = np.float32(0.99 / peak)
