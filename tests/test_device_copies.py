@@ -105,3 +105,22 @@ def test_separator_copies_each_finished_block_back_once_at_most(copies):
     assert extra >= 8
     # .cpu() then .numpy() of each finished block: two calls per chunk, nothing more
     assert long - short <= 2 * extra
+
+
+def test_scream_judge_copies_its_scores_back_once_whatever_the_number_of_windows(copies):
+    from sonomorph.models.scream_judge import ScreamJudge, clip_scores
+
+    torch.manual_seed(0)
+    judge = ScreamJudge(channels=8, embedding=4).eval()
+    rng = np.random.default_rng(0)
+
+    def score(seconds: float) -> tuple[int, int]:
+        wav = torch.from_numpy((0.1 * rng.standard_normal(int(seconds * judge.sample_rate))
+                                ).astype(np.float32))
+        out: list = []
+        n = copies.during(lambda: out.append(clip_scores(judge, wav, batch=2)))
+        return n, out[0][0].shape[0]
+
+    (short, short_windows), (long, long_windows) = score(2.0), score(8.0)
+    assert long_windows > short_windows + 6  # several more batches of two windows
+    assert short > 0 and long == short

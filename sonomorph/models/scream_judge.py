@@ -152,9 +152,10 @@ def clip_scores(model: ScreamJudge, wav: Tensor, batch: int = 64) -> tuple[Tenso
     if w.shape[0] == 0:
         return w.new_zeros(0), w.new_zeros((0, model.head.in_features))
     device = next(model.parameters()).device
+    w = w.to(device)  # the windows go over once; the scores stay there until the end
     probs, embs = [], []
     for i in range(0, w.shape[0], batch):
-        logit, emb = model.logits_and_embedding(w[i: i + batch].to(device))
-        probs.append(torch.sigmoid(logit).cpu())
-        embs.append(emb.cpu())
-    return torch.cat(probs), torch.cat(embs)
+        logit, emb = model.logits_and_embedding(w[i: i + batch])
+        probs.append(torch.sigmoid(logit))
+        embs.append(emb)
+    return torch.cat(probs).cpu(), torch.cat(embs).cpu()
