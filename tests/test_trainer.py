@@ -414,6 +414,33 @@ def test_ema_is_the_moving_average_and_resumes_exactly(tmp_path):
         assert torch.equal(v, averaged[k]), k
 
 
+def test_ema_warmup_ramps_the_decay_and_resumes_exactly(tmp_path):
+    """With ema_warmup the n-th update uses decay min(ema_decay, (1 + n) / (10 + n)) (n
+    counted from 0 at the first update, which copies the weights); a resumed run ends with the
+    same average as an uninterrupted one."""
+    decay, steps = 0.3, 6  # the ramp reaches 0.3 at n = 3 (4/13 > 0.3): both regimes are used
+    trajectory = []
+    for n in range(1, steps + 1):
+        t = fit(toy.RegressionTask, tmp_path / "traj", steps=n, checkpoint_every=1)
+        trajectory.append({k: v.clone() for k, v in t.models["net"].state_dict().items()
+                           if v.is_floating_point()})
+    expected = dict(trajectory[0])
+    for n, w in enumerate(trajectory[1:], start=1):
+        d = min(decay, (1 + n) / (10 + n))
+        expected = {k: d * expected[k] + (1 - d) * w[k] for k in expected}
+    whole = fit(toy.RegressionTask, tmp_path / "whole", steps=steps, ema_decay=decay,
+                ema_warmup=True)
+    averaged = whole.ema["net"].module.state_dict()
+    for k, v in expected.items():
+        torch.testing.assert_close(averaged[k], v)
+    fit(toy.RegressionTask, tmp_path / "split", steps=steps // 2, ema_decay=decay,
+        ema_warmup=True, checkpoint_every=steps // 2)
+    resumed = fit(toy.RegressionTask, tmp_path / "split", steps=steps, ema_decay=decay,
+                  ema_warmup=True)
+    for k, v in resumed.ema["net"].module.state_dict().items():
+        assert torch.equal(v, averaged[k]), k
+
+
 class InterruptedTask(toy.RegressionTask):
     """Ctrl-C arrives while the 8th step is being computed."""
 

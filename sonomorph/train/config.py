@@ -63,6 +63,10 @@ class TrainConfig:
     #: exponential moving average of the weights (0: off; 0.999 is usual). When on, validation,
     #: best.safetensors and last.safetensors use the averaged weights; the raw ones train on.
     ema_decay: float = 0.0
+    #: ramp the average's decay up as ``min(ema_decay, (1 + n) / (10 + n))`` after n updates,
+    #: so a run from scratch does not keep its random start in the average for thousands of
+    #: steps (with a fixed 0.999, 37 % of the average is still the first weights at step 1000)
+    ema_warmup: bool = False
 
     def validate(self) -> None:
         """Check value ranges (types are checked by :func:`load_config`). Subclasses extend

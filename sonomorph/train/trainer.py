@@ -84,6 +84,26 @@ _RESUMABLE_KEYS = {"steps", "out_dir", "log_every", "validate_every", "sample_ev
 EMA_PREFIX = "ema:"
 
 
+def _warmup_ema_fn(decay: float):
+    """An :class:`~torch.optim.swa_utils.AveragedModel` update whose decay after ``n``
+    averaged updates is ``min(decay, (1 + n) / (10 + n))``: the average spans about a tenth
+    of the steps so far until it reaches ``decay``. ``n`` is stored in the average's state,
+    so a resumed run continues the same ramp."""
+
+    @torch.no_grad()
+    def update(ema: list[torch.Tensor], current: list[torch.Tensor],
+               n_averaged: torch.Tensor) -> None:
+        n = float(n_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        if torch.is_floating_point(ema[0]) or torch.is_complex(ema[0]):
+            torch._foreach_lerp_(ema, current, 1.0 - d)
+        else:  # integer buffers (a BatchNorm's batch count): rounded like torch's own update
+            for e, c in zip(ema, current, strict=True):
+                e.copy_(e * d + c * (1.0 - d))
+
+    return update
+
+
 class TrainingDiverged(SonomorphError):
     """A training loss became NaN or infinite."""
 
@@ -378,7 +398,8 @@ class Trainer:
             return {}
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-        return {n: AveragedModel(m, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        fn = _warmup_ema_fn(decay) if self.config.ema_warmup else get_ema_multi_avg_fn(decay)
+        return {n: AveragedModel(m, multi_avg_fn=fn, use_buffers=True)
                 for n, m in self.models.items()}
 
     def _eval_models(self) -> Models:

@@ -102,6 +102,7 @@ class SeparatorTrainConfig(TrainConfig):
     warmup_steps: int = 200  #: linear warm-up from 0 to lr
     decay_steps: int = 0  #: final linear decay to lr_final over the last N steps (0: none)
     ema_decay: float = 0.999
+    ema_warmup: bool = True
     complex_weight: float = 1.0  #: weight of the complex-spectrogram (phase-aware) L1 term
     speed_range: tuple[float, float] = (0.9, 1.1)  #: varispeed ratio range per stem
     speed_probability: float = 0.5  #: share of stems that get varispeed
