@@ -83,13 +83,17 @@ def register(sub, groups) -> None:
     if "eval" in groups:
         e = groups["eval"].add_parser(
             "separator", help="score the separator beside baselines",
-            description="Separate the tracks of a MUSDB18-HQ- or CCMixter-layout folder and "
-            "print BSSEval v4 SDR (median over 1-s frames, then over tracks) and SI-SDR for "
+            description="Separate the tracks of a MUSDB18-HQ- or CCMixter-layout folder, "
+            "of one track folder or of a folder of track folders (stems vocals and "
+            "accompaniment, or MUSDB's four; without a mixture file the mixture is their "
+            "sum), and print BSSEval v4 SDR (median over 1-s frames, then over tracks) and SI-SDR for "
             "vocals and accompaniment, beside peers (--peer), the mixture, the oracle ideal "
             "ratio mask, centre-channel cancellation and REPET-SIM on the same tracks, for "
             "each split. The JSON records the sha256 and training steps of the weights "
             "scored, the tracks, and no absolute paths.")
-        e.add_argument("--data", required=True, metavar="DIR", help="evaluation data folder")
+        e.add_argument("--data", required=True, metavar="DIR",
+                       help="evaluation data: a MUSDB18-HQ- or CCMixter-layout folder, or "
+                       "a track folder such as song/{vocals,accompaniment}.wav")
         e.add_argument("--model", metavar="PATH", default="default",
                        help="separator .safetensors file (default: the shipped model)")
         e.add_argument("--split", action="append", metavar="SPLIT",

@@ -3,12 +3,15 @@
 Each indexer only lists files (nothing is decoded) and returns small dataclasses:
 
 - :func:`musdb_tracks` - MUSDB18-HQ: ``train|test/<track>/{mixture,vocals,bass,drums,other}.wav``
-  (``.flac`` accepted). ``accompaniment`` is the file when present (the synthetic
-  multitrack corpus writes one), else the sum of bass, drums and other. A two-stem
-  track folder, ``{mixture,vocals,accompaniment}.wav`` (mixture optional), is a track
-  with stems vocals and accompaniment. Split ``valid`` is MUSDB's official 14-track
-  validation subset of ``train`` (a ``valid/`` folder wins when it exists); ``train``
-  then excludes those tracks. Any other split folder (``test-real``) is read by name.
+  (``.flac`` and the other formats soundfile reads accepted). ``accompaniment`` is the
+  file when present (the synthetic multitrack corpus writes one), else the sum of bass,
+  drums and other. A two-stem track folder, ``{mixture,vocals,accompaniment}.wav``
+  (mixture optional), is a track with stems vocals and accompaniment. Split ``valid``
+  is MUSDB's official 14-track validation subset of ``train`` (a ``valid/`` folder wins
+  when it exists); ``train`` then excludes those tracks. Any other split folder
+  (``test-real``) is read by name.
+- :func:`scoring_tracks` - what evaluation scores: the above, or a folder that is one
+  track (stems directly inside it) or holds track folders without split folders.
 - :func:`ccmixter_tracks` - CCMixter: ``<track>/{mix,source-01,source-02}.wav``. As in the
   distribution by Liutkus et al., ``source-01`` is the accompaniment (music) and
   ``source-02`` the vocals.
@@ -145,8 +148,12 @@ def _is_audio(p: Path) -> bool:
     return p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
 
 
+# Stem file extensions, in order of preference (lossless first); all read by soundfile.
+_STEM_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".w64", ".caf", ".ogg", ".mp3")
+
+
 def _find_stem(folder: Path, stem: str) -> Path | None:
-    for ext in (".wav", ".flac"):
+    for ext in _STEM_EXTENSIONS:
         p = folder / f"{stem}{ext}"
         if p.is_file():
             return p
@@ -276,10 +283,34 @@ def multitrack_tracks(root: str | os.PathLike, split: str = "train") -> list[Tra
         return musdb_tracks(root, split)
     if layout == "ccmixter":
         return ccmixter_tracks(root)
+    what = "a folder of audio files" if layout == "folder" else f"a {layout} folder"
     raise DatasetError(
-        f"looks like a {layout} folder, not a multitrack one (expected {_MUSDB_EXPECTED}; "
-        f"or {_CCMIXTER_EXPECTED})", root,
+        f"looks like {what}, not a multitrack one (expected {_MUSDB_EXPECTED}; "
+        f"or {_CCMIXTER_EXPECTED}; or one track folder of such stems)", root,
     )
+
+
+def scoring_tracks(root: str | os.PathLike, split: str = "test") -> list[Track]:
+    """The tracks to score for ``split``: :func:`multitrack_tracks`, and also the folders
+    a user has at hand without split folders. ``root`` may be one track folder (its stems
+    directly inside, e.g. ``vocals.wav`` and ``accompaniment.wav``, or MUSDB's four
+    stems, the mixture optional: then the sum of the stems), or a folder of such track
+    folders; every split then gives all of its tracks, as with CCMixter."""
+    root = _require_dir(root, _MUSDB_EXPECTED)
+    try:
+        return multitrack_tracks(root, split)
+    except DatasetError as error:
+        own = _musdb_track(root, split)
+        if own is not None:
+            return [own]
+        if (root / split).is_dir() and "/" not in split and not split.startswith("."):
+            tracks = [_musdb_track(d, split) for d in _subdirs(root / split)]
+        else:
+            tracks = [_musdb_track(d, split) for d in _subdirs(root)]
+        tracks = [t for t in tracks if t is not None]
+        if not tracks:
+            raise error from None
+        return sorted(tracks, key=lambda t: t.name)
 
 
 # ----------------------------------------------------------------------------- GTZAN
