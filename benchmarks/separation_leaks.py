@@ -124,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from sonomorph import pretrained
-    from sonomorph.models.checkpoint import read_metadata
+    from sonomorph.eval.records import weights_record
+    from sonomorph.models import resolve_model
     from sonomorph.pipelines.separate import Separator
-    from sonomorph.utils.hashing import sha256_file
+    from sonomorph.utils.fs import atomic_write_text
 
     torch.set_num_threads(args.threads)
     sr = 44100
@@ -137,24 +137,27 @@ def main(argv: list[str] | None = None) -> int:
     if not music or not voices:
         print(f"error: {lib} has no test-real music or speech", file=sys.stderr)
         return 2
-    model_path = pretrained.path_for("separator") if args.model == "default" else Path(args.model)
+    # Any separator architecture (mask_separator, unet_separator): the pipeline loads it
+    # through sonomorph.models.load_model.
+    model_path = resolve_model(None if args.model == "default" else args.model, "separator")
     ours = Separator(model=model_path)
     separators = {"sonomorph": lambda x: ours.separate(x, sr)}
+    weights = {"sonomorph": weights_record(model_path, ours.meta)}
     for peer in args.peer:
         if peer.split("=")[0] != "spleeter":
             print(f"error: unknown peer {peer!r}", file=sys.stderr)
             return 2
         from sonomorph.eval.peers import spleeter as sp
 
-        weights = peer.split("=", 1)[1] if "=" in peer else None
-        model = sp.load_spleeter(weights) if weights else sp.load_spleeter()
-        separators["spleeter"] = lambda x, m=model: _peer_stems(m, x, sr)
+        peer_sep = sp.SpleeterSeparator(peer.split("=", 1)[1] if "=" in peer else None)
+        separators["spleeter"] = lambda x, m=peer_sep: _peer_stems(m, x, sr)
+        weights["spleeter"] = {**weights_record(peer_sep.path, peer_sep.meta),
+                               "converted_from": peer_sep.meta.get("source", {})}
     rows = run(separators, music, voices)
-    meta = read_metadata(model_path)
     result = {
         "benchmark": "separation-leaks",
-        "model": {"file": model_path.name, "sha256": sha256_file(model_path),
-                  "step": meta.get("step"), "total_steps": meta.get("total_steps")},
+        # The weights scored, per row: file, sha256 and training steps (weights_record).
+        "model": weights["sonomorph"], "models": weights,
         "library_split": "test-real", "seconds": args.seconds, "threads": args.threads,
         "music_files": [k for k, _ in music], "voice_speakers": [k for k, _ in voices],
         "rows": rows,
@@ -166,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {a['median']:.1f} / {a['worst']:.1f} dB | "
               f"{b['median']:.1f} / {b['worst']:.1f} dB |")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2, allow_nan=True) + "\n")
+        atomic_write_text(args.json, json.dumps(result, indent=2, allow_nan=True) + "\n",
+                          overwrite=True)
     return 0
 
 
