@@ -113,9 +113,13 @@ def register(sub, groups) -> None:
         s.add_argument("--features", choices=("gram", "resemblyzer", "ours", "both", "all"),
                        default=None,
                        help="gram: random-CNN time-Gram (the original); resemblyzer: a "
-                       "pretrained speaker encoder; ours: our own encoder (none ships yet); "
+                       "pretrained speaker encoder; ours: our own encoder (none ships yet: "
+                       "give a trained one with --model); "
                        "both: gram and resemblyzer; all: every one that is available "
                        "(default: gram; all with --split)")
+        s.add_argument("--model", metavar="PATH", default=None,
+                       help="our speaker encoder for the 'ours' features (a `train "
+                       "speaker-encoder` .safetensors; default: the shipped one, if any)")
         s.add_argument("--confusion", metavar="PNG", default=None,
                        help="with --split: confusion matrices, one per feature set, as a PNG "
                        "(default: speakers-confusion.png)")
@@ -178,16 +182,31 @@ def run_eval_genre(args) -> int:
 def run_eval_speakers(args) -> int:
     from sonomorph.eval.analysis import evaluate_speakers, format_speakers
 
+    if args.model and not (args.features in ("ours", "all")
+                           or (args.split and args.features is None)):
+        from sonomorph.errors import ConfigError
+
+        raise ConfigError("--model is our speaker encoder: it goes with --features ours or all")
     if args.split:
         return _run_eval_speakers_split(args)
     kinds = {"both": ("gram", "resemblyzer"), "all": ("gram", "resemblyzer", "ours"),
              None: ("gram",)}.get(args.features, (args.features,))
+    if args.features == "all" and not args.model:
+        from sonomorph.pipelines.speakers import encoder_available
+
+        if not encoder_available():  # "all": every feature set that is available
+            kinds = tuple(k for k in kinds if k != "ours")
+            if not args.quiet:
+                from sonomorph.pipelines.speakers import NO_ENCODER
+
+                print(f"ours: not available: {NO_ENCODER}", file=sys.stderr)
     results = []
     for kind in kinds:
         for n in args.speakers:
             with progress_bar(f"{n} speakers ({kind})", None, quiet=args.quiet) as update:
                 r = evaluate_speakers(args.data, speakers=n, enroll=args.enroll or 9,
                                       test=args.test or 6, features=kind,
+                                      settings=_encoder_settings(args).get(kind),
                                       min_seconds=args.min_seconds or 0.0,
                                       device=device(args), progress=update)
             # Count and folder first, so that a results table reads without the id lists.
@@ -196,6 +215,11 @@ def run_eval_speakers(args) -> int:
     if args.json:
         write_json(args.json, results)
     return 0
+
+
+def _encoder_settings(args) -> dict[str, dict]:
+    """Extractor settings from --model: our speaker encoder's file for 'ours'."""
+    return {"ours": {"model": str(args.model)}} if getattr(args, "model", None) else {}
 
 
 def _run_eval_speakers_split(args) -> int:
@@ -209,12 +233,14 @@ def _run_eval_speakers_split(args) -> int:
 
     kinds = {"both": ("gram", "resemblyzer"), "all": ("gram", "resemblyzer", "ours"),
              None: ("gram", "resemblyzer", "ours")}.get(args.features, (args.features,))
-    optional = ("ours",) if args.features in ("all", None) else ()
+    # A --model that cannot be read is an error, not a feature set left out.
+    optional = ("ours",) if args.features in ("all", None) and not args.model else ()
     with progress_bar(f"{args.split} speakers", None, quiet=args.quiet) as update:
         r = evaluate_speakers_split(args.data, split=args.split, features=kinds,
                                     optional=optional, enroll=args.enroll or 8,
                                     test=args.test or 7, min_seconds=args.min_seconds or 0.5,
-                                    device=device(args), progress=update)
+                                    device=device(args), settings=_encoder_settings(args),
+                                    progress=update)
     data = str(args.data)
     if os.path.isabs(data):  # results files carry no absolute paths
         data = os.path.relpath(data)

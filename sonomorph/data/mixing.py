@@ -247,3 +247,45 @@ class OnTheFlyMixes(_Epochs, Dataset):
             v, m = v * scale, m * scale
             mix = v + m
         return {"mixture": _tensor(mix), "vocals": _tensor(v), "accompaniment": _tensor(m)}
+
+
+# ----------------------------------------------------------------------------- degradations
+
+
+def coloured_noise(rng: np.random.Generator, length: int, exponent: float,
+                   channels: int = 1) -> np.ndarray:
+    """Gaussian noise ``(channels, length)`` whose power falls as ``1 / f ** exponent``
+    (0 white, 1 pink, 2 brown), unit RMS."""
+    white = rng.standard_normal((channels, length))
+    spec = np.fft.rfft(white, axis=-1)
+    f = np.fft.rfftfreq(length)
+    f[0] = f[1] if length > 1 else 1.0
+    noise = np.fft.irfft(spec * f ** (-exponent / 2.0), n=length, axis=-1)
+    return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
+
+
+def add_noise(wav: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """``wav`` plus ``noise`` (same shape) scaled to ``snr_db`` below ``wav``'s RMS."""
+    x = np.asarray(wav, dtype=np.float32)
+    rs, rn = float(np.sqrt(np.mean(x**2))), float(np.sqrt(np.mean(noise**2)))
+    if rs < 1e-8 or rn < 1e-8:
+        return x
+    return (x + noise * np.float32(rs / rn * 10.0 ** (-snr_db / 20.0))).astype(np.float32)
+
+
+def band_limit(wav: np.ndarray, sr: int, rate: int, *, mu_law: bool = False) -> np.ndarray:
+    """A narrow-band channel: ``wav`` resampled to ``rate`` (everything above ``rate / 2``
+    gone) and back to ``sr``, with ``mu_law`` also through 8-bit mu-law companding (the
+    quantisation noise of a G.711 telephone codec)."""
+    from sonomorph.audio.io import resample
+
+    x = np.asarray(wav, dtype=np.float32)
+    n = x.shape[-1]
+    y = resample(x, sr, rate)
+    if mu_law:
+        import librosa
+
+        peak = float(np.max(np.abs(y))) or 1.0
+        q = librosa.mu_compress(np.clip(y / peak, -1.0, 1.0), mu=255, quantize=True)
+        y = (librosa.mu_expand(q, mu=255, quantize=True) * peak).astype(np.float32)
+    return _fit(resample(y, rate, sr).astype(np.float32), n)

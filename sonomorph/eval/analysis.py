@@ -318,6 +318,7 @@ def evaluate_speakers_split(root: str | os.PathLike, *, split: str = "test-real"
                             optional: Sequence[str] = ("ours",), enroll: int = 8, test: int = 7,
                             calibration_split: str | None = "valid", min_seconds: float = 0.5,
                             seed: int = 0, device: str = "cpu",
+                            settings: dict[str, dict] | None = None,
                             progress: ProgressCallback | None = None) -> dict[str, Any]:
     """The real-speaker protocol: every speaker of ``split`` of a speech corpus (speakers
     never seen in training) with ``enroll + test`` usable clips (at least ``min_seconds``)
@@ -325,7 +326,9 @@ def evaluate_speakers_split(root: str | os.PathLike, *, split: str = "test-real"
     set on the same trials. Open set: a seeded half of those speakers is enrolled, the
     'unknown' threshold is calibrated on the ``calibration_split`` speakers, and the test
     clips of both halves are identified (:func:`_open_set`). Features in ``optional`` that
-    cannot be made (no speaker encoder of ours yet) are listed in ``unavailable``."""
+    cannot be made (no speaker encoder of ours yet) are listed in ``unavailable``.
+    ``settings`` gives a feature set its extractor settings (``{"ours": {"model": PATH}}``:
+    a trained speaker encoder's file)."""
     from sonomorph.data.corpus.common import job_rng
     from sonomorph.data.corpus.speech import read_splits
     from sonomorph.data.layouts import DatasetError
@@ -341,7 +344,7 @@ def evaluate_speakers_split(root: str | os.PathLike, *, split: str = "test-real"
     extractors, unavailable = {}, {}
     for name in features:
         try:
-            extractors[name] = make_extractor(name, device=device)
+            extractors[name] = make_extractor(name, (settings or {}).get(name), device=device)
         except (DependencyError, CheckpointError) as exc:
             if name not in optional:
                 raise

@@ -311,3 +311,57 @@ class SpectrogramImageL1Loss(nn.Module):
         phase = (weight * (pred[:, 1:] - target[:, 1:]).abs()).mean()
         return {"loss": magnitude + self.phase_weight * phase, "magnitude": magnitude,
                 "phase": phase}
+
+
+# =============================================================================================
+# Speaker-embedding losses (added by the speaker-encoder engineer: AngularPrototypicalLoss)
+# =============================================================================================
+
+__all__ += ["AngularPrototypicalLoss"]
+
+
+class AngularPrototypicalLoss(nn.Module):
+    """Angular prototypical loss for speaker embeddings (Chung et al. 2020, "In defence of
+    metric learning for speaker recognition").
+
+    ``forward(embeddings, labels=None)``: ``embeddings`` ``(N, M, D)`` are M >= 2
+    utterances of each of N speakers. Each speaker's last utterance is its query and the
+    mean of the other M - 1 is its prototype; the logits are ``w * cos(query_i,
+    prototype_j) + b`` with a learnt scale ``w`` (kept at least 1e-3, starting at
+    ``init_scale``) and bias ``b``, and the loss is the cross-entropy of each query
+    against all N prototypes, its own being the target. ``labels`` ``(N,)`` (optional)
+    are speaker ids: when one speaker fills two rows of a batch, its other row is left
+    out of the candidates instead of counting as another speaker. Returns ``{"loss",
+    "accuracy"}`` (the share of queries whose nearest prototype is their own).
+
+    Why this loss: it trains the embedding with the very comparison identification makes
+    (cosine to a few enrolled utterances), needs no classifier layer over the training
+    speakers (so it scales to any number of them and nothing is thrown away), and its only
+    settings, scale and bias, are learnt. ``w`` and ``b`` are parameters: give the loss's
+    parameters to the optimiser with the encoder's.
+    """
+
+    def __init__(self, init_scale: float = 10.0, init_bias: float = -5.0) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(float(init_scale)))
+        self.bias = nn.Parameter(torch.tensor(float(init_bias)))
+
+    def forward(self, embeddings: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        if embeddings.ndim != 3 or embeddings.shape[1] < 2 or embeddings.shape[0] < 2:
+            raise ValueError("expected embeddings (speakers >= 2, utterances >= 2, dim), got "
+                             f"{tuple(embeddings.shape)}")
+        e = embeddings.float()
+        query = F.normalize(e[:, -1], dim=-1)
+        proto = F.normalize(e[:, :-1].mean(dim=1), dim=-1)
+        cos = query @ proto.T  # (N, N)
+        logits = self.scale.clamp_min(1e-3) * cos + self.bias
+        n = e.shape[0]
+        target = torch.arange(n, device=e.device)
+        if labels is not None:
+            labels = labels.reshape(-1).to(e.device)
+            same = (labels[:, None] == labels[None, :]) & ~torch.eye(n, dtype=torch.bool,
+                                                                      device=e.device)
+            logits = logits.masked_fill(same, float("-inf"))
+        loss = F.cross_entropy(logits, target)
+        accuracy = (logits.detach().argmax(dim=1) == target).float().mean()
+        return {"loss": loss, "accuracy": accuracy}

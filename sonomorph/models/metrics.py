@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 __all__ = ["bss_eval_v4", "si_sdr", "track_scores", "median_over_tracks", "museval_metrics",
-           "roc_auc"]
+           "roc_auc", "equal_error_rate", "nearest_neighbour_accuracy"]
 
 _EPS = 1e-10
 
@@ -176,3 +176,31 @@ def roc_auc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.nda
     if len(set(labels.tolist())) < 2:
         return float("nan")
     return float(roc_auc_score(labels, np.asarray(scores)))
+
+
+def equal_error_rate(scores: Sequence[float] | np.ndarray,
+                     labels: Sequence[int] | np.ndarray) -> float:
+    """The equal error rate of a verification score (higher = more likely the same, label
+    1): the point of the ROC curve where the false-acceptance rate equals the
+    false-rejection rate (the mean of the two at the threshold where they are closest);
+    NaN unless both classes are present."""
+    from sklearn.metrics import roc_curve
+
+    labels = np.asarray(labels)
+    if len(set(labels.tolist())) < 2:
+        return float("nan")
+    far, tpr, _ = roc_curve(labels, np.asarray(scores, dtype=np.float64))
+    frr = 1.0 - tpr
+    i = int(np.argmin(np.abs(far - frr)))
+    return float((far[i] + frr[i]) / 2.0)
+
+
+def nearest_neighbour_accuracy(embeddings: np.ndarray, labels: Sequence) -> float:
+    """Leave-one-out 1-nearest-neighbour accuracy (cosine) of ``embeddings`` ``(n, D)``:
+    the share of rows whose most similar other row has the same label."""
+    e = np.asarray(embeddings, dtype=np.float64)
+    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    sim = e @ e.T
+    np.fill_diagonal(sim, -np.inf)
+    lab = np.asarray(labels)
+    return float(np.mean(lab[np.argmax(sim, axis=1)] == lab)) if len(lab) > 1 else float("nan")

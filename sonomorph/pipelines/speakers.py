@@ -15,8 +15,9 @@ Two feature extractors (``features=``):
 
 ``ours`` (a slot for our own trained speaker encoder)
     The unit-length embedding of a ``speaker-encoder`` model file (settings ``{"model":
-    PATH}``; the shipped ``speaker-encoder`` when it exists). No encoder ships yet: asking
-    for ``ours`` without a model file is a one-line :class:`DependencyError`.
+    PATH}``, e.g. a ``sonomorph train speaker-encoder`` run's ``best.safetensors``; the
+    shipped ``speaker-encoder`` when it exists). No encoder ships yet: asking for ``ours``
+    without a model file is a one-line :class:`DependencyError` (:data:`NO_ENCODER`).
 
 An utterance's speaker is the enrolled speaker with the nearest enrolled utterance (cosine
 distance). The enrolment database is one ``.safetensors`` file: the feature matrix plus
@@ -57,11 +58,11 @@ from sonomorph.errors import (
 from sonomorph.utils.hashing import sha256_file
 from sonomorph.utils.progress import ProgressCallback
 
-__all__ = ["FEATURES", "DEFAULT_DB", "UNKNOWN", "GramFeatures", "ResemblyzerFeatures",
-           "EncoderFeatures", "make_extractor", "feature_versions", "SpeakerDatabase", "Match",
-           "EnrolResult", "enroll", "enroll_folder", "calibrate", "eer_threshold",
-           "genuine_distances", "speaker_files", "choose_speakers", "extract_or_skip",
-           "skip_reason", "load_voice"]
+__all__ = ["FEATURES", "DEFAULT_DB", "UNKNOWN", "NO_ENCODER", "GramFeatures",
+           "ResemblyzerFeatures", "EncoderFeatures", "encoder_available", "encoder_file",
+           "make_extractor", "feature_versions", "SpeakerDatabase", "Match", "EnrolResult",
+           "enroll", "enroll_folder", "calibrate", "eer_threshold", "genuine_distances",
+           "speaker_files", "choose_speakers", "extract_or_skip", "skip_reason", "load_voice"]
 
 FEATURES = ("gram", "resemblyzer", "ours")
 DEFAULT_DB = "speakers.safetensors"
@@ -72,6 +73,29 @@ SILENCE_RMS = 1e-4
 MIN_VOICE_SECONDS = 0.1  # shorter clips are refused; longer ones are padded to what is needed
 UNKNOWN = "unknown"  # what identification answers below the calibrated threshold
 ENCODER_KIND = "speaker-encoder"
+#: The one-line answer when our speaker encoder is asked for and none is available.
+NO_ENCODER = ("no trained speaker encoder of ours is available (none ships yet): train one "
+              "with `sonomorph train speaker-encoder` or pass its file with --model FILE")
+
+
+def encoder_available() -> bool:
+    """Whether a shipped speaker encoder of ours exists (what ``model=None`` would load)."""
+    from sonomorph import pretrained
+
+    return ENCODER_KIND in pretrained.available()
+
+
+def encoder_file(model: str | os.PathLike | None = None) -> Path:
+    """Our speaker encoder's file: ``model`` (a path or a shipped name), or the shipped
+    ``speaker-encoder`` for None / ``"default"`` / ``"speaker-encoder"``; a one-line
+    :class:`DependencyError` (:data:`NO_ENCODER`) when that is asked for and none ships."""
+    from sonomorph.models.checkpoint import resolve_model
+
+    if model is None or str(model) in ("default", ENCODER_KIND):
+        if not encoder_available():
+            raise DependencyError(NO_ENCODER)
+        model = ENCODER_KIND
+    return resolve_model(model, ENCODER_KIND)
 
 
 class SilentVoiceError(AudioLoadError):
@@ -186,13 +210,9 @@ class EncoderFeatures:
 
     def __init__(self, *, model: str = ENCODER_KIND, sha256: str | None = None,
                  device: str = "cpu") -> None:
-        from sonomorph import pretrained
-        from sonomorph.models.checkpoint import load_model, resolve_model
+        from sonomorph.models.checkpoint import load_model
 
-        if model == ENCODER_KIND and ENCODER_KIND not in pretrained.available():
-            raise DependencyError("no speaker encoder of ours is shipped yet (features 'ours'): "
-                                  "train one and give its file")
-        path = resolve_model(model, ENCODER_KIND)
+        path = encoder_file(model)
         digest = sha256_file(path)
         if sha256 is not None and digest != sha256:
             raise CheckpointError("this speaker encoder differs from the one that filled the "
@@ -511,11 +531,12 @@ def extract_or_skip(extractor: Extractor, path: Path,
 
 def enroll(root: str | os.PathLike, db: SpeakerDatabase | None = None, *,
            features: str = "gram", per_speaker: int | None = None,
-           speakers: int | None = None, device: str = "cpu",
+           speakers: int | None = None, device: str = "cpu", settings: dict | None = None,
            progress: ProgressCallback | None = None) -> EnrolResult:
     """Enrol the speakers of ``root`` (the first ``speakers``, all when the folder holds
     fewer, and the first ``per_speaker`` usable clips of each) into ``db`` (a new one with
-    ``features`` when None).
+    ``features`` when None, its extractor made with ``settings``: ``{"model": PATH}`` for
+    ``ours``).
 
     Short clips are padded (see :func:`_prepare_voice`); clips under
     :data:`MIN_VOICE_SECONDS`, silent or unreadable ones are skipped and counted. A clip
@@ -524,7 +545,7 @@ def enroll(root: str | os.PathLike, db: SpeakerDatabase | None = None, *,
     groups = speaker_files(root)
     names, note = choose_speakers(groups, speakers)
     if db is None:
-        extractor = make_extractor(features, device=device)
+        extractor = make_extractor(features, settings, device=device)
         db = SpeakerDatabase(extractor.name, dict(extractor.settings))
     else:
         extractor = db.extractor(device)
