@@ -61,30 +61,35 @@ def register(sub, groups) -> None:
         "to CONTENT's, then turn it into sound with Griffin-Lim. --method random uses a "
         "frozen, seeded random CNN over a log spectrogram (no data needed; good for voices); "
         "--method classifier uses the layers of a genre classifier over its mel features "
-        "(ambience to music). Inputs of any format, rate and channel count; the output, "
+        "(ambience to music); --method speaker moves the content's median pitch onto the "
+        "style speaker's, then matches Gram statistics and the embedding of our own speaker "
+        "encoder to make a voice sound like another speaker (train the encoder with `sonomorph "
+        "train speaker-encoder` and give its file with --model: none ships yet). Inputs of any format, rate and channel count; the output, "
         "<track>_styled.<ext> ({track}: CONTENT's name), is mono at CONTENT's sample rate.",
     )
     p.add_argument("content", metavar="CONTENT", help="the clip whose content is kept")
     p.add_argument("style", metavar="STYLE", help="the clip whose texture is taken")
     add_output_options(p, command="style", stems=(STEM, f"{PLOT} with --plot"),
                        filename=ONE_FILE)
-    p.add_argument("--method", choices=("random", "classifier"), default="random",
+    p.add_argument("--method", choices=("random", "classifier", "speaker"), default="random",
                    help="feature network (default: random)")
     p.add_argument("--steps", type=positive_int, default=None, metavar="N",
-                   help="most optimisation steps (default: 150 random, 100 classifier)")
+                   help="most optimisation steps (default: 150 random, 100 classifier and "
+                   "speaker)")
     p.add_argument("--style-drop", type=_fraction, default=0.93, metavar="F",
                    help="stop once the style distance has fallen by this fraction of its "
                    "start; a plateau before that (less than 1%% better in 10 steps) doubles "
                    "the style weight, at most 6 times. 0: no goal, a plateau ends the run "
                    "(default: 0.93)")
     p.add_argument("--content-weight", type=_non_negative_float, default=None, metavar="W",
-                   help="weight of the content term (default: 3 random, 1 classifier)")
+                   help="weight of the content term (default: 3 random, 1 classifier and "
+                   "speaker)")
     p.add_argument("--style-weight", type=_non_negative_float, default=3.0, metavar="W",
                    help="weight of the style term at the start; both terms are relative "
                    "distances, so larger means more style (default: 3)")
     p.add_argument("--lr", type=positive_float, default=None, metavar="LR",
-                   help="step size of the optimiser (default: Adam 0.02 random, 0.05 "
-                   "classifier; L-BFGS 0.1)")
+                   help="step size of the optimiser (default: Adam 0.02 random and "
+                   "speaker, 0.05 classifier; L-BFGS 0.1)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam",
                    help="optimiser; the spectrogram stays non-negative and bounded either "
                    "way (Adam: projected after every step; L-BFGS: optimises its square "
@@ -103,18 +108,28 @@ def register(sub, groups) -> None:
     g.add_argument("--bands", type=positive_int, default=None, metavar="B",
                    help="frequency bands with a Gram of their own; more keep more of where "
                    "a voice's energy lies, at a higher cost to the content (default: 16 "
-                   "random, 1 classifier)")
+                   "random, 1 classifier and speaker)")
     g.add_argument("--n-fft", type=positive_int, default=512, metavar="N",
                    help="STFT size (default: 512)")
-    c = p.add_argument_group("classifier method")
+    c = p.add_argument_group("classifier and speaker methods")
     c.add_argument("--model", metavar="PATH", default="default",
-                   help="genre classifier .safetensors (default: the shipped model)")
+                   help="genre classifier .safetensors, or with --method speaker our speaker "
+                   "encoder .safetensors from `sonomorph train speaker-encoder` (default: the "
+                   "shipped model; no speaker encoder ships yet)")
     c.add_argument("--content-layers", type=_layers, default=None, metavar="L1,L2",
                    help="content layers (default: the model's fifth layer: block4 of the "
-                   "temporal CNN, conv5 of the original CNN)")
+                   "temporal CNN, conv5 of the original CNN; tdnn1 of the speaker encoder)")
     c.add_argument("--style-layers", type=_layers, default=None, metavar="L1,L2",
                    help="style layers (default: the first four: proj,block1,block2,block3 "
-                   "or conv1,conv2,conv3,conv4)")
+                   "or conv1,conv2,conv3,conv4; tdnn2,tdnn3,tdnn4 of the speaker encoder, "
+                   "whose embedding is matched too)")
+    v = p.add_argument_group("speaker method")
+    v.add_argument("--no-pitch-match", action="store_true",
+                   help="keep the content's pitch (default: move its median f0 onto the "
+                   "style speaker's, at most 12 semitones)")
+    v.add_argument("--embedding-weight", type=_non_negative_float, default=None, metavar="W",
+                   help="weight of the speaker-embedding cosine distance inside the style "
+                   "term (default: 1)")
     p.add_argument("--plot", action="store_true",
                    help="also write the content, style and result spectrograms side by side "
                    "(<track>_spectrograms.png)")
@@ -137,6 +152,10 @@ def options_from_args(args) -> dict:
         opts["steps"] = args.steps
     if args.lr is not None:
         opts["lr"] = args.lr
+    if args.method != "speaker" and (args.no_pitch_match or args.embedding_weight is not None):
+        from sonomorph.errors import ConfigError
+
+        raise ConfigError("--no-pitch-match and --embedding-weight go with --method speaker")
     if args.method == "random":
         opts.update(kernel=args.kernel, n_fft=args.n_fft)
         if args.channels is not None:
@@ -148,6 +167,10 @@ def options_from_args(args) -> dict:
                     style_layers=args.style_layers)
         if args.bands is not None:
             opts["bands"] = args.bands
+        if args.method == "speaker":
+            opts["pitch_match"] = not args.no_pitch_match
+            if args.embedding_weight is not None:
+                opts["embedding_weight"] = args.embedding_weight
     return opts
 
 
@@ -184,5 +207,13 @@ def run(args) -> int:
             f"style distance -{drop:.0%} ({m['style_start']:.3g} -> {m['style_end']:.3g}), "
             f"content distance {m['content_start']:.3g} -> {m['content_end']:.3g}, "
             f"{int(m['steps'])} steps in {m['seconds']:.1f} s", highlight=False)
+        if args.method == "speaker":
+            moved = (f"median f0 {m['f0_content']:.0f} Hz -> {m['f0_style']:.0f} Hz, shifted "
+                     f"{m['pitch_shift']:+.1f} semitones" if m["pitch_shift"] else
+                     "pitch kept" if args.no_pitch_match else "pitch kept (no voiced frames "
+                     "to match, or the same median f0)")
+            console.print(f"{moved}; speaker-embedding distance {m['embedding_start']:.3g} -> "
+                          f"{m['embedding_end']:.3g} (our encoder, the one optimised against)",
+                          highlight=False)
     print_summary(report, quiet=args.quiet)
     return 0

@@ -1,6 +1,6 @@
 """Style transfer: give a content clip the texture of a style clip.
 
-Two methods share one optimiser (:func:`optimise`) and one file front end
+Three methods share one optimiser (:func:`optimise`) and one file front end
 (:func:`stylise_file`):
 
 ``random`` (:class:`RandomStyleTransfer`, no data at all)
@@ -20,6 +20,10 @@ Two methods share one optimiser (:func:`optimise`) and one file front end
     overlapping 431-frame windows that share the variable, so neighbouring segments are
     stitched by construction; content and style layers are selectable. The mel is inverted
     by non-negative least squares and Griffin-Lim.
+
+``speaker`` (:class:`sonomorph.pipelines.style_speaker.SpeakerStyleTransfer`)
+    Voice conversion's cousin: the content's median f0 moved onto the style speaker's,
+    then Gram and embedding losses through our own speaker encoder (see that module).
 
 Why the optimiser cannot diverge (the original climbed to 1e31): the variable is projected
 after every step onto a box ``[0, upper]`` (non-negative spectrogram, at most ``e`` times
@@ -80,7 +84,7 @@ log = logging.getLogger(__name__)
 __all__ = ["METHODS", "StyleResult", "RandomStyleTransfer", "ClassifierStyleTransfer",
            "optimise", "check_signal", "stylise_file", "plot_spectrograms"]
 
-METHODS = ("random", "classifier")
+METHODS = ("random", "classifier", "speaker")  # speaker: pipelines.style_speaker
 STYLE_DROP = 0.93  # default goal: stop once the style distance has fallen by 93 %
 RANDOM_ADAM_LR = 0.02  # Adam moves every bin by about lr a step: small steps spare the content
 SILENCE_RMS = 1e-4  # about -80 dBFS: quieter than this over the whole clip is silence
@@ -418,11 +422,16 @@ class ClassifierStyleTransfer(_StyleContract):
 
 
 def build_transfer(method: str = "random", **options) -> RandomStyleTransfer | ClassifierStyleTransfer:
-    """The transfer object for ``method`` (``random`` or ``classifier``) with ``options``."""
+    """The transfer object for ``method`` (``random``, ``classifier`` or ``speaker``: the
+    speaker-aware method of :mod:`sonomorph.pipelines.style_speaker`) with ``options``."""
     if method == "random":
         return RandomStyleTransfer(**options)
     if method == "classifier":
         return ClassifierStyleTransfer(**options)
+    if method == "speaker":
+        from sonomorph.pipelines.style_speaker import SpeakerStyleTransfer
+
+        return SpeakerStyleTransfer(**options)
     raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
 
 
