@@ -355,3 +355,119 @@ def test_cli_builds_summarises_and_reports_a_bad_from_folder(tmp_path, debs, cap
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip().count("\n") == 0 and "--from" in err
+
+
+def test_characters_sharing_a_recording_share_a_split(tmp_path):
+    """UFO:AI ships some of OpenArena's cries again (byte-identical after decoding, or
+    re-encoded at another rate): a held-out character must not be heard in training
+    under another name, so characters that share a recording are one unit of the split."""
+    d = tmp_path / "debs"
+    shared_ogg = _wav(0.6, 22050, 310, fmt="OGG")
+    player = {}
+    for i in range(6):
+        for j in range(CLIPS - 1):
+            player[f"sound/player/c{i}/pain{j}.wav"] = _wav(0.4 + 0.05 * j, 22050, 200 + 37 * i + 11 * j)
+    player["sound/player/c0/death1.ogg"] = shared_ogg            # the same file in UFO:AI
+    player["sound/player/c1/death1.wav"] = _wav(0.7, 22050, 420)  # UFO:AI has it at 44.1 kHz
+    _deb(d, "openarena-data", {"usr/share/games/openarena/baseoa/pak0.pk3": _zip(player)})
+    _deb(d, "ufoai-sound", {"usr/share/games/ufoai/base/0snd.pk3": _zip({
+        "sound/soldiers/maledeath01.ogg": shared_ogg,
+        "sound/soldiers/femaledeath01.ogg": _wav(0.7, 44100, 420, fmt="OGG"),
+        "sound/civilians/civmaledeath01.ogg": _wav(0.5, 44100, 600, fmt="OGG")})})
+    out = tmp_path / "lib"
+    build_sources(out, debs_dir=d, packages=["openarena-data", "ufoai-sound"], workers=1, quiet=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    groups = manifest["groups"]["screams"]
+    assert groups["c0"]["linked"] == ["ufoai-soldier-male"]
+    assert groups["ufoai-soldier-male"]["linked"] == ["c0"]
+    assert groups["c1"]["linked"] == ["ufoai-soldier-female"]
+    assert "linked" not in groups["c2"] and "linked" not in groups["ufoai-civilian-male"]
+    assert groups["c0"]["split"] == groups["ufoai-soldier-male"]["split"]
+    assert groups["c1"]["split"] == groups["ufoai-soldier-female"]["split"]
+    # the package rule still holds out what is UFO:AI's own
+    assert groups["ufoai-civilian-male"]["split"] == "test-real"
+    # no recording is in two splits
+    files = manifest["files"].values()
+    by_split = {s: {r["sha256"] for r in files if r["split"] == s} for s in ("train", "valid", "test-real")}
+    assert not (by_split["test-real"] & (by_split["train"] | by_split["valid"]))
+
+
+def test_split_rules_keep_linked_groups_together():
+    groups = {"music": {}, "speech": {}, "screams": {
+        **{f"c{i}": {"clips": 10, "packages": ["openarena-data"]} for i in range(10)},
+        "ufoai-civilian-male": {"clips": 3, "packages": ["ufoai-sound"]},
+        "ufoai-soldier-male": {"clips": 30, "packages": ["ufoai-sound"]}}}
+    plain = sources.assign_splits(groups)["screams"]
+    # link the soldier to a character that trains on its own, and two of the others
+    trains = sorted(g for g, s in plain.items() if s == "train")
+    links = {"screams": [{trains[0], "ufoai-soldier-male"}, {trains[1], trains[2]}]}
+    linked = sources.assign_splits(groups, links)["screams"]
+    assert linked[trains[0]] == linked["ufoai-soldier-male"]
+    assert linked[trains[1]] == linked[trains[2]]
+    assert linked["ufoai-civilian-male"] == "test-real"
+    # groups in no link keep a split that depends on their own name only
+    assert sources.assign_splits(groups, {"screams": []}) == sources.assign_splits(groups)
+
+
+def test_fetch_downloads_with_apt_get_into_the_debs_folder(tmp_path, debs, monkeypatch):
+    """The download path: apt-get download runs in a temporary folder and the .deb it
+    leaves there is moved into --debs; nothing else is left behind."""
+    store = tmp_path / "mirror"
+    store.mkdir()
+    shutil.copy(debs / f"singularity-music_{VERSION}_all.deb", store)
+    script = tmp_path / "apt-get"
+    script.write_text(f"#!/bin/sh\n[ \"$1\" = download ] || exit 3\n"
+                      f"cp \"{store}/$2_{VERSION}_all.deb\" . || exit 100\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sources, "APT_GET", str(script))
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text("")
+    monkeypatch.setattr(sources, "APT_LISTS", lists)
+    fresh = tmp_path / "fresh-debs"
+    lines: list[str] = []
+    r = build_sources(tmp_path / "lib", debs_dir=fresh, packages=["singularity-music", "scratch"],
+                      workers=1, quiet=True, report=lines.append)
+    assert sorted(p.name for p in fresh.iterdir()) == [f"singularity-music_{VERSION}_all.deb"]
+    assert r["summary"]["music"]["files"] == 2 and list(r["missing"]) == ["scratch"]
+    assert len(lines) == 1 and lines[0].startswith("cannot fetch scratch")
+    # a second run finds the downloaded file and calls apt-get only for the missing one
+    script.write_text("#!/bin/sh\n[ \"$2\" = scratch ] || exit 7\nexit 100\n")
+    r = build_sources(tmp_path / "lib", debs_dir=fresh, packages=["singularity-music", "scratch"],
+                      workers=1, quiet=True)
+    assert r["rendered"] == 0 and list(r["missing"]) == ["scratch"]
+
+
+def test_0ad_inner_archive_cultures_voices_and_cries(tmp_path):
+    """0 A.D. keeps its audio in public.zip inside the .deb: its music is grouped by the
+    culture its civ file lists it under, voices by language and gender, death cries by
+    gender; the inner archive is deleted once read."""
+    civ = json.dumps({"Code": "iber", "Culture": "iber", "Music": [{"File": "Tartessos.ogg", "Type": "peace"}]})
+    public = _zip({
+        "audio/music/Tartessos.ogg": _wav(1.0, 44100, 300, channels=2, fmt="OGG"),
+        "audio/music/Menu.ogg": _wav(0.8, 44100, 350, channels=2, fmt="OGG"),
+        "audio/voice/latin/civ/civ_male_attack_1.ogg": _wav(0.6, 44100, 140, fmt="OGG"),
+        "audio/voice/latin/civ/civ_female_attack_1.ogg": _wav(0.6, 44100, 260, fmt="OGG"),
+        "audio/voice/global/civ/dog_bark_1.ogg": _wav(0.6, 44100, 500, fmt="OGG"),
+        "audio/actor/human/death/female_death_01.ogg": _wav(0.9, 44100, 700, fmt="OGG"),
+        "audio/actor/human/death/death_11.ogg": _wav(0.9, 44100, 650, fmt="OGG"),
+        "art/textures/skip.png": b"not audio",
+        "simulation/data/civs/iber.json": civ.encode()})
+    d = tmp_path / "debs"
+    _deb(d, "0ad-data", {"usr/share/games/0ad/mods/public/public.zip": public})
+    out = tmp_path / "lib"
+    build_sources(out, debs_dir=d, packages=["0ad-data"], workers=1, quiet=True)
+    recs = {r.rel: r for r in load_library(out)}
+    assert sorted(recs) == [
+        "music/0ad-common/Menu.flac", "music/0ad-iber/Tartessos.flac",
+        "screams/0ad-death-female/female_death_01.flac", "screams/0ad-death/death_11.flac",
+        "speech/0ad-latin-female/civ_female_attack_1.flac", "speech/0ad-latin-male/civ_male_attack_1.flac"]
+    tart = recs["music/0ad-iber/Tartessos.flac"]
+    assert tart.label == {"source": "0ad-iber", "culture": "iber", "civ": "iber"}
+    assert tart.split == "test-real"  # a held-out culture
+    assert tart.member == "./usr/share/games/0ad/mods/public/public.zip!audio/music/Tartessos.ogg"
+    assert recs["speech/0ad-latin-male/civ_male_attack_1.flac"].label == {
+        "speaker": "0ad-latin-male", "language": "latin", "gender": "male"}
+    assert recs["screams/0ad-death-female/female_death_01.flac"].label["gender"] == "female"
+    assert {r.licence for r in recs.values()} == {"CC-BY-SA-3.0"}
+    assert not (out / ".tmp").exists()

@@ -19,7 +19,10 @@ down to 0.999 instead of being clipped.
 The folder under each category is the unit of the split: a music *source* (an album, or one
 0ad culture's tracks), a *speaker* or a scream *character*. Every file of a folder has the
 same split, ``train``, ``valid`` or ``test-real``; ``test-real`` folders never occur in
-another split (see :func:`assign_splits` for the rules).
+another split (see :func:`assign_splits` for the rules). Folders that hold the same
+recording (UFO:AI ships several of OpenArena's cries again, MegaGlest factions share unit
+voices) are one unit of the split, so no held-out recording is trained on under another
+name; the manifest lists each folder's ``linked`` folders (:func:`shared_recordings`).
 
 Python API for other corpus builders::
 
@@ -884,27 +887,62 @@ def _pick_stratified(kind: str, groups: list[str], sizes: dict[str, int], n: int
             if len(stratum)]
 
 
-def assign_splits(groups: dict[str, dict[str, dict]]) -> dict[str, dict[str, str]]:
+def _units(names: Iterable[str], links: Iterable[set[str]]) -> dict[str, list[str]]:
+    """The units of the split: groups joined through ``links`` (sets of groups that share a
+    recording, transitively), ``{unit name: [groups]}``. A group in no link is its own
+    unit under its own name; a joined unit is named by its sorted groups joined with ``+``."""
+    parent = {g: g for g in names}
+
+    def root(g: str) -> str:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
+
+    for link in links:
+        members = sorted(g for g in link if g in parent)
+        for g in members[1:]:
+            a, b = root(members[0]), root(g)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    joined: dict[str, list[str]] = defaultdict(list)
+    for g in sorted(parent):
+        joined[root(g)].append(g)
+    return {"+".join(members): members for members in joined.values()}
+
+
+def assign_splits(groups: dict[str, dict[str, dict]],
+                  links: dict[str, Iterable[set[str]]] | None = None) -> dict[str, dict[str, str]]:
     """``{kind: {group: split}}`` from ``{kind: {group: {"clips": n, "packages": [...]}}}``.
+
+    ``links`` (``{kind: [set of groups, ...]}``) names groups that share a recording (see
+    :func:`shared_recordings`); linked groups form one unit, whose clips and packages are
+    its groups' together, and every rule below places whole units. Unlinked groups are
+    units of their own, so their splits do not change when others are linked.
 
     - music: :data:`MUSIC_TEST` sources are ``test-real``, :data:`MUSIC_VALID` ``valid``;
     - speech: of the speakers with at least :data:`MIN_SPEAKER_CLIPS` clips, 20% (at
       least :data:`MIN_TEST_SPEAKERS`) are ``test-real`` and 10% ``valid``, chosen by a
       fixed hash of their names within strata of size (see :func:`_pick_stratified`);
-    - screams: every character from :data:`SCREAMS_TEST_PACKAGE` is ``test-real``, and
-      of the others with at least :data:`MIN_CHARACTER_CLIPS` clips, 20% are
-      ``test-real`` and 10% ``valid``, chosen the same way.
-    Everything else (smaller groups included) is ``train``. A group is never split."""
+    - screams: every unit all of whose clips come from :data:`SCREAMS_TEST_PACKAGE` is
+      ``test-real``, and of the others with at least :data:`MIN_CHARACTER_CLIPS` clips,
+      20% are ``test-real`` and 10% ``valid``, chosen the same way.
+    Everything else (smaller units included) is ``train``. A group is never split."""
     out: dict[str, dict[str, str]] = {}
-    for kind, info in groups.items():
+    for kind, by_group in groups.items():
+        units = _units(by_group, (links or {}).get(kind, ()))
+        info = {u: {"clips": sum(int(by_group[g]["clips"]) for g in members),
+                    "packages": sorted({p for g in members for p in by_group[g].get("packages", ())})}
+                for u, members in units.items()}
         split = {g: "train" for g in info}
         if kind == "music":
-            for g in info:
-                split[g] = "test-real" if g in MUSIC_TEST else "valid" if g in MUSIC_VALID else "train"
+            for u, members in units.items():
+                split[u] = ("test-real" if set(members) & set(MUSIC_TEST) else
+                            "valid" if set(members) & set(MUSIC_VALID) else "train")
         else:
             fixed = set()
             if kind == "screams":
-                fixed = {g for g, v in info.items() if SCREAMS_TEST_PACKAGE in v.get("packages", ())}
+                fixed = {g for g, v in info.items() if set(v["packages"]) == {SCREAMS_TEST_PACKAGE}}
             least = MIN_SPEAKER_CLIPS if kind == "speech" else MIN_CHARACTER_CLIPS
             eligible = sorted(g for g, v in info.items() if v["clips"] >= least and g not in fixed)
             sizes = {g: int(info[g]["clips"]) for g in eligible}
@@ -920,8 +958,54 @@ def assign_splits(groups: dict[str, dict[str, dict]]) -> dict[str, dict[str, str
                 split[g] = "test-real"
             for g in valid:
                 split[g] = "valid"
-        out[kind] = dict(sorted(split.items()))
+        out[kind] = dict(sorted((g, split[u]) for u, members in units.items() for g in members))
     return out
+
+
+# Clips whose decoded audio, brought to this rate, correlates at least this much with
+# another group's clip of nearly the same length (start-aligned) are one recording
+# (re-encoded, resampled or re-levelled copies). Checked for the screams only: a few
+# hundred short clips (the speech part has no copies across speakers, and is large).
+NEAR_RATE = 8000
+NEAR_CORRELATION = 0.9
+NEAR_SECONDS = 0.05
+NEAR_KINDS = ("screams",)
+
+
+def shared_recordings(out_dir: Path, records: Iterable[dict]) -> dict[str, list[set[str]]]:
+    """``{kind: [{group, group}, ...]}``: pairs of groups that hold the same recording,
+    found by the sha256 of the library's files (identical after normalisation) and, for
+    :data:`NEAR_KINDS`, by the correlation of start-aligned clips of nearly the same
+    length (see :data:`NEAR_CORRELATION`)."""
+    links: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    by_sha: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in records:
+        by_sha[(r["kind"], r["sha256"])].add(r["group"])
+    for (kind, _), gs in by_sha.items():
+        gs = sorted(gs)
+        links[kind].update((gs[0], g) for g in gs[1:])
+    for kind in NEAR_KINDS:
+        clips = sorted((r["duration"], r["path"], r["group"]) for r in records if r["kind"] == kind)
+        audio: dict[str, np.ndarray] = {}
+
+        def load(rel: str) -> np.ndarray:
+            if rel not in audio:
+                x, rate = sf.read(out_dir / rel, dtype="float32", always_2d=True)
+                x = resample(x.mean(axis=1), rate, NEAR_RATE)
+                audio[rel] = x / np.float32(max(float(np.linalg.norm(x)), 1e-9))
+            return audio[rel]
+
+        for i, (dur, rel, group) in enumerate(clips):
+            for dur2, rel2, group2 in clips[i + 1:]:
+                if dur2 - dur > NEAR_SECONDS:
+                    break
+                if group2 == group or tuple(sorted((group, group2))) in links[kind]:
+                    continue
+                a, b = load(rel), load(rel2)
+                n = min(len(a), len(b))
+                if float(np.dot(a[:n], b[:n])) >= NEAR_CORRELATION:
+                    links[kind].add(tuple(sorted((group, group2))))
+    return {k: [set(pair) for pair in sorted(v)] for k, v in links.items()}
 
 
 # ----------------------------------------------------------------------------- library API
@@ -1288,7 +1372,13 @@ def write_manifest(out_dir: Path, *, kinds_built, found: dict[str, Deb], missing
         g["clips"] += 1
         g["seconds"] += r["duration"]
         g["packages"].add(r["package"])
-    splits = assign_splits(groups)
+    links = shared_recordings(out_dir, records.values())
+    splits = assign_splits(groups, links)
+    linked: dict[str, dict[str, set[str]]] = {k: defaultdict(set) for k in KINDS}
+    for kind, pairs in links.items():
+        for a, b in (sorted(p) for p in pairs):
+            linked[kind][a].add(b)
+            linked[kind][b].add(a)
     for r in records.values():
         r["split"] = splits[r["kind"]][r["group"]]
     summary: dict[str, Any] = {}
@@ -1314,7 +1404,9 @@ def write_manifest(out_dir: Path, *, kinds_built, found: dict[str, Deb], missing
         "packages": dict(sorted(packages.items())),
         "missing": dict(sorted(missing.items())),
         "groups": {k: {g: {"split": splits[k][g], "clips": v["clips"], "seconds": round(v["seconds"], 2),
-                           "packages": sorted(v["packages"])} for g, v in sorted(groups[k].items())}
+                           "packages": sorted(v["packages"]),
+                           **({"linked": sorted(linked[k][g])} if linked[k].get(g) else {})}
+                       for g, v in sorted(groups[k].items())}
                    for k in KINDS},
         "summary": summary,
         "files": dict(sorted(records.items())),
