@@ -427,7 +427,10 @@ def _speakers_tab(gr, s: AppSettings) -> None:
         who = re.sub(r"[^\w .'-]+", "", who or "", flags=re.UNICODE).strip()[:60]
         if not who:
             raise gr.Error("Give the speaker a name (letters, digits, - and _).")
-        ext = make_extractor("gram", device=s.device)
+        try:  # a new database takes the default features, an existing one keeps its own
+            ext = db.extractor(s.device) if db is not None else make_extractor(device=s.device)
+        except SonomorphError as exc:
+            raise gr.Error(_friendly(exc, {"r": p})) from None
         db = db or SpeakerDatabase(ext.name, dict(ext.settings))
         try:
             db.add(ext(load_voice(p, ext.sample_rate), p)[None], [who], [p.name])

@@ -298,9 +298,10 @@ def run_genre(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, str
 
 def run_speakers(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, str],
                  progress: ProgressCallback | None = None, device: str = "cpu",
-                 database: Any = None, features: str = "gram") -> Outcome:
+                 database: Any = None, features: str | None = None) -> Outcome:
     """Enrol ``inputs["enrolment"]`` (a ``<speaker>/<files>`` folder) unless a
-    ``database`` is given, then identify ``inputs["query"]``."""
+    ``database`` is given, then identify ``inputs["query"]``. ``features``: None for the
+    pipeline's default (:data:`sonomorph.pipelines.speakers.DEFAULT_FEATURES`)."""
     from sonomorph.pipelines.speakers import enroll_folder
 
     query = Path(inputs["query"])

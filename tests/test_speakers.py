@@ -79,7 +79,7 @@ def test_protocol_never_overlaps_enrolment_and_test_clips(speakers_dir):
 
 
 def test_database_round_trip_is_safetensors(speakers_dir, tmp_path):
-    db = enroll_folder(speakers_dir, per_speaker=2)
+    db = enroll_folder(speakers_dir, per_speaker=2, features="gram")
     path = db.save(tmp_path / "db.safetensors")
     with safetensors.safe_open(str(path), "np") as f:  # a plain safetensors file
         assert list(f.keys()) == ["features"]
@@ -109,7 +109,7 @@ def test_bad_database_and_silent_input(tmp_path):
 def test_enroll_and_identify_commands(speakers_dir, tmp_path, capsys):
     db = tmp_path / "voices.safetensors"
     assert main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
-                 "--per-speaker", "3"]) == 0
+                 "--per-speaker", "3", "--features", "gram"]) == 0
     assert SpeakerDatabase.load(db).speakers == sorted(VOICES)
     capsys.readouterr()
     probe = speakers_dir / "p002" / "p002_004.wav"
@@ -117,10 +117,16 @@ def test_enroll_and_identify_commands(speakers_dir, tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{probe}: p002 (distance ")
     assert len(out) == 4  # the best match, then the other three speakers with distances
-    # Enrolling into an existing database extends it with clips it does not hold yet.
+    # Enrolling into an existing database extends it with clips it does not hold yet, with
+    # the features it records (gram), although the default of a new database is another.
     assert main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
                  "--per-speaker", "4"]) == 0
-    assert len(SpeakerDatabase.load(db).labels) == 16
+    back = SpeakerDatabase.load(db)
+    assert len(back.labels) == 16 and back.method == "gram"
+    expected = GramFeatures()(sf.read(speakers_dir / "p004" / "p004_003.wav",
+                                      dtype="float32")[0])
+    assert back.features.shape[1] == expected.shape[0]
+    assert float(back.features[-1] @ expected) > 0.9999
 
 
 def test_identify_errors_are_one_line(speakers_dir, tmp_path, capsys):
@@ -129,7 +135,8 @@ def test_identify_errors_are_one_line(speakers_dir, tmp_path, capsys):
                  "--db", str(db)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "voices.safetensors" in err and len(err.splitlines()) == 1
-    main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db), "--per-speaker", "1"])
+    main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db), "--per-speaker", "1",
+          "--features", "gram"])
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(SR, np.float32), SR)
     capsys.readouterr()
@@ -151,11 +158,93 @@ def test_eval_speakers_command_prints_accuracy(speakers_dir, capsys, tmp_path):
 
 
 def test_resemblyzer_option(speakers_dir, tmp_path):
-    pytest.importorskip("resemblyzer")
     db = enroll_folder(speakers_dir, features="resemblyzer", per_speaker=2, speakers=2)
     assert db.method == "resemblyzer" and db.features.shape == (4, 256)
     back = SpeakerDatabase.load(db.save(tmp_path / "r.safetensors"))
     assert back.identify_file(speakers_dir / "p001" / "p001_004.wav")[0].speaker in ("p001", "p002")
+
+
+# ----------------------------------------------------------------------------- defaults
+
+
+def test_a_new_database_records_resemblyzer_features_by_default(speakers_dir, tmp_path,
+                                                                capsys):
+    """resemblyzer is a requirement and the default of a new database: no skip here."""
+    from sonomorph.pipelines.speakers import DEFAULT_FEATURES, enroll
+
+    db = tmp_path / "default.safetensors"
+    assert main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
+                 "--speakers", "2", "--per-speaker", "2"]) == 0
+    with safetensors.safe_open(str(db), "np") as f:
+        meta = json.loads(f.metadata()["sonomorph_speakers"])
+    assert meta["method"] == "resemblyzer" and meta["settings"] == {"sample_rate": 16000}
+    back = SpeakerDatabase.load(db)
+    assert back.features.shape == (4, 256)  # resemblyzer's embedding, not a time-Gram
+    capsys.readouterr()
+    assert main(["-q", "speakers", "identify", str(speakers_dir / "p002" / "p002_004.wav"),
+                 "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["nearest"] in ("p001", "p002")
+    # The pipeline and the command line agree on the default.
+    assert DEFAULT_FEATURES == "resemblyzer"
+    assert enroll(speakers_dir, speakers=2, per_speaker=1).db.method == "resemblyzer"
+
+
+def test_the_help_says_why_resemblyzer_is_the_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["speakers", "enroll", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "benchmarks/results/speakers-real.json" in text and "original method" in text
+    # The figures quoted are those of the results file.
+    doc = json.loads((Path(__file__).parents[1] / "benchmarks" / "results"
+                      / "speakers-real.json").read_text())["features"]
+    assert doc["resemblyzer"]["accuracy"] > doc["gram"]["accuracy"]
+    for kind in ("resemblyzer", "gram"):
+        assert f"{doc[kind]['accuracy']:.1%}" in text
+
+
+def test_a_gram_database_keeps_gram_and_refuses_other_features(speakers_dir, tmp_path,
+                                                                capsys):
+    from sonomorph.errors import ConfigError
+    from sonomorph.pipelines.speakers import enroll
+
+    db = tmp_path / "gram.safetensors"
+    assert main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
+                 "--features", "gram", "--per-speaker", "1"]) == 0
+    before = db.read_bytes()
+    capsys.readouterr()
+    code = main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
+                 "--features", "resemblyzer", "--per-speaker", "2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "gram" in err and "resemblyzer" in err and "Traceback" not in err
+    assert db.read_bytes() == before  # nothing was added
+    gram_db = SpeakerDatabase.load(db)
+    with pytest.raises(ConfigError, match="holds gram features"):
+        enroll(speakers_dir, gram_db, features="resemblyzer")
+    # Without --features it extends the database with its own features.
+    assert main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
+                 "--per-speaker", "2"]) == 0
+    back = SpeakerDatabase.load(db)
+    assert back.method == "gram" and len(back.labels) == 8
+
+
+def test_missing_resemblyzer_is_one_line_and_exit_2(speakers_dir, tmp_path, capsys,
+                                                    monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "resemblyzer", None)  # `import resemblyzer` fails
+    db = tmp_path / "r.safetensors"
+    code = main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "resemblyzer" in err
+    assert "Traceback" not in err and not db.exists()
+    # A database built with gram does not need resemblyzer.
+    assert main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
+                 "--features", "gram", "--per-speaker", "1"]) == 0
+    capsys.readouterr()
+    assert main(["-q", "speakers", "identify", str(speakers_dir / "p003" / "p003_004.wav"),
+                 "--db", str(db)]) == 0
+    assert capsys.readouterr().out.startswith(str(speakers_dir / "p003" / "p003_004.wav"))
 
 
 # ----------------------------------------------------------------------------- real data
@@ -182,7 +271,7 @@ def messy_dir(speakers_dir, tmp_path):
 def test_enroll_skips_short_silent_and_broken_clips_and_counts_them(messy_dir):
     from sonomorph.pipelines.speakers import enroll
 
-    result = enroll(messy_dir)
+    result = enroll(messy_dir, features="gram")
     assert {k: len(v) for k, v in result.skipped.items()} == {"short": 1, "silent": 1,
                                                                 "unreadable": 2}
     assert result.duplicates == 1  # the copy of p004_000
@@ -203,7 +292,7 @@ def test_padding_repeats_a_clip_shorter_than_the_features_need():
 
 def test_enroll_command_summary_counts_skips_and_never_stops(messy_dir, tmp_path, capsys):
     db = tmp_path / "db.safetensors"
-    assert main(["speakers", "enroll", str(messy_dir), "--db", str(db)]) == 0
+    assert main(["speakers", "enroll", str(messy_dir), "--db", str(db), "--features", "gram"]) == 0
     out = " ".join(capsys.readouterr().err.split())  # the summary goes to stderr
     assert "4 clips skipped (1 short, 1 silent, 2 unreadable)" in out
     assert "1 already enrolled" in out and "4 speakers, 21 utterances" in out
@@ -224,7 +313,7 @@ def test_more_speakers_asked_than_the_folder_holds_uses_all_and_says_so(
     assert r["speakers"] == sorted(VOICES) and "10 speakers asked for" in r["note"]
     db = tmp_path / "db.safetensors"
     assert main(["-q", "speakers", "enroll", str(speakers_dir), "--db", str(db),
-                 "--speakers", "9", "--per-speaker", "1"]) == 0
+                 "--speakers", "9", "--per-speaker", "1", "--features", "gram"]) == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "9 speakers asked for, the folder holds 4: using all 4" in err
     assert SpeakerDatabase.load(db).speakers == sorted(VOICES)
@@ -238,7 +327,7 @@ def test_enrolling_the_same_folder_twice_does_not_double(speakers_dir, tmp_path)
 
     from sonomorph.pipelines.speakers import enroll
 
-    first = enroll(speakers_dir, per_speaker=3)
+    first = enroll(speakers_dir, per_speaker=3, features="gram")
     again = enroll(speakers_dir, first.db, per_speaker=3)
     assert again.added == 0 and again.duplicates == 12 and len(again.db.labels) == 12
     # The same bytes filed under another speaker are relabelled, not added.
@@ -278,7 +367,7 @@ def test_unknown_below_the_calibrated_threshold(speakers_dir, tmp_path, capsys):
         shutil.copytree(speakers_dir / spk, heldout / spk)
     path = tmp_path / "cal.safetensors"
     assert main(["speakers", "enroll", str(enrolled), "--db", str(path), "--calibrate",
-                 str(heldout)]) == 0
+                 str(heldout), "--features", "gram"]) == 0
     assert "'unknown' beyond distance" in capsys.readouterr().err
     stored = SpeakerDatabase.load(path)
     assert stored.threshold is not None and stored.calibration["heldout_speakers"] == 2

@@ -1,17 +1,20 @@
 """Speaker enrolment and identification by 1-nearest-neighbour over utterance features.
 
-Two feature extractors (``features=``):
+Three feature extractors (``features=``):
 
-``gram`` (the original method)
+``gram`` (the original method; :data:`DEFAULT_FEATURES` until resemblyzer measured better)
     The time-Gram of a frozen, seeded random CNN over the log1p-magnitude STFT of the voiced
     frames (16 kHz, ``n_fft`` 512, hop 128; frames more than 40 dB below the loudest are
     left out, so pauses do not dilute the statistics). The per-band ``C x C`` Grams
     (:func:`sonomorph.models.random_cnn.time_gram`) are flattened (upper triangles), square
     rooted (sign kept) to tame their dynamic range, centred and L2-normalised.
-``resemblyzer`` (the stronger option)
+``resemblyzer`` (the default: :data:`DEFAULT_FEATURES`)
     The 256-d utterance embedding of resemblyzer's pretrained speaker encoder (GE2E; its
     weights ship inside its wheel, nothing is downloaded), with its own voice-activity
-    trimming.
+    trimming. It is the default because it is the best feature set measured on held-out
+    real speakers (``eval speakers --split test-real``, recorded in
+    ``benchmarks/results/speakers-real.json``). resemblyzer is a requirement; if it cannot
+    be imported, asking for these features is a one-line :class:`DependencyError`.
 
 ``ours`` (a slot for our own trained speaker encoder)
     The unit-length embedding of a ``speaker-encoder`` model file (settings ``{"model":
@@ -23,6 +26,9 @@ An utterance's speaker is the enrolled speaker with the nearest enrolled utteran
 distance). The enrolment database is one ``.safetensors`` file: the feature matrix plus
 JSON metadata (speaker labels, source files, the sha256 of each file's bytes, method and
 settings, and the "unknown" threshold with how it was calibrated). Nothing is pickled.
+A database keeps the features it was made with: identification and later enrolments use
+its recorded method and settings, whatever the default is now, and asking to enrol other
+features into it is a one-line :class:`ConfigError` (:func:`check_features`).
 
 Real recordings hold short, silent and broken clips. Feature extractors pad a clip shorter
 than they need (at least :data:`MIN_VOICE_SECONDS`) by repeating it; shorter, silent,
@@ -58,13 +64,16 @@ from sonomorph.errors import (
 from sonomorph.utils.hashing import sha256_file
 from sonomorph.utils.progress import ProgressCallback
 
-__all__ = ["FEATURES", "DEFAULT_DB", "UNKNOWN", "NO_ENCODER", "GramFeatures",
-           "ResemblyzerFeatures", "EncoderFeatures", "encoder_available", "encoder_file",
-           "make_extractor", "feature_versions", "SpeakerDatabase", "Match", "EnrolResult",
-           "enroll", "enroll_folder", "calibrate", "eer_threshold", "genuine_distances",
+__all__ = ["FEATURES", "DEFAULT_FEATURES", "DEFAULT_DB", "UNKNOWN", "NO_ENCODER",
+           "GramFeatures", "ResemblyzerFeatures", "EncoderFeatures", "encoder_available",
+           "encoder_file", "make_extractor", "check_features", "feature_versions",
+           "SpeakerDatabase", "Match", "EnrolResult", "enroll", "enroll_folder", "calibrate", "eer_threshold", "genuine_distances",
            "speaker_files", "choose_speakers", "extract_or_skip", "skip_reason", "load_voice"]
 
 FEATURES = ("gram", "resemblyzer", "ours")
+#: The features of a new database: the best feature set measured on held-out real speakers
+#: (benchmarks/results/speakers-real.json). ``gram`` stays available as the original method.
+DEFAULT_FEATURES = "resemblyzer"
 DEFAULT_DB = "speakers.safetensors"
 DB_FORMAT = "sonomorph-speakers"
 DB_VERSION = 2
@@ -184,7 +193,8 @@ class ResemblyzerFeatures:
             from resemblyzer import VoiceEncoder
         except ImportError as exc:  # webrtcvad needs setuptools<81 to import
             raise DependencyError(f"the resemblyzer features need the resemblyzer package "
-                                  f"(pip install resemblyzer 'setuptools<81'): {exc}") from None
+                                  f"(pip install resemblyzer 'setuptools<81'; or choose the "
+                                  f"gram features): {str(exc).splitlines()[0]}") from None
         self.settings = {"sample_rate": 16000}
         self.sample_rate = 16000
         self.min_samples = 16000 // 2
@@ -239,12 +249,28 @@ _EXTRACTORS: dict[str, Callable[..., Extractor]] = {
 }
 
 
-def make_extractor(features: str = "gram", settings: dict | None = None, *,
+def make_extractor(features: str = DEFAULT_FEATURES, settings: dict | None = None, *,
                    device: str = "cpu") -> Extractor:
     """The extractor called ``features`` (one of :data:`FEATURES`) with ``settings``."""
     if features not in _EXTRACTORS:
         raise ConfigError(f"features must be one of {', '.join(FEATURES)}, not {features!r}")
     return _EXTRACTORS[features](settings, device)
+
+
+def check_features(db: SpeakerDatabase, features: str | None,
+                   settings: dict | None = None) -> None:
+    """A one-line :class:`ConfigError` when ``features`` (None: whatever the database
+    holds) or, for ``ours``, the encoder file in ``settings`` differ from what ``db`` was
+    made with: one database never mixes feature sets."""
+    if features is not None and features != db.method:
+        raise ConfigError(f"this speaker database holds {db.method} features and cannot take "
+                          f"{features} ones: enrol into a new database, or leave the features "
+                          f"to the database")
+    if db.method == "ours" and settings and settings.get("model"):
+        digest = sha256_file(encoder_file(settings["model"]))
+        if db.settings.get("sha256") and digest != db.settings["sha256"]:
+            raise ConfigError("this speaker database was made with another speaker encoder "
+                              "(sha256 differs): enrol into a new database")
 
 
 def feature_versions(extractor: Extractor) -> dict:
@@ -530,22 +556,25 @@ def extract_or_skip(extractor: Extractor, path: Path,
 
 
 def enroll(root: str | os.PathLike, db: SpeakerDatabase | None = None, *,
-           features: str = "gram", per_speaker: int | None = None,
+           features: str | None = None, per_speaker: int | None = None,
            speakers: int | None = None, device: str = "cpu", settings: dict | None = None,
            progress: ProgressCallback | None = None) -> EnrolResult:
     """Enrol the speakers of ``root`` (the first ``speakers``, all when the folder holds
     fewer, and the first ``per_speaker`` usable clips of each) into ``db`` (a new one with
-    ``features`` when None, its extractor made with ``settings``: ``{"model": PATH}`` for
-    ``ours``).
+    ``features``, default :data:`DEFAULT_FEATURES`, when None, its extractor made with
+    ``settings``: ``{"model": PATH}`` for ``ours``). An existing ``db`` is extended with
+    the features it records; other ``features`` are refused (:func:`check_features`).
 
     Short clips are padded (see :func:`_prepare_voice`); clips under
     :data:`MIN_VOICE_SECONDS`, silent or unreadable ones are skipped and counted. A clip
     whose bytes are already enrolled is not added again. Raises :class:`ConfigError` when
     no clip at all could be enrolled into an empty database."""
+    if db is not None:
+        check_features(db, features, settings)
     groups = speaker_files(root)
     names, note = choose_speakers(groups, speakers)
     if db is None:
-        extractor = make_extractor(features, settings, device=device)
+        extractor = make_extractor(features or DEFAULT_FEATURES, settings, device=device)
         db = SpeakerDatabase(extractor.name, dict(extractor.settings))
     else:
         extractor = db.extractor(device)
