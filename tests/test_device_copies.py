@@ -124,3 +124,108 @@ def test_scream_judge_copies_its_scores_back_once_whatever_the_number_of_windows
     (short, short_windows), (long, long_windows) = score(2.0), score(8.0)
     assert long_windows > short_windows + 6  # several more batches of two windows
     assert short > 0 and long == short
+
+
+class ReadbackCounter:
+    """Counts every way a tensor's values come back to the host: ``item()``, ``cpu()``,
+    ``tolist()``, ``numpy()`` and ``float(tensor)``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        for name in ("item", "cpu", "tolist", "numpy", "__float__"):
+            original = getattr(torch.Tensor, name)
+
+            def counted(tensor, *args, _original=original, **kwargs):
+                self.calls += 1
+                return _original(tensor, *args, **kwargs)
+
+            monkeypatch.setattr(torch.Tensor, name, counted)
+
+
+@pytest.fixture(scope="module")
+def tiny_genre(tmp_path_factory):
+    from sonomorph.models.checkpoint import save_model
+    from sonomorph.models.classifier import GENRE_FEATURES, GenreCNN
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("genre") / "tiny.safetensors"
+    save_model(path, GenreCNN(n_classes=3, channels=(4, 4, 6, 6, 8)).eval(),
+               meta={"labels": ["a", "b", "c"], "features": dict(GENRE_FEATURES)})
+    return path
+
+
+def test_the_readback_counter_sees_item_float_and_tolist(monkeypatch):
+    counter = ReadbackCounter(monkeypatch)
+    x = torch.ones(2)
+    x[0].item(), float(x[1]), x.tolist(), x.cpu()
+    assert counter.calls == 4
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_classifier_style_reads_the_loss_back_once_a_step_whatever_the_windows(
+        monkeypatch, tiny_genre, optimizer):
+    """The classifier method's loss runs over window groups; their loss terms are read
+    back to the host together, not one group at a time: a long content (five groups of
+    one window) costs as many readbacks as a short one (one group) for the same steps."""
+    from sonomorph.pipelines.style import ClassifierStyleTransfer
+
+    transfer = ClassifierStyleTransfer(tiny_genre, steps=2, batch_windows=1, style_drop=None,
+                                       optimizer=optimizer, griffin_lim_iters=1)
+    sr = transfer.sample_rate
+    windows = []
+
+    def readbacks(seconds: float) -> int:
+        counter = ReadbackCounter(monkeypatch)
+        result = transfer.transfer(tone(seconds, sr)[0], sr, tone(1.0, sr)[0], sr)
+        windows.append(-(-result.result.shape[-1] // (transfer.window // 2)))
+        assert len(result.history) == 2  # no goal, no plateau: exactly the steps asked
+        monkeypatch.undo()
+        return counter.calls
+
+    short, long = readbacks(1.0), readbacks(12.0)
+    assert windows[1] >= windows[0] + 3  # several more windows, hence groups
+    assert short > 0 and long == short
+
+
+def test_classifier_style_terms_are_the_groups_read_one_by_one(tiny_genre):
+    """Reading the groups' terms back together changes no number: the recorded content and
+    style terms of the result equal the same groups scored and read back one at a time,
+    summed in Python floats (what the method did before)."""
+    from sonomorph.models.classifier import scale_mel
+    from sonomorph.pipelines.style import ClassifierStyleTransfer
+
+    transfer = ClassifierStyleTransfer(tiny_genre, steps=3, batch_windows=1, style_drop=None,
+                                       griffin_lim_iters=1, seed=3)
+    sr = transfer.sample_rate
+    content, style = tone(12.0, sr)[0], tone(1.0, sr)[0]
+    result = transfer.transfer(content, sr, style, sr)
+    model, w = transfer.model, transfer.window
+    x = torch.from_numpy(result.result)
+
+    def windows(m: torch.Tensor) -> list[torch.Tensor]:
+        starts = list(range(0, max(1, m.shape[-1] - w + 1), w // 2))
+        if starts[-1] + w < m.shape[-1]:
+            starts.append(m.shape[-1] - w)
+        return [m[..., a:a + w][None] for a in starts]
+
+    with torch.no_grad():
+        cm = scale_mel(transfer.mel(torch.from_numpy(content)))
+        sm = scale_mel(transfer.mel(torch.from_numpy(style)))
+        targets = {}
+        for win in windows(sm):
+            f = model.features(win, transfer.style_layers)
+            for n in transfer.style_layers:
+                targets.setdefault(n, []).append(transfer.gram_loss.gram(f[n]))
+        targets = {n: torch.cat(g).mean(dim=0) for n, g in targets.items()}
+        groups = list(zip(windows(x), windows(cm)))
+        total_c = total_s = 0.0
+        for xw, cw in groups:
+            fx = model.features(xw, transfer.style_layers + transfer.content_layers)
+            fc = model.features(cw, transfer.content_layers)
+            lc = sum(transfer.content_loss(fx[n], fc[n]) for n in transfer.content_layers)
+            ls = sum(transfer.gram_loss(fx[n], targets[n]) for n in transfer.style_layers)
+            total_c += float(lc / len(transfer.content_layers)) * 1 / len(groups)
+            total_s += float(ls / len(transfer.style_layers)) * 1 / len(groups)
+    assert len(groups) >= 4
+    assert result.metrics["content_end"] == total_c
+    assert result.metrics["style_end"] == total_s

@@ -376,20 +376,33 @@ class ClassifierStyleTransfer(_StyleContract):
 
         def loss_fn(x: Tensor) -> tuple[Tensor, dict[str, float]]:
             # Windows are processed in groups and their gradients accumulated (memory bounded
-            # by the group); the returned loss carries no graph.
-            total_c = total_s = 0.0
+            # by the group) on a detached copy of x, then sent through x's own graph (the
+            # optimiser's projection) once: a backward per group through that shared graph
+            # would free it after the first group. The returned loss carries no graph. The
+            # groups' loss terms stay on the device and are read back together, once a call:
+            # the history and the stopping rule need them, the window loop does not. They
+            # are summed here in the same order and precision as one read per group would.
+            track = x.requires_grad and torch.is_grad_enabled()
+            xin = x.detach().requires_grad_(True) if track else x
+            terms, sizes = [], []
             for g, i in enumerate(range(0, n_win, self.batch_windows)):
                 starts = c_starts[i:i + self.batch_windows]
-                f = self.model.features(self._windows(x, starts), layers)
+                f = self.model.features(self._windows(xin, starts), layers)
                 lc = sum(self.content_loss(f[n], content_feats[g][n])
                          for n in self.content_layers) / len(self.content_layers)
                 ls = sum(self.gram_loss(f[n], targets[n])
                          for n in self.style_layers) / len(self.style_layers)
                 part = (cw * lc + sw[0] * ls) * (len(starts) / n_win)
-                if x.requires_grad and torch.is_grad_enabled():
+                if track:
                     part.backward()
-                total_c += float(lc.detach()) * len(starts) / n_win
-                total_s += float(ls.detach()) * len(starts) / n_win
+                terms.append(torch.stack([lc.detach(), ls.detach()]))
+                sizes.append(len(starts))
+            if track:
+                x.backward(xin.grad)
+            total_c = total_s = 0.0
+            for (vc, vs), size in zip(torch.stack(terms).tolist(), sizes):
+                total_c += vc * size / n_win
+                total_s += vs * size / n_win
             total = torch.tensor(cw * total_c + sw[0] * total_s)
             return total, {"content": total_c, "style": total_s}
 
