@@ -298,6 +298,47 @@ def test_enroll_command_summary_counts_skips_and_never_stops(messy_dir, tmp_path
     assert "1 already enrolled" in out and "4 speakers, 21 utterances" in out
 
 
+def test_identify_goes_on_past_short_silent_and_broken_clips(messy_dir, tmp_path, capsys):
+    """identify over a folder with the odd clips: the 0.15 s clip is padded and answered,
+    the 50 ms, silent and unreadable ones are each named on one line and counted, and the
+    good clips are still answered (exit 1: some inputs failed)."""
+    db = tmp_path / "db.safetensors"
+    assert main(["-q", "speakers", "enroll", str(messy_dir), "--db", str(db),
+                 "--features", "gram", "--per-speaker", "2"]) == 0
+    capsys.readouterr()
+    odd = sorted(p for p in messy_dir.rglob("*_1*.wav"))  # the six odd clips
+    good = messy_dir / "p003" / "p003_004.wav"
+    code = main(["speakers", "identify", *map(str, odd), str(good), "--db", str(db)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    answered = {line.split(": ")[0] for line in out.splitlines() if not line.startswith(" ")}
+    assert answered == {str(good), str(messy_dir / "p004" / "p004_100_brief.wav"),
+                        str(messy_dir / "p004" / "p004_101_copy.wav")}
+    assert "4 of 7 failed" in " ".join(err.split())
+    for name, why in (("p002_100_short.wav", "too short"), ("p001_100_silent.wav", "silent"),
+                      ("p003_100_empty.wav", ""), ("p003_101_text.wav", "audio")):
+        lines = [line for line in err.splitlines() if f"{name}: " in line]
+        assert len(lines) == 1 and why in lines[0].split(f"{name}: ", 1)[1]
+
+
+def test_calibration_skips_bad_held_out_clips_and_counts_them(messy_dir, tmp_path, capsys):
+    """--calibrate reads held-out folders as messy as enrolment ones: the unreadable clips of
+    the held-out speakers are skipped and counted in the calibration record."""
+    import shutil
+
+    enrolled = tmp_path / "enrolled"
+    for spk in ("p001", "p002"):
+        shutil.copytree(messy_dir / spk, enrolled / spk)
+    db = tmp_path / "db.safetensors"
+    assert main(["-q", "speakers", "enroll", str(enrolled), "--db", str(db), "--features",
+                 "gram", "--calibrate", str(messy_dir)]) == 0
+    cal = SpeakerDatabase.load(db).calibration
+    # p003 and p004 are held out (p001, p002 are enrolled, so left out): p003's empty and
+    # text files are skipped; p004's 0.15 s clip is padded and its copy is a clip like any.
+    assert cal["skipped"] == {"unreadable": 2}
+    assert cal["heldout_speakers"] == 2 and cal["heldout_clips"] == 5 + 7
+
+
 def test_eval_skips_bad_clips_and_counts_them(messy_dir):
     r = evaluate_speakers(messy_dir, speakers=4, enroll=3, test=2)
     # The odd clips sort after the good ones: the test clips are taken past them, and the
