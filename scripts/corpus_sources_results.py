@@ -2,11 +2,16 @@
 
     .venv/bin/python scripts/corpus_sources_results.py --library corpora/sources \\
         --debs corpora/debs --time-log logs/sources-build.log --compare other/manifest.json
+    .venv/bin/python scripts/corpus_sources_results.py --library corpora/sources --merge \\
+        --note "why the figures were refreshed"
 
 Files, minutes and groups (music sources, speakers, characters) per category and per
 split come from the library's manifest.json; disk use from the files on disk; wall time,
 CPU time and peak memory from the ``/usr/bin/time -v`` output the build was run under;
 with ``--compare``, how many files another build of the same packages wrote byte-identically.
+With ``--merge``, the figures this run cannot measure (no ``--time-log``, ``--compare``,
+``--debs`` or ``--machine`` given) are kept from the existing output file, and its
+``provenance`` names which keys were measured now and which were kept.
 """
 
 from __future__ import annotations
@@ -126,6 +131,26 @@ def figures(library: Path, debs: Path | None, time_logs: list[Path], other: Path
     return result
 
 
+def merge(new: dict, old: dict, note: str | None = None) -> dict:
+    """``new`` with the top-level keys (and ``disk_gib`` entries) only ``old`` has, and a
+    ``provenance`` record of which keys come from which."""
+    out = dict(new)
+    kept = sorted(k for k in old if k not in new and k != "provenance")
+    for key in kept:
+        out[key] = old[key]
+    old_disk, new_disk = old.get("disk_gib") or {}, new.get("disk_gib") or {}
+    kept_disk = sorted(k for k in old_disk if k not in new_disk)
+    if kept_disk:
+        out["disk_gib"] = {**new_disk, **{k: old_disk[k] for k in kept_disk}}
+    out["provenance"] = {
+        "measured_now": sorted(k for k in new if k != "provenance"),
+        "kept_from_previous_file": kept + [f"disk_gib.{k}" for k in kept_disk],
+    }
+    if note:
+        out["provenance"]["note"] = note
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--library", type=Path, default=ROOT / "corpora" / "sources")
@@ -136,12 +161,32 @@ def main(argv: list[str] | None = None) -> int:
                     help="manifest.json of another build of the same packages (byte-identity check)")
     ap.add_argument("--machine", default=None, help="a line describing the machine and its load")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--merge", action="store_true",
+                    help="keep from the existing --out file the figures this run does not measure")
+    ap.add_argument("--note", default=None, help="with --merge: a line saying why and how the file was refreshed")
     args = ap.parse_args(argv)
+    if not (args.library / "manifest.json").is_file():
+        print(f"error: no manifest.json in {args.library}", file=sys.stderr)
+        return 2
+    if args.note and not args.merge:
+        print("error: --note needs --merge", file=sys.stderr)
+        return 2
+    old = None
+    if args.merge:
+        try:
+            old = json.loads(args.out.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"error: --merge needs a readable {args.out}: {exc}", file=sys.stderr)
+            return 2
     result = figures(args.library, args.debs, args.time_log, args.compare)
     if args.machine:
         result["machine"] = args.machine
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    if old is not None:
+        result = merge(result, old, args.note)
+    from sonomorph.utils.fs import atomic_write_text
+
+    atomic_write_text(args.out, json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                      overwrite=True)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
