@@ -220,6 +220,8 @@ def weights_of(model: str, kind: str = "separator"):
     from sonomorph.eval.records import weights_record
     from sonomorph.models import read_metadata, resolve_model
 
+    if kind == "spleeter":  # the peer's converted weights: a plain safetensors file
+        return weights_record(Path(model).expanduser())
     path = resolve_model(model, kind)
     return weights_record(path, read_metadata(path))
 
