@@ -158,9 +158,8 @@ def test_bf16_autocast_on_cpu(tmp_path):
     assert fp32.task.autocast_dtypes == [torch.float32]
 
 
-def test_fp16_without_cuda_is_a_config_error(tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("only meaningful on a machine without CUDA")
+def test_fp16_without_cuda_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also on a GPU machine
     with pytest.raises(ConfigError, match="fp16"):
         fit(toy.RegressionTask, tmp_path, steps=1, precision="fp16")
 
