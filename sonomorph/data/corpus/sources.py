@@ -972,6 +972,16 @@ NEAR_SECONDS = 0.05
 NEAR_KINDS = ("screams",)
 
 
+def _near_audio(out_dir: Path, rel: str, cache: dict[str, np.ndarray]) -> np.ndarray:
+    """The library file ``rel`` as mono at :data:`NEAR_RATE` with unit norm, kept in
+    ``cache`` (each clip is compared with several others)."""
+    if rel not in cache:
+        x, rate = sf.read(out_dir / rel, dtype="float32", always_2d=True)
+        x = resample(x.mean(axis=1), rate, NEAR_RATE)
+        cache[rel] = x / np.float32(max(float(np.linalg.norm(x)), 1e-9))
+    return cache[rel]
+
+
 def shared_recordings(out_dir: Path, records: Iterable[dict]) -> dict[str, list[set[str]]]:
     """``{kind: [{group, group}, ...]}``: pairs of groups that hold the same recording,
     found by the sha256 of the library's files (identical after normalisation) and, for
@@ -987,21 +997,13 @@ def shared_recordings(out_dir: Path, records: Iterable[dict]) -> dict[str, list[
     for kind in NEAR_KINDS:
         clips = sorted((r["duration"], r["path"], r["group"]) for r in records if r["kind"] == kind)
         audio: dict[str, np.ndarray] = {}
-
-        def load(rel: str) -> np.ndarray:
-            if rel not in audio:
-                x, rate = sf.read(out_dir / rel, dtype="float32", always_2d=True)
-                x = resample(x.mean(axis=1), rate, NEAR_RATE)
-                audio[rel] = x / np.float32(max(float(np.linalg.norm(x)), 1e-9))
-            return audio[rel]
-
         for i, (dur, rel, group) in enumerate(clips):
             for dur2, rel2, group2 in clips[i + 1:]:
                 if dur2 - dur > NEAR_SECONDS:
                     break
                 if group2 == group or tuple(sorted((group, group2))) in links[kind]:
                     continue
-                a, b = load(rel), load(rel2)
+                a, b = _near_audio(out_dir, rel, audio), _near_audio(out_dir, rel2, audio)
                 n = min(len(a), len(b))
                 if float(np.dot(a[:n], b[:n])) >= NEAR_CORRELATION:
                     links[kind].add(tuple(sorted((group, group2))))
