@@ -6,7 +6,7 @@ A model's training code is a :class:`TrainTask` plus a :class:`TrainConfig` subc
     result = Trainer(MyTask(cfg), cfg).fit()   # out_dir/best.safetensors, last.safetensors
 
 Launch on several processes with ``torchrun --nproc_per_node N -m sonomorph train ...``.
-See :mod:`sonomorph.train.trainer` for the task protocol and the rules that make resume exact.
+See :mod:`sonomorph.train.task` for the task protocol and the rules that make resume exact.
 """
 
 import importlib
@@ -32,11 +32,11 @@ _EXPORTS = {
     "latest_checkpoint": "sonomorph.train.state",
     "load_training_state": "sonomorph.train.state",
     "save_training_state": "sonomorph.train.state",
-    "StepContext": "sonomorph.train.trainer",
     "Trainer": "sonomorph.train.trainer",
     "TrainingDiverged": "sonomorph.train.trainer",
     "TrainResult": "sonomorph.train.trainer",
-    "TrainTask": "sonomorph.train.trainer",
+    "StepContext": "sonomorph.train.task",
+    "TrainTask": "sonomorph.train.task",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,40 +1,9 @@
-"""The one training loop. A model's training code is a :class:`TrainTask` (what to train);
-:class:`Trainer` is how: seeding, data order, mixed precision, gradient clipping, logging,
-validation with the best model kept, exact resume and DDP. No model module loops by itself.
-
-A task, in short (the GAN case; a one-optimiser task does one backward and one step)::
-
-    class MelGANTask(TrainTask):
-        def build_models(self):            return {"generator": G(...), "discriminator": D(...)}
-        def build_optimizers(self, models): return {"g": Adam(models["generator"]...),
-                                                    "d": Adam(models["discriminator"]...)}
-        def train_dataset(self):           return CropDataset(..., seed=self.config.seed)
-        def training_step(self, models, batch, ctx):
-            fake = models["generator"](batch["mel"])
-            d_loss = ...(models["discriminator"](fake.detach()), ...)
-            ctx.backward(d_loss, "d"); ctx.step("d")
-            g_loss = ...(models["discriminator"](fake), ...)
-            ctx.backward(g_loss, "g"); ctx.step("g")
-            return {"d": d_loss, "g": g_loss}
-        def export(self, models):          return models["generator"], {"sample_rate": 22050}
-
-Rules a task follows so that resume is exact and DDP works:
-
-* ``training_step`` runs under autocast (bf16/fp16 per ``config.precision``); use
-  ``with ctx.fp32():`` around code that must run in float32 (STFT losses...).
-* Gradients start at zero every training step: the first ``ctx.backward(loss, name)`` of a
-  step clears the gradients of optimiser ``name``; several backwards before ``ctx.step(name)``
-  accumulate. Step an optimiser before another loss backpropagates into its parameters
-  (the discriminator step comes before the generator's loss goes through the discriminator).
-  One backward feeds one optimiser: a loss training two networks jointly puts both in one
-  optimiser (parameter groups).
-* Randomness inside a sample comes from ``sample_rng(seed, epoch, index)`` (datasets get
-  ``set_epoch``); the training step may use the global torch/numpy generators (noise,
-  dropout): their states are saved and restored.
-* Under DDP, ``models`` in ``training_step`` are DistributedDataParallel wrappers (use
-  ``ctx.unwrap(m)`` to reach attributes); compute forwards whose outputs are not
-  backpropagated under ``torch.no_grad()`` and do not toggle ``requires_grad`` during
-  training. ``validate``, ``log_samples`` and ``export`` get the plain modules, on rank 0.
+"""The one training loop. A model's training code is a
+:class:`~sonomorph.train.task.TrainTask` (what to train); :class:`Trainer` is how:
+seeding, data order, mixed precision, gradient clipping, logging, validation with the
+best model kept, moving averages (:mod:`sonomorph.train.ema`), exact resume and DDP. No
+model module loops by itself. The task protocol, with the rules a task follows so that
+resume is exact and DDP works, is in :mod:`sonomorph.train.task`.
 """
 
 from __future__ import annotations
@@ -55,9 +24,9 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from sonomorph.errors import CheckpointError, ConfigError, OutputExistsError, SonomorphError
 from sonomorph.models.checkpoint import library_versions, save_model
-from sonomorph.models.registry import unwrap_model
 from sonomorph.train import distributed as D
 from sonomorph.train.config import TrainConfig, config_to_dict
+from sonomorph.train.ema import build_ema, ema_state_dicts, restore_ema, split_ema_state
 from sonomorph.train.logger import TrainLogger
 from sonomorph.train.state import (
     STATE_DIR,
@@ -71,189 +40,19 @@ from sonomorph.train.state import (
     seed_everything,
     set_rng_state,
 )
+from sonomorph.train.task import Models, StepContext, TrainTask
 from sonomorph.utils.progress import make_progress
 
 log = logging.getLogger(__name__)
 
-Models = dict[str, nn.Module]
 # Config keys that may change between a run and its resumption without a warning.
 _RESUMABLE_KEYS = {"steps", "out_dir", "log_every", "validate_every", "sample_every",
                    "checkpoint_every", "num_workers", "device", "resume", "force",
                    "val_batch_size", "decay_steps"}
-#: Prefix of the averaged models' names inside a training checkpoint.
-EMA_PREFIX = "ema:"
-
-
-def _warmup_ema_fn(decay: float):
-    """An :class:`~torch.optim.swa_utils.AveragedModel` update whose decay after ``n``
-    averaged updates is ``min(decay, (1 + n) / (10 + n))``: the average spans about a tenth
-    of the steps so far until it reaches ``decay``. ``n`` is stored in the average's state,
-    so a resumed run continues the same ramp."""
-
-    @torch.no_grad()
-    def update(ema: list[torch.Tensor], current: list[torch.Tensor],
-               n_averaged: torch.Tensor) -> None:
-        n = float(n_averaged)
-        d = min(decay, (1.0 + n) / (10.0 + n))
-        if torch.is_floating_point(ema[0]) or torch.is_complex(ema[0]):
-            torch._foreach_lerp_(ema, current, 1.0 - d)
-        else:  # integer buffers (a BatchNorm's batch count): rounded like torch's own update
-            for e, c in zip(ema, current, strict=True):
-                e.copy_(e * d + c * (1.0 - d))
-
-    return update
 
 
 class TrainingDiverged(SonomorphError):
     """A training loss became NaN or infinite."""
-
-
-class TrainTask:
-    """What to train: subclass it and implement the methods that raise NotImplementedError.
-
-    ``self.config`` is the run's config (set by the Trainer if the task has none).
-    ``collate_fn`` (optional) is passed to the DataLoaders: assign a function in
-    ``__init__`` (``self.collate_fn = pad_batch``) or use ``staticmethod`` at class level.
-    """
-
-    collate_fn = None
-
-    def __init__(self, config: TrainConfig | None = None):
-        self.config = config
-
-    def build_models(self) -> Models:
-        """The networks, by name. Called after seeding, so initial weights are reproducible."""
-        raise NotImplementedError
-
-    def build_optimizers(self, models: Models) -> dict[str, torch.optim.Optimizer]:
-        """One optimiser per independently stepped set of parameters, by name."""
-        raise NotImplementedError
-
-    def build_schedulers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, Any]:
-        """LR schedulers by name (optional); each steps once per training step."""
-        return {}
-
-    def train_dataset(self) -> Dataset:
-        """A map-style dataset (with ``__len__``); may define ``set_epoch``."""
-        raise NotImplementedError
-
-    def val_dataset(self) -> Dataset | None:
-        """The validation set, or None for no validation."""
-        return None
-
-    def training_step(self, models: Models, batch: Any,
-                      ctx: StepContext) -> Mapping[str, float | torch.Tensor]:
-        """One optimisation step on ``batch`` (already on the device) through ``ctx.backward``
-        and ``ctx.step``; returns scalar values to log (losses...)."""
-        raise NotImplementedError
-
-    def validate(self, models: Models, loader: DataLoader) -> dict[str, float]:
-        """Metrics over the validation loader (runs in eval mode, without gradients)."""
-        return {}
-
-    def log_samples(self, models: Models, logger: TrainLogger, step: int) -> None:
-        """Log audio/spectrograms every ``sample_every`` steps (eval mode, no gradients)."""
-
-    def export(self, models: Models) -> tuple[nn.Module, dict[str, Any]]:
-        """The shippable model and its metadata (sample_rate, features...) for save_model.
-        By default the only model, with no metadata."""
-        if len(models) == 1:
-            return next(iter(models.values())), {}
-        raise NotImplementedError("a task with several models must define export()")
-
-
-class StepContext:
-    """What ``training_step`` uses to apply losses: backward, step, precision helpers."""
-
-    def __init__(self, trainer: Trainer):
-        self._t = trainer
-        self._fresh: set[str] = set()
-        self._pending: set[str] = set()
-        self._values: dict[str, torch.Tensor] = {}
-        self._warned: set[str] = set()
-
-    @property
-    def global_step(self) -> int:
-        """Index of the step being taken (0 for the first)."""
-        return self._t.step
-
-    @property
-    def epoch(self) -> int:
-        return self._t.epoch
-
-    @property
-    def config(self) -> TrainConfig:
-        return self._t.config
-
-    @property
-    def device(self) -> torch.device:
-        return self._t.device
-
-    @property
-    def rank(self) -> int:
-        return self._t.dist.rank
-
-    @property
-    def world_size(self) -> int:
-        return self._t.dist.world_size
-
-    def unwrap(self, model: nn.Module) -> nn.Module:
-        return unwrap_model(model)
-
-    def lr(self, optimizer: str) -> float:
-        return float(self._t.optimizers[optimizer].param_groups[0]["lr"])
-
-    def fp32(self) -> contextlib.AbstractContextManager:
-        """A block where autocast is off (float32 maths under bf16/fp16 training)."""
-        return torch.autocast(self._t.device.type, enabled=False)
-
-    def backward(self, loss: torch.Tensor, optimizer: str, *, retain_graph: bool = False) -> None:
-        """Backpropagate ``loss`` for optimiser ``optimizer`` (scaled under fp16)."""
-        opt = self._t.optimizers.get(optimizer)
-        if opt is None:
-            raise KeyError(f"no optimiser named {optimizer!r} (have {sorted(self._t.optimizers)})")
-        if optimizer not in self._fresh:
-            opt.zero_grad(set_to_none=True)
-            self._fresh.add(optimizer)
-        scaler = self._t.scalers.get(optimizer)
-        with self.fp32():
-            (scaler.scale(loss) if scaler is not None else loss).backward(retain_graph=retain_graph)
-        self._pending.add(optimizer)
-
-    def step(self, optimizer: str) -> None:
-        """Unscale (fp16), clip (``config.grad_clip``), step and clear optimiser ``optimizer``."""
-        opt = self._t.optimizers[optimizer]
-        scaler = self._t.scalers.get(optimizer)
-        if scaler is not None:
-            scaler.unscale_(opt)
-        clip = self._t.config.grad_clip
-        if clip > 0:
-            params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-            norm = torch.nn.utils.clip_grad_norm_(params, clip)
-            self.log(f"grad_norm/{optimizer}", norm)
-        if scaler is not None:
-            scaler.step(opt)
-            scaler.update()
-        else:
-            opt.step()
-        opt.zero_grad(set_to_none=True)
-        self._pending.discard(optimizer)
-
-    def log(self, name: str, value: float | torch.Tensor) -> None:
-        """Log an extra scalar for this step (averaged over ``log_every`` like the losses)."""
-        self._values[name] = torch.as_tensor(value).detach().float()
-
-    def _begin(self) -> None:
-        self._fresh.clear()
-        self._pending.clear()
-        self._values = {}
-
-    def _end(self) -> dict[str, torch.Tensor]:
-        for name in self._pending - self._warned:
-            log.warning("training_step computed gradients for optimiser %r but never called "
-                        "ctx.step(%r): they are discarded", name, name)
-            self._warned.add(name)
-        return self._values
 
 
 @dataclass
@@ -378,7 +177,7 @@ class Trainer:
         if not models or not all(isinstance(m, nn.Module) for m in models.values()):
             raise TypeError("build_models() must return a non-empty dict of nn.Modules")
         self.models = {n: m.to(self.device) for n, m in models.items()}
-        self.ema = self._build_ema()
+        self.ema = build_ema(self.models, cfg.ema_decay, warmup=cfg.ema_warmup)
         self.optimizers = dict(task.build_optimizers(self.models))
         self.schedulers = dict(task.build_schedulers(self.optimizers))
         if cfg.precision == "fp16":
@@ -390,18 +189,6 @@ class Trainer:
             self._restore(latest)
         return resume, train_set, val_set
 
-    def _build_ema(self) -> dict[str, torch.optim.swa_utils.AveragedModel]:
-        """One averaged copy per model when ``ema_decay`` > 0 (buffers averaged too, so a
-        BatchNorm's running statistics follow the averaged weights)."""
-        decay = self.config.ema_decay
-        if not decay:
-            return {}
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        fn = _warmup_ema_fn(decay) if self.config.ema_warmup else get_ema_multi_avg_fn(decay)
-        return {n: AveragedModel(m, multi_avg_fn=fn, use_buffers=True)
-                for n, m in self.models.items()}
-
     def _eval_models(self) -> Models:
         """The models that validation, samples and exports see: the averages when EMA is on."""
         if not self.ema:
@@ -410,9 +197,7 @@ class Trainer:
 
     def _restore(self, path: Path) -> None:
         state = load_training_state(path)
-        saved_models = dict(state.models)
-        saved_ema = {k[len(EMA_PREFIX):]: saved_models.pop(k) for k in list(saved_models)
-                     if k.startswith(EMA_PREFIX)}
+        saved_models, saved_ema = split_ema_state(state.models)
         for kind, have, saved in (("models", self.models, saved_models),
                                   ("optimizers", self.optimizers, state.optimizers),
                                   ("schedulers", self.schedulers, state.schedulers),
@@ -427,13 +212,7 @@ class Trainer:
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     raise CheckpointError(f"cannot restore {kind[:-1]} '{name}': {first}",
                                           path) from None
-        for name, avg in self.ema.items():
-            if name in saved_ema:
-                avg.load_state_dict(saved_ema[name])
-            else:  # a run without EMA resumed with it: the average starts at the weights now
-                log.warning("the checkpoint has no moving average of '%s': it starts from the "
-                            "restored weights", name)
-                avg.module.load_state_dict(self.models[name].state_dict())
+        restore_ema(self.ema, saved_ema, self.models)
         changed = sorted(k for k, v in config_to_dict(self.config).items()
                          if k not in _RESUMABLE_KEYS and k in state.config and state.config[k] != v)
         if changed:
@@ -652,7 +431,7 @@ class Trainer:
             state = TrainingState(
                 step=self.step, epoch=self.epoch,
                 models={**{n: m.state_dict() for n, m in self.models.items()},
-                        **{EMA_PREFIX + n: a.state_dict() for n, a in self.ema.items()}},
+                        **ema_state_dicts(self.ema)},
                 optimizers={n: o.state_dict() for n, o in self.optimizers.items()},
                 schedulers={n: s.state_dict() for n, s in self.schedulers.items()},
                 scalers={n: s.state_dict() for n, s in self.scalers.items()},
