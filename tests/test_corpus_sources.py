@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sonomorph.data.corpus import sources
+from sonomorph.data.corpus import sources, sources_splits
 from sonomorph.data.corpus.sources import (
     DiskSpaceError,
     build_sources,
@@ -78,8 +78,8 @@ CLIPS = 5
 @pytest.fixture(scope="module", autouse=True)
 def _small_groups():
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sources, "MIN_SPEAKER_CLIPS", CLIPS)
-        mp.setattr(sources, "MIN_CHARACTER_CLIPS", CLIPS - 1)
+        mp.setattr(sources_splits, "MIN_SPEAKER_CLIPS", CLIPS)
+        mp.setattr(sources_splits, "MIN_CHARACTER_CLIPS", CLIPS - 1)
         yield
 
 

@@ -19,10 +19,10 @@ down to 0.999 instead of being clipped.
 The folder under each category is the unit of the split: a music *source* (an album, or one
 0ad culture's tracks), a *speaker* or a scream *character*. Every file of a folder has the
 same split, ``train``, ``valid`` or ``test-real``; ``test-real`` folders never occur in
-another split (see :func:`assign_splits` for the rules). Folders that hold the same
-recording (UFO:AI ships several of OpenArena's cries again, MegaGlest factions share unit
-voices) are one unit of the split, so no held-out recording is trained on under another
-name; the manifest lists each folder's ``linked`` folders (:func:`shared_recordings`).
+another split. Folders that hold the same recording are one unit of the split; the
+manifest lists each folder's ``linked`` folders. The rules are in
+:mod:`sonomorph.data.corpus.sources_splits`; which members of a package are read and how
+they are labelled is :mod:`sonomorph.data.corpus.sources_labels`.
 
 Python API for other corpus builders::
 
@@ -40,7 +40,8 @@ Python API for other corpus builders::
         r.package, r.version, r.licence, r.member, r.sha256
 
 :func:`group_records` groups records by folder. Everything else in this module is the
-builder behind the command (:func:`build_sources`).
+builder behind the command (:func:`build_sources`): fetching the packages, reading their
+members, decoding and writing the clips, resuming, and writing the manifest.
 
 Resume and determinism: one done-marker per (package, category) under ``DIR/.done/``
 (the machinery of :mod:`sonomorph.data.corpus.common`) lists the files written with their
@@ -60,7 +61,6 @@ import io
 import json
 import multiprocessing
 import os
-import re
 import shutil
 import subprocess
 import tarfile
@@ -69,7 +69,7 @@ import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +85,18 @@ from sonomorph.data.corpus.common import (
     _forget_job,
     _job_done,
     _record_job,
-    job_seed,
     write_json,
 )
+from sonomorph.data.corpus.sources_labels import (
+    AUDIO_EXTS,
+    RULES,
+    RULES_VERSION,
+    Item,
+    Rule,
+    _is_audio,
+    _safe,
+)
+from sonomorph.data.corpus.sources_splits import assign_splits, shared_recordings
 from sonomorph.errors import ConfigError, DependencyError, SonomorphError
 from sonomorph.utils.fs import atomic_path
 
@@ -100,7 +109,6 @@ MUSIC_RATE = 44100
 MAX_RATE = 44100
 MIN_SECONDS = 0.3
 SILENCE_PEAK = 10 ** (-50 / 20)  # a clip whose peak stays below -50 dBFS counts as silent
-AUDIO_EXTS = (".ogg", ".wav", ".flac", ".mp3", ".oga", ".aiff", ".aif")
 
 APT_GET = "apt-get"
 APT_LISTS = Path("/var/lib/apt/lists")
@@ -165,354 +173,6 @@ PACKAGES: dict[str, Package] = {p.name: p for p in (
     Package("scratch", "CC-BY-SA-3.0 (media)", ("screams",), 70, 0, 3, "Scratch media: Human screams"),
 )}
 
-
-# ----------------------------------------------------------------------------- items
-
-
-@dataclass
-class Item:
-    """One clip to write: where it goes and what it is."""
-
-    kind: str
-    group: str
-    clip: str
-    member: str
-    data: bytes
-    label: dict = field(default_factory=dict)
-    package: str = ""
-
-
-def _safe(text: str) -> str:
-    """A file- and folder-name-safe form of ``text`` (letters, digits, ``._-``)."""
-    text = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
-    return text or "x"
-
-
-def _stem(path: str) -> str:
-    name = path.rsplit("/", 1)[-1]
-    return name.rsplit(".", 1)[0] if "." in name else name
-
-
-def _is_audio(path: str) -> bool:
-    return path.lower().endswith(AUDIO_EXTS)
-
-
-# A reader of one package's needed members: ``plain(member)`` says which tar members to
-# read, ``archive(member)`` which tar members are zip archives to open, ``inner(name)``
-# which members of such an archive to read; ``label(files)`` turns the collected
-# {path: bytes} (archive members as "<archive>!<name>") into Items.
-@dataclass(frozen=True)
-class Rule:
-    plain: Callable[[str], bool]
-    archive: Callable[[str], bool]
-    inner: Callable[[str], bool]
-    label: Callable[[dict[str, bytes], tuple[str, ...], Counter], list[Item]]
-
-
-def _never(_: str) -> bool:
-    return False
-
-
-def _inner_name(path: str) -> str:
-    return path.split("!", 1)[1] if "!" in path else path
-
-
-# --- speech
-
-
-def _label_fillets(files: dict[str, bytes], kinds: tuple[str, ...], skipped: Counter) -> list[Item]:
-    items = []
-    for path, data in files.items():
-        m = re.search(r"/sound/([^/]+)/(cs|nl)/([^/]+)$", path)
-        if not m:
-            continue
-        level, lang, name = m.groups()
-        tokens = _stem(name).split("-")
-        if len(tokens) < 3 or not tokens[1]:
-            continue
-        who = tokens[1]
-        if who.isdigit():  # numbered extras (keys, viking1, viking2): numbered per level
-            who = f"{level.rstrip('0123456789')}{who}"
-        speaker = f"fillets-{lang}-{_safe(who)}"
-        items.append(Item("speech", speaker, f"{level}-{_stem(name)}", path, data,
-                          {"speaker": speaker, "language": lang}))
-    return items
-
-
-def _label_tuxpaint(files, kinds, skipped):
-    items = []
-    for path, data in files.items():
-        m = re.search(r"/stamps/(.+)_desc_([A-Za-z@_]+)\.ogg$", path)
-        if not m:
-            continue
-        stamp, lang = m.groups()
-        speaker = f"tuxpaint-{_safe(lang)}"
-        items.append(Item("speech", speaker, _safe(stamp.replace("/", "-")), path, data,
-                          {"speaker": speaker, "language": lang}))
-    return items
-
-
-def _label_klettres(files, kinds, skipped):
-    items = []
-    for path, data in files.items():
-        m = re.search(r"/klettres/([^/]+)/(alpha|syllab)/([^/]+)$", path)
-        if not m:
-            continue
-        lang, part, name = m.groups()
-        speaker = f"klettres-{_safe(lang)}"
-        items.append(Item("speech", speaker, f"{part}-{_safe(_stem(name))}", path, data,
-                          {"speaker": speaker, "language": lang}))
-    return items
-
-
-def _label_ktuberling(files, kinds, skipped):
-    items = []
-    for path, data in files.items():
-        m = re.search(r"/ktuberling/sounds/([^/]+)/([^/]+)$", path)
-        if not m:
-            continue
-        lang, name = m.groups()
-        if "@" in lang:  # sr@latin, sr@ijekavian, sr@ijekavianlatin: copies of sr
-            skipped["duplicate-folder"] += 1
-            continue
-        speaker = f"ktuberling-{_safe(lang)}"
-        items.append(Item("speech", speaker, _safe(_stem(name)), path, data,
-                          {"speaker": speaker, "language": lang}))
-    return items
-
-
-def _label_asterisk(files, kinds, skipped):
-    items = []
-    for path, data in files.items():
-        m = re.search(r"/asterisk/sounds/([a-z]{2})_[A-Za-z]+_([fm])_([A-Za-z]+)/(.+)$", path)
-        if not m:
-            continue
-        lang, gender, voice, rel = m.groups()
-        if rel.startswith("silence/"):
-            continue
-        speaker = f"asterisk-{voice.lower()}"
-        items.append(Item("speech", speaker, f"{lang}-{_safe(rel.rsplit('.', 1)[0].replace('/', '-'))}",
-                          path, data,
-                          {"speaker": speaker, "language": lang,
-                           "gender": "female" if gender == "f" else "male"}))
-    return items
-
-
-# --- music
-
-
-def _label_music_folder(source: str, pattern: str, culture: str | None = None):
-    def label(files, kinds, skipped):
-        items = []
-        for path, data in files.items():
-            if re.search(pattern, path) and _is_audio(path):
-                lab = {"source": source}
-                if culture:
-                    lab["culture"] = culture
-                items.append(Item("music", source, _safe(_stem(_inner_name(path))), path, data, lab))
-        return items
-    return label
-
-
-# --- screams
-
-
-def _label_quake_players(files, kinds, skipped):
-    """OpenArena and Nexuiz: ``sound/player/<character>/**`` in the pk3 files; later
-    packages (patches) replace a character's clip of the same name."""
-    items: dict[tuple[str, str], Item] = {}
-    for path, data in sorted(files.items()):
-        inner = _inner_name(path)
-        if "music" in kinds and inner.startswith("music/") and _is_audio(inner):
-            items[("music", inner)] = Item("music", "openarena", _safe(_stem(inner)), path, data,
-                                           {"source": "openarena"})
-            continue
-        m = re.match(r"sound/player/([^/]+)/(.+)$", inner)
-        if not m or not _is_audio(inner) or "screams" not in kinds:
-            continue
-        character, rel = m.groups()
-        if character in ("footsteps", "announcer"):
-            continue
-        clip = _safe(rel.rsplit(".", 1)[0].replace("/", "-"))
-        items[("screams", character, clip)] = Item("screams", character, clip, path, data,
-                                                   {"character": character})
-    return list(items.values())
-
-
-# MegaGlest unit names (the prefix before _die/_attack) that are human voices; animals,
-# monsters and machines (cow, pig, dragon, daemon, golem, catapult, airship...) are left out.
-MEGAGLEST_HUMANS = frozenset({
-    "archer", "archmage", "axe_thrower", "battlemage", "cudgel", "guard", "horseman",
-    "initiate", "princess", "shaman", "spearman", "stickfighter", "summoner", "swordman",
-    "technician", "valkyrie", "warrior", "worker", "battleaxe", "cudgel_lady", "fakir",
-    "fire_archer", "axe_indian", "gladiator",
-})
-
-
-def _label_megaglest(files, kinds, skipped):
-    items = []
-    for path, data in files.items():
-        m = re.search(r"/techs/megapack/(?:factions/([^/]+)/units/([^/]+)/sounds|commondata/sounds)/"
-                      r"([^/]+?)_(die|attack)([^/]*)$", path)
-        if not m:
-            continue
-        faction, unit, prefix, what, rest = m.groups()
-        if prefix not in MEGAGLEST_HUMANS:
-            continue
-        character = f"megaglest-{faction}-{prefix}" if faction else f"megaglest-{prefix}"
-        items.append(Item("screams", _safe(character), _safe(_stem(path)), path, data,
-                          {"character": character, "unit": unit or prefix,
-                           "call": "death" if what == "die" else "attack"}))
-    return items
-
-
-def _label_ufoai(files, kinds, skipped):
-    items = []
-    for path, data in files.items():
-        inner = _inner_name(path)
-        m = re.match(r"sound/(soldiers|civilians)/(civfem|civmale|female|male)([a-z]+)\d+a?\.ogg$", inner)
-        if not m:
-            continue
-        who, sex, what = m.groups()
-        gender = "female" if "fem" in sex else "male"
-        character = f"ufoai-{who[:-1]}-{gender}"
-        items.append(Item("screams", character, _safe(_stem(inner)), path, data,
-                          {"character": character, "gender": gender, "call": what}))
-    return items
-
-
-def _label_scratch(files, kinds, skipped):
-    items = []
-    for path, data in files.items():
-        m = re.search(r"/Media/Sounds/Human/(Scream-(female|male)\d*)\.(wav|mp3)$", path)
-        if not m:
-            continue
-        name, gender = m.group(1), m.group(2)
-        character = f"scratch-{_safe(name.lower())}"
-        items.append(Item("screams", character, _safe(name), path, data,
-                          {"character": character, "gender": gender}))
-    return items
-
-
-# --- 0ad (music with cultures from the civ files, actors' voices, human death cries)
-
-_0AD_ZIP = "./usr/share/games/0ad/mods/public/public.zip"
-
-
-def _0ad_inner(name: str) -> bool:
-    return (name.startswith(("audio/music/", "audio/voice/", "audio/actor/human/death/"))
-            and _is_audio(name)) or (name.startswith("simulation/data/civs/") and name.endswith(".json"))
-
-
-def _0ad_cultures(files: dict[str, bytes]) -> dict[str, tuple[str, str]]:
-    """Music file name -> (culture, civ), from the ``Music`` lists of
-    ``simulation/data/civs/<civ>.json``; a track listed by several civilisations takes
-    the first civ file in sorted order."""
-    cultures: dict[str, tuple[str, str]] = {}
-    for path in sorted(files):
-        inner = _inner_name(path)
-        if not inner.startswith("simulation/data/civs/"):
-            continue
-        try:
-            civ = json.loads(files[path].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            continue
-        code = str(civ.get("Code") or _stem(inner))
-        culture = str(civ.get("Culture") or code)
-        for entry in civ.get("Music", []) or []:
-            name = entry.get("File") if isinstance(entry, dict) else None
-            if isinstance(name, str):
-                cultures.setdefault(name.rsplit("/", 1)[-1], (culture, code))
-    return cultures
-
-
-def _label_0ad(files, kinds, skipped):
-    """Music grouped by culture (``0ad-<culture>``; tracks no civilisation lists go to
-    ``0ad-common``); voices as one speaker per language and gender (the file names,
-    ``audio/voice/<language>/civ/civ_<gender>_<phrase>_<n>.ogg``, name no actor); death
-    cries as ``0ad-death-female``, ``0ad-death-male`` and ``0ad-death`` (no gender in the
-    name)."""
-    cultures = _0ad_cultures(files)
-    items = []
-    for path, data in files.items():
-        inner = _inner_name(path)
-        if not _is_audio(inner):
-            continue
-        name = inner.rsplit("/", 1)[-1]
-        stem = _stem(name)
-        if inner.startswith("audio/music/"):
-            culture, civ = cultures.get(name, (None, None))
-            source = f"0ad-{_safe(culture)}" if culture else "0ad-common"
-            lab = {"source": source}
-            if culture:
-                lab.update(culture=culture, civ=civ)
-            items.append(Item("music", source, _safe(stem), path, data, lab))
-        elif inner.startswith("audio/voice/"):
-            m = re.match(r"audio/voice/([^/]+)/[^/]+/civ_(female|male)_(.+)$", inner)
-            if not m:  # audio/voice/global: a dog
-                continue
-            language, gender, _ = m.groups()
-            speaker = f"0ad-{_safe(language)}-{gender}"
-            items.append(Item("speech", speaker, _safe(stem), path, data,
-                              {"speaker": speaker, "language": language, "gender": gender}))
-        elif inner.startswith("audio/actor/human/death/"):
-            gender = "female" if stem.startswith("female") else "male" if stem.startswith("male") else None
-            character = f"0ad-death-{gender}" if gender else "0ad-death"
-            lab = {"character": character, "call": "death"}
-            if gender:
-                lab["gender"] = gender
-            items.append(Item("screams", character, _safe(stem), path, data, lab))
-    return items
-
-
-def _prefix(*prefixes: str) -> Callable[[str], bool]:
-    def pred(path: str) -> bool:
-        return path.startswith(prefixes) and _is_audio(path)
-    return pred
-
-
-def _all_audio(path: str) -> bool:
-    return _is_audio(path)
-
-
-RULES: dict[str, Rule] = {
-    "0ad-data": Rule(_never, lambda p: p == _0AD_ZIP, _0ad_inner, _label_0ad),
-    "singularity-music": Rule(_prefix("./usr/share/games/singularity/music/"), _never, _never,
-                              _label_music_folder("singularity", r"/singularity/music/")),
-    "fillets-ng-data": Rule(_prefix("./usr/share/games/fillets-ng/music/"), _never, _never,
-                            _label_music_folder("fillets", r"/fillets-ng/music/")),
-    "asterisk-moh-opsound-wav": Rule(_prefix("./usr/share/asterisk/moh/"), _never, _never,
-                                     _label_music_folder("asterisk-moh", r"/asterisk/moh/")),
-    "fillets-ng-data-cs": Rule(_prefix("./usr/share/games/fillets-ng/sound/"), _never, _never, _label_fillets),
-    "fillets-ng-data-nl": Rule(_prefix("./usr/share/games/fillets-ng/sound/"), _never, _never, _label_fillets),
-    "tuxpaint-stamps-default": Rule(lambda p: p.startswith("./usr/share/tuxpaint/stamps/") and "_desc_" in p
-                                    and p.endswith(".ogg"), _never, _never, _label_tuxpaint),
-    "klettres-data": Rule(_prefix("./usr/share/klettres/"), _never, _never, _label_klettres),
-    "ktuberling-data": Rule(_prefix("./usr/share/ktuberling/sounds/"), _never, _never, _label_ktuberling),
-    "megaglest-data": Rule(lambda p: "/techs/megapack/" in p and ("_die" in p or "_attack" in p)
-                           and _is_audio(p), _never, _never, _label_megaglest),
-    "scratch": Rule(_prefix("./usr/share/scratch/Media/Sounds/Human/"), _never, _never, _label_scratch),
-}
-for _name in ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-es-wav", "asterisk-core-sounds-fr-wav",
-              "asterisk-core-sounds-it-wav", "asterisk-core-sounds-ru-wav", "asterisk-prompt-it-menardi-wav"):
-    RULES[_name] = Rule(_prefix("./usr/share/asterisk/sounds/"), _never, _never, _label_asterisk)
-
-
-def _pk3(path: str) -> bool:
-    return path.endswith(".pk3")
-
-
-def _quake_inner(name: str) -> bool:
-    if name.startswith("sound/voices/festivoxmale/"):  # synthetic voice: never read
-        return False
-    return (name.startswith("sound/player/") or name.startswith("music/")) and _is_audio(name)
-
-
-for _name in ("openarena-data", "openarena-081-players", "openarena-085-data", "openarena-088-data",
-              "nexuiz-data"):
-    RULES[_name] = Rule(_never, _pk3, _quake_inner, _label_quake_players)
-RULES["ufoai-sound"] = Rule(_never, _pk3, lambda n: n.startswith(("sound/soldiers/", "sound/civilians/"))
-                            and _is_audio(n), _label_ufoai)
 
 # ----------------------------------------------------------------------------- build units
 
@@ -855,161 +515,6 @@ def build_unit(unit: str, kinds: list[str], debs: dict[str, dict], out_dir: str,
     return result
 
 
-# ----------------------------------------------------------------------------- splits
-
-# Music: whole sources. OpenArena's album and these 0ad cultures are held out for testing;
-# this culture is the validation set; every other source trains.
-MUSIC_TEST = ("openarena", "0ad-iber", "0ad-maur", "0ad-china")
-MUSIC_VALID = ("0ad-cart",)
-# Screams: every character of this package is held out, beside a share of the others.
-SCREAMS_TEST_PACKAGE = "ufoai-sound"
-TEST_SHARE = 0.2
-VALID_SHARE = 0.1
-MIN_TEST_SPEAKERS = 8
-MIN_SPEAKER_CLIPS = 15   # a speaker with fewer clips always trains
-MIN_CHARACTER_CLIPS = 8  # likewise for scream characters
-
-
-def _rank(kind: str, groups: Iterable[str]) -> list[str]:
-    """Groups in a fixed pseudo-random order (sha256 of kind and name): a group's place
-    depends only on its name, not on the build order."""
-    return sorted(groups, key=lambda g: (job_seed(0, "sources-split", kind, g), g))
-
-
-def _pick_stratified(kind: str, groups: list[str], sizes: dict[str, int], n: int) -> list[str]:
-    """``n`` of ``groups`` spread over their sizes: the groups sorted by size are cut
-    into ``n`` consecutive strata and the first of each in :func:`_rank` order is taken
-    (so a held-out set has large and small speakers alike)."""
-    if n <= 0 or not groups:
-        return []
-    ordered = sorted(groups, key=lambda g: (-sizes[g], g))
-    return [_rank(kind, list(stratum))[0] for stratum in np.array_split(np.array(ordered, dtype=object), n)
-            if len(stratum)]
-
-
-def _units(names: Iterable[str], links: Iterable[set[str]]) -> dict[str, list[str]]:
-    """The units of the split: groups joined through ``links`` (sets of groups that share a
-    recording, transitively), ``{unit name: [groups]}``. A group in no link is its own
-    unit under its own name; a joined unit is named by its sorted groups joined with ``+``."""
-    parent = {g: g for g in names}
-
-    def root(g: str) -> str:
-        while parent[g] != g:
-            parent[g] = parent[parent[g]]
-            g = parent[g]
-        return g
-
-    for link in links:
-        members = sorted(g for g in link if g in parent)
-        for g in members[1:]:
-            a, b = root(members[0]), root(g)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    joined: dict[str, list[str]] = defaultdict(list)
-    for g in sorted(parent):
-        joined[root(g)].append(g)
-    return {"+".join(members): members for members in joined.values()}
-
-
-def assign_splits(groups: dict[str, dict[str, dict]],
-                  links: dict[str, Iterable[set[str]]] | None = None) -> dict[str, dict[str, str]]:
-    """``{kind: {group: split}}`` from ``{kind: {group: {"clips": n, "packages": [...]}}}``.
-
-    ``links`` (``{kind: [set of groups, ...]}``) names groups that share a recording (see
-    :func:`shared_recordings`); linked groups form one unit, whose clips and packages are
-    its groups' together, and every rule below places whole units. Unlinked groups are
-    units of their own, so their splits do not change when others are linked.
-
-    - music: :data:`MUSIC_TEST` sources are ``test-real``, :data:`MUSIC_VALID` ``valid``;
-    - speech: of the speakers with at least :data:`MIN_SPEAKER_CLIPS` clips, 20% (at
-      least :data:`MIN_TEST_SPEAKERS`) are ``test-real`` and 10% ``valid``, chosen by a
-      fixed hash of their names within strata of size (see :func:`_pick_stratified`);
-    - screams: every unit all of whose clips come from :data:`SCREAMS_TEST_PACKAGE` is
-      ``test-real``, and of the others with at least :data:`MIN_CHARACTER_CLIPS` clips,
-      20% are ``test-real`` and 10% ``valid``, chosen the same way.
-    Everything else (smaller units included) is ``train``. A group is never split."""
-    out: dict[str, dict[str, str]] = {}
-    for kind, by_group in groups.items():
-        units = _units(by_group, (links or {}).get(kind, ()))
-        info = {u: {"clips": sum(int(by_group[g]["clips"]) for g in members),
-                    "packages": sorted({p for g in members for p in by_group[g].get("packages", ())})}
-                for u, members in units.items()}
-        split = {g: "train" for g in info}
-        if kind == "music":
-            for u, members in units.items():
-                split[u] = ("test-real" if set(members) & set(MUSIC_TEST) else
-                            "valid" if set(members) & set(MUSIC_VALID) else "train")
-        else:
-            fixed = set()
-            if kind == "screams":
-                fixed = {g for g, v in info.items() if set(v["packages"]) == {SCREAMS_TEST_PACKAGE}}
-            least = MIN_SPEAKER_CLIPS if kind == "speech" else MIN_CHARACTER_CLIPS
-            eligible = sorted(g for g, v in info.items() if v["clips"] >= least and g not in fixed)
-            sizes = {g: int(info[g]["clips"]) for g in eligible}
-            n = len(eligible)
-            n_test = int(np.ceil(TEST_SHARE * n))
-            if kind == "speech":
-                n_test = max(n_test, MIN_TEST_SPEAKERS)
-            n_test = min(n_test, max(n - 2, 0))
-            n_valid = min(int(np.ceil(VALID_SHARE * n)), max(n - n_test - 1, 0))
-            test = set(_pick_stratified(kind, eligible, sizes, n_test)) | fixed
-            valid = set(_pick_stratified(kind, [g for g in eligible if g not in test], sizes, n_valid))
-            for g in test:
-                split[g] = "test-real"
-            for g in valid:
-                split[g] = "valid"
-        out[kind] = dict(sorted((g, split[u]) for u, members in units.items() for g in members))
-    return out
-
-
-# Clips whose decoded audio, brought to this rate, correlates at least this much with
-# another group's clip of nearly the same length (start-aligned) are one recording
-# (re-encoded, resampled or re-levelled copies). Checked for the screams only: a few
-# hundred short clips (the speech part has no copies across speakers, and is large).
-NEAR_RATE = 8000
-NEAR_CORRELATION = 0.9
-NEAR_SECONDS = 0.05
-NEAR_KINDS = ("screams",)
-
-
-def _near_audio(out_dir: Path, rel: str, cache: dict[str, np.ndarray]) -> np.ndarray:
-    """The library file ``rel`` as mono at :data:`NEAR_RATE` with unit norm, kept in
-    ``cache`` (each clip is compared with several others)."""
-    if rel not in cache:
-        x, rate = sf.read(out_dir / rel, dtype="float32", always_2d=True)
-        x = resample(x.mean(axis=1), rate, NEAR_RATE)
-        cache[rel] = x / np.float32(max(float(np.linalg.norm(x)), 1e-9))
-    return cache[rel]
-
-
-def shared_recordings(out_dir: Path, records: Iterable[dict]) -> dict[str, list[set[str]]]:
-    """``{kind: [{group, group}, ...]}``: pairs of groups that hold the same recording,
-    found by the sha256 of the library's files (identical after normalisation) and, for
-    :data:`NEAR_KINDS`, by the correlation of start-aligned clips of nearly the same
-    length (see :data:`NEAR_CORRELATION`)."""
-    links: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    by_sha: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for r in records:
-        by_sha[(r["kind"], r["sha256"])].add(r["group"])
-    for (kind, _), gs in by_sha.items():
-        gs = sorted(gs)
-        links[kind].update((gs[0], g) for g in gs[1:])
-    for kind in NEAR_KINDS:
-        clips = sorted((r["duration"], r["path"], r["group"]) for r in records if r["kind"] == kind)
-        audio: dict[str, np.ndarray] = {}
-        for i, (dur, rel, group) in enumerate(clips):
-            for dur2, rel2, group2 in clips[i + 1:]:
-                if dur2 - dur > NEAR_SECONDS:
-                    break
-                if group2 == group or tuple(sorted((group, group2))) in links[kind]:
-                    continue
-                a, b = _near_audio(out_dir, rel, audio), _near_audio(out_dir, rel2, audio)
-                n = min(len(a), len(b))
-                if float(np.dot(a[:n], b[:n])) >= NEAR_CORRELATION:
-                    links[kind].add(tuple(sorted((group, group2))))
-    return {k: [set(pair) for pair in sorted(v)] for k, v in links.items()}
-
-
 # ----------------------------------------------------------------------------- library API
 
 
@@ -1114,10 +619,6 @@ def scan_user_folder(root: Path, kinds: Iterable[str]) -> list[tuple[str, str, P
 
 
 # ----------------------------------------------------------------------------- the build
-
-
-# Bumped when a unit's labelling rules change (only that unit is rebuilt).
-RULES_VERSION: dict[str, int] = {"fillets-cs": 2, "fillets-nl": 2}
 
 
 def _unit_params(unit: str, kind: str, debs: dict[str, Deb]) -> dict:
