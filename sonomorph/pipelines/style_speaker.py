@@ -79,7 +79,7 @@ class SpeakerStyleTransfer(_StyleContract):
         from sonomorph.errors import ConfigError
         from sonomorph.models.checkpoint import load_model
         from sonomorph.models.losses import FeatureContentLoss, GramLoss
-        from sonomorph.pipelines.speakers import encoder_file
+        from sonomorph.pipelines.speaker_features import encoder_file
 
         if min(content_weight, style_weight, embedding_weight) < 0 or \
                 content_weight + style_weight == 0:
