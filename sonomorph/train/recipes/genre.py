@@ -19,7 +19,6 @@ reaches 100 % early on a small validation split and then cannot choose).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -39,6 +38,7 @@ from sonomorph.models.classifier import (
     scale_mel,
 )
 from sonomorph.train.config import TrainConfig
+from sonomorph.train.schedules import warmup_cosine
 from sonomorph.train.trainer import StepContext, TrainTask
 
 __all__ = ["GenreTrainConfig", "GenreTask", "split_clips", "frames_to_samples"]
@@ -166,15 +166,8 @@ class GenreTask(TrainTask):
 
     def build_schedulers(self, optimizers) -> dict[str, Any]:
         cfg = self.config
-        floor = cfg.lr_final / cfg.lr
-
-        def factor(step: int) -> float:
-            if step < cfg.warmup_steps:
-                return (step + 1) / cfg.warmup_steps
-            t = min((step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps), 1.0)
-            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
-
-        return {"genre": torch.optim.lr_scheduler.LambdaLR(optimizers["genre"], factor)}
+        return {"genre": warmup_cosine(optimizers["genre"], lr=cfg.lr, lr_final=cfg.lr_final,
+                                       warmup_steps=cfg.warmup_steps, steps=cfg.steps)}
 
     # ------------------------------------------------------------------ steps
 

@@ -55,6 +55,7 @@ from sonomorph.models.losses import AngularPrototypicalLoss
 from sonomorph.models.metrics import equal_error_rate, nearest_neighbour_accuracy
 from sonomorph.models.speaker_encoder import SpeakerEncoder
 from sonomorph.train.config import TrainConfig
+from sonomorph.train.schedules import warmup_cosine
 from sonomorph.train.trainer import StepContext, TrainTask
 
 __all__ = ["SpeakerEncoderConfig", "SpeakerEncoderTask", "SpeakerGroups", "SpeakerClips",
@@ -320,15 +321,8 @@ class SpeakerEncoderTask(TrainTask):
 
     def build_schedulers(self, optimizers) -> dict[str, Any]:
         cfg = self.config
-        floor = cfg.lr_final / cfg.lr
-
-        def factor(step: int) -> float:
-            if step < cfg.warmup_steps:
-                return (step + 1) / cfg.warmup_steps
-            t = min((step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps), 1.0)
-            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
-
-        return {"encoder": torch.optim.lr_scheduler.LambdaLR(optimizers["encoder"], factor)}
+        return {"encoder": warmup_cosine(optimizers["encoder"], lr=cfg.lr, lr_final=cfg.lr_final,
+                                         warmup_steps=cfg.warmup_steps, steps=cfg.steps)}
 
     def training_step(self, models, batch, ctx: StepContext) -> dict[str, Tensor]:
         audio = batch["audio"]  # (N, M, samples)
