@@ -59,7 +59,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +70,7 @@ from torch import Tensor
 from sonomorph.errors import AudioLoadError, ConfigError, InputTooShortError
 from sonomorph.pipelines.style_optim import (
     OPTIMIZERS,
+    LossFn,
     _check_drop,
     _drop_reached,
     _initial,
@@ -161,12 +162,76 @@ def _limit(y: np.ndarray, ceiling: float = 0.99, knee: float = 0.8) -> np.ndarra
     return out
 
 
+def _log_magnitude(spec: torch.nn.Module, wav: np.ndarray, device: torch.device) -> Tensor:
+    """``log1p |STFT|`` ``(1, freq, frames)`` of a mono waveform, through ``spec`` (a
+    magnitude :class:`~sonomorph.audio.spectral.Spectrogram`), without a graph."""
+    with torch.no_grad():
+        return torch.log1p(spec(torch.from_numpy(wav).to(device)[None]))
+
+
+def _run(transfer, x0: Tensor, loss_fn: LossFn, *, upper: float | Tensor, weight: list[float],
+         render: Callable[[Tensor], Tensor], progress: ProgressCallback | None = None,
+         t0: float | None = None, terms: Sequence[str] = ("content", "style"),
+         info: dict[str, float] | None = None
+         ) -> tuple[Tensor, np.ndarray, list[dict[str, float]], dict[str, float]]:
+    """The run every transfer shares once its loss is set up: score the start where
+    :func:`optimise` starts (``x0`` projected onto ``[0, upper]``), optimise with
+    ``transfer``'s settings (``steps``, ``lr``, ``optimizer``) towards its ``style_drop``
+    goal (a plateau doubles the style weight held in ``weight[0]``), score the end,
+    ``render`` the result as a waveform and soft-limit it (:func:`_limit`).
+
+    Returns the result, its audio (float32), the loss history and the metrics:
+    ``<term>_start`` and ``<term>_end`` for each of ``terms``, ``style_weight_end``, the
+    entries of ``info``, ``steps`` and ``seconds`` (since ``t0``; default: this call)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    hi = torch.as_tensor(upper, dtype=x0.dtype, device=x0.device)
+    with torch.no_grad():
+        _, start = loss_fn(torch.minimum(x0.clamp_min(0.0), hi))  # where optimise starts
+    x, history = optimise(x0, loss_fn, steps=transfer.steps, lr=transfer.lr,
+                          optimizer=transfer.optimizer, upper=upper,
+                          stop=_drop_reached(transfer.style_drop, start["style"]),
+                          on_plateau=_style_raiser(transfer.style_drop, weight),
+                          progress=progress)
+    with torch.no_grad():
+        _, end = loss_fn(x)
+        audio = render(x)
+    y = _limit(audio.cpu().numpy().astype(np.float32))
+    metrics: dict[str, float] = {}
+    for term in terms:
+        metrics[f"{term}_start"], metrics[f"{term}_end"] = start[term], end[term]
+    metrics.update({"style_weight_end": weight[0], **(info or {}),
+                    "steps": float(len(history)), "seconds": time.perf_counter() - t0})
+    return x, y, history, metrics
+
+
 # ----------------------------------------------------------------------------- random CNN
 
 
 class _StyleContract:
     """The pipeline contract for both transfers: ``process`` and ``process_file`` take the
     content (the signal to change) like every pipeline, and the style clip by keyword."""
+
+    sample_rate: int
+    min_samples: int
+
+    def _set_run(self, *, steps: int, lr: float | None, optimizer: str, init: str,
+                 init_noise: float, seed: int, style_drop: float | None,
+                 adam_lr: float | None = None) -> None:
+        """Keep the optimiser settings every transfer has (``adam_lr``: the method's
+        default Adam step size, None for :func:`default_lr`'s)."""
+        self.steps, self.optimizer = int(steps), optimizer
+        self.lr = default_lr(optimizer, lr) if adam_lr is None else default_lr(
+            optimizer, lr, adam=adam_lr)
+        self.init, self.init_noise, self.seed = init, float(init_noise), int(seed)
+        self.style_drop = _check_drop(style_drop)
+
+    def _inputs(self, content: np.ndarray, content_sr: int, style: np.ndarray, style_sr: int,
+                paths: Sequence[str | os.PathLike | None]) -> tuple[np.ndarray, np.ndarray]:
+        """The content and the style, mono at the transfer's rate, checked (:func:`_prepare`)."""
+        return (_prepare(content, content_sr, self.sample_rate, self.min_samples, "content",
+                         paths[0]),
+                _prepare(style, style_sr, self.sample_rate, self.min_samples, "style",
+                         paths[1]))
 
     def process(self, wav: np.ndarray, sr: int, *, style: np.ndarray,
                 style_sr: int | None = None,
@@ -204,10 +269,8 @@ class RandomStyleTransfer(_StyleContract):
         self.sample_rate, self.n_fft = int(sample_rate), int(n_fft)
         self.hop_length = int(hop_length or n_fft // 4)
         self.content_weight, self.style_weight = float(content_weight), float(style_weight)
-        self.steps, self.optimizer = int(steps), optimizer
-        self.lr = default_lr(optimizer, lr, adam=RANDOM_ADAM_LR)
-        self.init, self.init_noise, self.seed = init, float(init_noise), int(seed)
-        self.style_drop = _check_drop(style_drop)
+        self._set_run(steps=steps, lr=lr, optimizer=optimizer, init=init, init_noise=init_noise,
+                      seed=seed, style_drop=style_drop, adam_lr=RANDOM_ADAM_LR)
         self.device = torch.device(device)
         self.spec = Spectrogram(self.n_fft, self.hop_length, power=1.0).to(self.device)
         self.net = RandomCNN(channels=channels, kernel=kernel, seed=seed).to(self.device)
@@ -223,15 +286,13 @@ class RandomStyleTransfer(_StyleContract):
 
     def log_spectrogram(self, wav: np.ndarray) -> Tensor:
         """``log1p |STFT|`` ``(1, freq, frames)`` of a mono waveform."""
-        with torch.no_grad():
-            return torch.log1p(self.spec(torch.from_numpy(wav).to(self.device)[None]))
+        return _log_magnitude(self.spec, wav, self.device)
 
     def transfer(self, content: np.ndarray, content_sr: int, style: np.ndarray, style_sr: int,
                  *, progress: ProgressCallback | None = None,
                  paths: Sequence[str | os.PathLike | None] = (None, None)) -> StyleResult:
         """Give ``content`` the texture of ``style`` (any rates and channel counts)."""
-        c = _prepare(content, content_sr, self.sample_rate, self.min_samples, "content", paths[0])
-        s = _prepare(style, style_sr, self.sample_rate, self.min_samples, "style", paths[1])
+        c, s = self._inputs(content, content_sr, style, style_sr, paths)
         cs, ss = self.log_spectrogram(c), self.log_spectrogram(s)
         with torch.no_grad():
             content_feats = self.net(cs)
@@ -247,21 +308,9 @@ class RandomStyleTransfer(_StyleContract):
 
         x0 = _initial(cs, self.init, self.init_noise, self.seed)
         upper = float(max(cs.max(), ss.max())) + 1.0
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            _, start = loss_fn(x0.clamp(0.0, upper))  # the metrics start where optimise does
-        x, history = optimise(x0, loss_fn, steps=self.steps, lr=self.lr,
-                              optimizer=self.optimizer, upper=upper,
-                              stop=_drop_reached(self.style_drop, start["style"]),
-                              on_plateau=_style_raiser(self.style_drop, sw), progress=progress)
-        with torch.no_grad():
-            _, end = loss_fn(x)
-            audio = self.griffin_lim(torch.expm1(x), length=c.shape[-1])
-        y = _limit(audio.cpu().numpy().astype(np.float32))
-        metrics = {"content_start": start["content"], "content_end": end["content"],
-                   "style_start": start["style"], "style_end": end["style"],
-                   "style_weight_end": sw[0],
-                   "steps": float(len(history)), "seconds": time.perf_counter() - t0}
+        x, y, history, metrics = _run(
+            self, x0, loss_fn, upper=upper, weight=sw, progress=progress,
+            render=lambda v: self.griffin_lim(torch.expm1(v), length=c.shape[-1]))
         return StyleResult(y, self.sample_rate, cs[0].cpu().numpy(), ss[0].cpu().numpy(),
                            x[0].detach().cpu().numpy(), history, metrics)
 
@@ -325,10 +374,9 @@ class ClassifierStyleTransfer(_StyleContract):
         self.window = int(meta.get("segment_frames", SEGMENT_FRAMES))
         self.gram_loss, self.content_loss = GramLoss(bands), FeatureContentLoss()
         self.content_weight, self.style_weight = float(content_weight), float(style_weight)
-        self.steps, self.lr, self.optimizer = int(steps), default_lr(optimizer, lr), optimizer
-        self.init, self.init_noise, self.seed = init, float(init_noise), int(seed)
+        self._set_run(steps=steps, lr=lr, optimizer=optimizer, init=init, init_noise=init_noise,
+                      seed=seed, style_drop=style_drop)
         self.batch_windows = max(1, int(batch_windows))
-        self.style_drop = _check_drop(style_drop)
         self.hop_length = hop
 
     @property
@@ -353,8 +401,7 @@ class ClassifierStyleTransfer(_StyleContract):
         """Give ``content`` the texture of ``style`` through the classifier's layers."""
         from sonomorph.models.classifier import unscale_mel
 
-        c = _prepare(content, content_sr, self.sample_rate, self.min_samples, "content", paths[0])
-        s = _prepare(style, style_sr, self.sample_rate, self.min_samples, "style", paths[1])
+        c, s = self._inputs(content, content_sr, style, style_sr, paths)
         cm, sm = self.scaled_mel(c), self.scaled_mel(s)
         c_starts = _window_starts(cm.shape[-1], self.window, self.window // 2)
         s_starts = _window_starts(sm.shape[-1], self.window, self.window // 2)
@@ -412,22 +459,10 @@ class ClassifierStyleTransfer(_StyleContract):
         # stay pinned at 0 instead of being used by the optimiser to fool the network.
         live = (self.mel.mel_basis.sum(dim=1) > 0).to(cm.dtype)[:, None]
         upper = live * (float(max(cm.max(), sm.max())) + 1.0)
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            _, start = loss_fn(torch.minimum(x0.clamp_min(0.0), upper))
-        x, history = optimise(x0, loss_fn, steps=self.steps, lr=self.lr,
-                              optimizer=self.optimizer, upper=upper,
-                              stop=_drop_reached(self.style_drop, start["style"]),
-                              on_plateau=_style_raiser(self.style_drop, sw), progress=progress)
-        with torch.no_grad():
-            _, end = loss_fn(x)
-            audio = self.inverse(unscale_mel(x), length=c.shape[-1])
-        y = _limit(audio.cpu().numpy().astype(np.float32))[None]
-        metrics = {"content_start": start["content"], "content_end": end["content"],
-                   "style_start": start["style"], "style_end": end["style"],
-                   "style_weight_end": sw[0],
-                   "steps": float(len(history)), "seconds": time.perf_counter() - t0}
-        return StyleResult(y, self.sample_rate, cm.cpu().numpy(), sm.cpu().numpy(),
+        x, y, history, metrics = _run(
+            self, x0, loss_fn, upper=upper, weight=sw, progress=progress,
+            render=lambda v: self.inverse(unscale_mel(v), length=c.shape[-1]))
+        return StyleResult(y[None], self.sample_rate, cm.cpu().numpy(), sm.cpu().numpy(),
                            x.detach().cpu().numpy(), history, metrics)
 
 

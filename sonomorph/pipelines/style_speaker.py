@@ -42,18 +42,11 @@ from torch import Tensor
 from sonomorph.pipelines.style import (
     STYLE_DROP,
     StyleResult,
-    _limit,
-    _prepare,
+    _log_magnitude,
+    _run,
     _StyleContract,
 )
-from sonomorph.pipelines.style_optim import (
-    _check_drop,
-    _drop_reached,
-    _initial,
-    _style_raiser,
-    default_lr,
-    optimise,
-)
+from sonomorph.pipelines.style_optim import _initial
 from sonomorph.utils.progress import ProgressCallback
 
 __all__ = ["SpeakerStyleTransfer"]
@@ -108,10 +101,8 @@ class SpeakerStyleTransfer(_StyleContract):
         self.content_weight, self.style_weight = float(content_weight), float(style_weight)
         self.embedding_weight = float(embedding_weight)
         self.pitch_match, self.max_shift = bool(pitch_match), float(max_shift)
-        self.steps, self.optimizer = int(steps), optimizer
-        self.lr = default_lr(optimizer, lr, adam=SPEAKER_ADAM_LR)
-        self.init, self.init_noise, self.seed = init, float(init_noise), int(seed)
-        self.style_drop = _check_drop(style_drop)
+        self._set_run(steps=steps, lr=lr, optimizer=optimizer, init=init, init_noise=init_noise,
+                      seed=seed, style_drop=style_drop, adam_lr=SPEAKER_ADAM_LR)
 
     @property
     def min_samples(self) -> int:
@@ -120,8 +111,7 @@ class SpeakerStyleTransfer(_StyleContract):
 
     def log_spectrogram(self, wav: np.ndarray) -> Tensor:
         """``log1p |STFT|`` ``(1, freq, frames)`` of a mono waveform."""
-        with torch.no_grad():
-            return torch.log1p(self.spec(torch.from_numpy(wav).to(self.device)[None]))
+        return _log_magnitude(self.spec, wav, self.device)
 
     def _features(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
         logmel = self.model.logmel_from_magnitude(torch.expm1(x))
@@ -134,8 +124,7 @@ class SpeakerStyleTransfer(_StyleContract):
         from sonomorph.audio.pitch import match_pitch
 
         t0 = time.perf_counter()
-        c = _prepare(content, content_sr, self.sample_rate, self.min_samples, "content", paths[0])
-        s = _prepare(style, style_sr, self.sample_rate, self.min_samples, "style", paths[1])
+        c, s = self._inputs(content, content_sr, style, style_sr, paths)
         pitch = {"f0_content": float("nan"), "f0_style": float("nan"), "pitch_shift": 0.0}
         if self.pitch_match:
             c, pitch = match_pitch(c, self.sample_rate, s, max_semitones=self.max_shift)
@@ -163,20 +152,9 @@ class SpeakerStyleTransfer(_StyleContract):
 
         x0 = _initial(cs, self.init, self.init_noise, self.seed)
         upper = float(max(cs.max(), ss.max())) + 1.0
-        with torch.no_grad():
-            _, start = loss_fn(x0.clamp(0.0, upper))
-        x, history = optimise(x0, loss_fn, steps=self.steps, lr=self.lr,
-                              optimizer=self.optimizer, upper=upper,
-                              stop=_drop_reached(self.style_drop, start["style"]),
-                              on_plateau=_style_raiser(self.style_drop, sw), progress=progress)
-        with torch.no_grad():
-            _, end = loss_fn(x)
-            audio = self.griffin_lim(torch.expm1(x), length=c.shape[-1])
-        y = _limit(audio.cpu().numpy().astype(np.float32))
-        metrics = {"content_start": start["content"], "content_end": end["content"],
-                   "style_start": start["style"], "style_end": end["style"],
-                   "embedding_start": start["embedding"], "embedding_end": end["embedding"],
-                   "style_weight_end": sw[0], **pitch,
-                   "steps": float(len(history)), "seconds": time.perf_counter() - t0}
+        x, y, history, metrics = _run(
+            self, x0, loss_fn, upper=upper, weight=sw, progress=progress, t0=t0,
+            terms=("content", "style", "embedding"), info=pitch,
+            render=lambda v: self.griffin_lim(torch.expm1(v), length=c.shape[-1]))
         return StyleResult(y, self.sample_rate, cs[0].cpu().numpy(), ss[0].cpu().numpy(),
                            x[0].detach().cpu().numpy(), history, metrics)
