@@ -175,7 +175,8 @@ def test_train_separator_a_few_steps(tmp_path):
     code = main(["-q", "train", "separator", "--data", str(data), "--out", str(out),
                  "--steps", "3", "--pretrain-noise-steps", "2",
                  "--set", "batch_size=2", "--set", "segment_s=0.5", "--set", "val_seconds=1.0",
-                 "--set", "num_workers=0", "--set", "model.hidden=8", "--set", "model.layers=1",
+                 "--set", "num_workers=0", "--set", "model.arch=mask",
+                 "--set", "model.hidden=8", "--set", "model.layers=1",
                  "--set", "model.n_fft=1024", "--set", "model.hop=256"])
     assert code == 0
     assert (out / "best.safetensors").exists() and (out / "last.safetensors").exists()

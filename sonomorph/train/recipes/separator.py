@@ -1,4 +1,6 @@
-"""Training recipe for the vocal separator (:class:`sonomorph.models.separator.MaskSeparator`).
+"""Training recipe for the vocal separator: the convolutional
+:class:`sonomorph.models.unet_separator.UNetSeparator` (the default, ``model.arch = "unet"``)
+or the frame-wise :class:`sonomorph.models.separator.MaskSeparator` (``model.arch = "mask"``).
 
 Data (``data`` in the config, ``--data`` on the command line), detected from the folder:
 
@@ -75,7 +77,7 @@ class SeparatorModelArgs:
     :class:`~sonomorph.models.unet_separator.UNetSeparator` (``base``, ``depth``,
     ``unet_bins``). ``n_fft`` and ``hop`` serve both."""
 
-    arch: str = "mask"
+    arch: str = "unet"
     n_fft: int = 4096
     hop: int = 1024
     hidden: int = 192
@@ -97,7 +99,7 @@ class SeparatorTrainConfig(TrainConfig):
     samples_per_epoch: int = 0  #: training examples per epoch (0: the data's duration / segment)
     steps: int = 2000
     batch_size: int = 8
-    lr: float = 5e-4
+    lr: float = 1e-3
     lr_final: float = 5e-5  #: the rate at the end of the final linear decay
     warmup_steps: int = 200  #: linear warm-up from 0 to lr
     decay_steps: int = 0  #: final linear decay to lr_final over the last N steps (0: none)
@@ -544,11 +546,12 @@ class SeparatorTask(TrainTask):
         from sonomorph.models.metrics import track_scores
 
         model = models["separator"]
+        device = next(model.parameters()).device
         rows = []
         for batch in loader:
             mix = batch["mixture"]
-            with torch.no_grad():
-                stems = model(mix)
+            with torch.no_grad():  # the model may sit on a GPU; the scores are numpy
+                stems = model(mix.to(device)).cpu()
             for i in range(mix.shape[0]):
                 refs = {"vocals": batch["vocals"][i].numpy(),
                         "accompaniment": batch["accompaniment"][i].numpy()}
@@ -571,8 +574,9 @@ class SeparatorTask(TrainTask):
         if val is None or len(val) == 0:
             return
         item = val[0]
+        model = models["separator"]
         with torch.no_grad():
-            stems = models["separator"](item["mixture"][None])
+            stems = model(item["mixture"][None].to(next(model.parameters()).device)).cpu()
         logger.audio("vocals", stems[0, 0].numpy(), step, self.sample_rate)
 
     def export(self, models) -> tuple[nn.Module, dict[str, Any]]:
