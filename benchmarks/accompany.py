@@ -9,9 +9,14 @@ model's rate and back, STFT, tiled U-Net, phase reconstruction and mixing. Speed
 depend on the weights; the shipped model is used when it exists, else random weights of
 the default architecture.
 
+``--file-seconds S [S ...]`` adds file-to-file rows, one thread each: ``accompany_file`` on
+a 16-bit WAV of S seconds of the same voice (written untimed), which streams; their peak
+memory should not grow with S. Off by default: a long file costs its full model time.
+
 Run::
 
     .venv/bin/python benchmarks/accompany.py [--seconds 30] [--threads 1 2] [--device cuda]
+                                              [--file-seconds 60 600]
 
 Prints a markdown table and writes ``benchmarks/results/accompany.json``.
 """
@@ -49,9 +54,8 @@ def voice(seconds: float, sr: int = SR) -> np.ndarray:
     return np.stack([x, 0.8 * x]).astype(np.float32)
 
 
-def accompany_case(seconds: float, phase: str = "griffinlim", model: str = "default",
-                   device: str = "cpu"):
-    """Factory for :func:`run_case`: builds the Accompanist (untimed), returns the work."""
+def _accompanist(phase: str, model: str, device: str):
+    """The shipped model when it exists, else random weights of the default architecture."""
     from sonomorph import pretrained
     from sonomorph.models.pix2pix import UNetGenerator
     from sonomorph.pipelines.accompany import Accompanist
@@ -60,11 +64,43 @@ def accompany_case(seconds: float, phase: str = "griffinlim", model: str = "defa
         net: object = UNetGenerator().eval()
     else:
         net = model
-    acc = Accompanist(net, phase=phase, device=device)
+    return Accompanist(net, phase=phase, device=device)
+
+
+def accompany_case(seconds: float, phase: str = "griffinlim", model: str = "default",
+                   device: str = "cpu"):
+    """Factory for :func:`run_case`: builds the Accompanist (untimed), returns the work."""
+    acc = _accompanist(phase, model, device)
     x = voice(seconds)
 
     def work() -> None:
         acc.generate(x, SR)
+
+    return work
+
+
+def accompany_file_case(seconds: float, phase: str = "griffinlim", model: str = "default",
+                        device: str = "cpu"):
+    """Factory for :func:`run_case`: file to file (the streamed path), the WAV written
+    untimed into a temporary folder that the work writes its outputs beside."""
+    import atexit
+    import shutil
+    import tempfile
+
+    import soundfile as sf
+
+    acc = _accompanist(phase, model, device)
+    folder = Path(tempfile.mkdtemp(prefix="sonomorph-bench-accompany-"))
+    atexit.register(shutil.rmtree, folder, True)
+    src = folder / "voice.wav"
+    with sf.SoundFile(src, "w", SR, 2, subtype="PCM_16") as f:
+        start = 0.0
+        while start < seconds:  # a minute at a time: the input is long
+            f.write(voice(min(60.0, seconds - start)).T)
+            start += 60.0
+
+    def work() -> None:
+        acc.accompany_file(src, folder / "out", overwrite=True)
 
     return work
 
@@ -74,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--file-seconds", type=float, nargs="*", default=[],
+                        help="also time accompany_file (streamed) on WAVs of these lengths")
     add_device_option(parser)
     args = parse_args(parser, argv)
     rows, records = [], []
@@ -85,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
             records.append(m.to_dict())
             rows.append([f"accompany, phase={phase}, {args.device}", threads,
                          m.x_realtime if m.ok else m.error, m.peak_rss_mb])
+    file_records = []
+    for seconds in args.file_seconds:
+        m = run_case(f"{THIS}:accompany_file_case", seconds=seconds, threads=1, repeats=1,
+                     warmup=0, name=f"accompany file ({seconds:g} s)", timeout=7200,
+                     device=args.device)
+        file_records.append({"seconds": seconds, **m.to_dict()})
+        rows.append([f"accompany file to file, {seconds:g} s, {args.device}", 1,
+                     m.x_realtime if m.ok else m.error, m.peak_rss_mb])
     print(markdown_table(["case", "threads", "x real time", "peak MB"], rows))
     print(f"\n{args.seconds:g} s of 44.1 kHz stereo voice; median of {args.repeats} runs; "
           f"{platform.processor() or platform.machine()}")
@@ -95,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     record = {"seconds": args.seconds, "device": args.device, "rows": records,
               "model": "accompany.safetensors" if shipped else "random weights",
               "model_sha256": sha256_file(pretrained.path_for("accompany")) if shipped else None}
+    if file_records:
+        record["file_rows"] = file_records
     atomic_write_text(RESULTS, json.dumps(record, indent=2) + "\n", overwrite=True)
     return 0
 

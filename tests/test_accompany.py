@@ -506,3 +506,159 @@ def test_cli_trains_a_chroma_conditioned_generator_and_accompanies_with_it(songs
     assert np.isfinite(result.accompaniment).all()
     assert main(["-q", "train", "accompany", "--data", str(songs), "--out", str(tmp_path / "x"),
                  "--chroma-context", "9", "--steps", "1"]) == 2  # context without chroma
+
+
+# ----------------------------------------------------------------------------- streaming files
+COARSE = dict(sample_rate=4000, hop=32)  # a quarter of the frames: the file tests stay fast
+
+
+def _written(outputs: dict) -> dict[str, np.ndarray]:
+    out = {}
+    for name in ("song", "accompaniment"):
+        data, _ = sf.read(outputs[name], dtype="float32", always_2d=True)
+        out[name] = data.T
+    return out
+
+
+@pytest.mark.parametrize("case", ["stereo-resampled", "mono-model-rate", "mixture", "loud",
+                                  "silent"])
+def test_a_streamed_file_equals_the_whole_array_output(tmp_path, case):
+    """accompany_file streams (three model chunks here, read 1 s at a time); its float
+    files must hold what generate gives for the whole file: same gain, chunks, side,
+    voice placement and peak scaling."""
+    import sonomorph.pipelines.accompany as accompany
+
+    rate, channels, target = {"stereo-resampled": (11025, 2, "accompaniment"),
+                              "mono-model-rate": (4000, 1, "accompaniment"),
+                              "mixture": (11025, 1, "mixture"),
+                              "loud": (11025, 2, "accompaniment"),
+                              "silent": (11025, 2, "accompaniment")}[case]
+    x = voice(6.3, rate, channels)
+    if case == "loud":  # the song clips: both outputs are scaled to peak at 0.99
+        x = 0.99 * x / np.abs(x).max()
+    if case == "silent":
+        x = np.zeros_like(x)
+    src = tmp_path / "voice.wav"
+    sf.write(src, x.T, rate, subtype="FLOAT")
+    acc = Accompanist(tiny(target=target, **COARSE), tile_frames=32, chunk_seconds=4.0,
+                      gl_iters=2)
+    whole = acc.generate(x, rate)
+    old = accompany.READ_BLOCK_SECONDS
+    accompany.READ_BLOCK_SECONDS = 1.0
+    try:
+        streamed = _written(acc.accompany_file(src, tmp_path / "out", bit_depth="32f"))
+    finally:
+        accompany.READ_BLOCK_SECONDS = old
+    for name in ("song", "accompaniment"):
+        expected = getattr(whole, name)
+        assert streamed[name].shape == expected.shape == (2, x.shape[1])
+        np.testing.assert_allclose(streamed[name], expected, atol=2e-5, rtol=0)
+    if case == "loud":
+        assert np.abs(whole.song).max() == pytest.approx(0.99, abs=1e-6)
+    if case == "silent":
+        assert not streamed["accompaniment"].any()
+    else:  # the side is there: left and right differ
+        assert not np.allclose(streamed["accompaniment"][0], streamed["accompaniment"][1])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["accompaniment.wav",
+                                                                     "song.wav"]
+
+
+def test_a_file_is_read_and_written_in_bounded_blocks_whatever_its_length(tmp_path,
+                                                                          monkeypatch):
+    """Memory does not grow with the file: the largest block read from any file or written
+    to any file, and the largest input the model sees, are the same for a 6 s and a 40 s
+    voice, and the whole-file loader is never called."""
+    import sonomorph.pipelines.accompany as accompany
+    from sonomorph.audio import io as audio_io
+
+    reads, writes, model_inputs = [], [], []
+    real_read, real_write = sf.SoundFile.read, sf.SoundFile.write
+
+    def read(self, frames=-1, *args, **kwargs):
+        reads.append(frames if frames >= 0 else self.frames - self.tell())
+        return real_read(self, frames, *args, **kwargs)
+
+    def write(self, data):
+        writes.append(len(data))
+        return real_write(self, data)
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the whole file was loaded")
+
+    monkeypatch.setattr(sf.SoundFile, "read", read)
+    monkeypatch.setattr(sf.SoundFile, "write", write)
+    monkeypatch.setattr(audio_io, "load", no_load)
+    monkeypatch.setattr(accompany, "READ_BLOCK_SECONDS", 1.0)
+    acc = Accompanist(Identity(**{**TINY, **COARSE}).eval(), tile_frames=32,
+                      chunk_seconds=4.0, phase="model")
+    render = acc._render
+    monkeypatch.setattr(acc, "_render", lambda chunk, *a, **k: (
+        model_inputs.append(chunk.shape[-1]), render(chunk, *a, **k))[1])
+    largest = {}
+    for seconds in (6, 40):
+        src = tmp_path / f"v{seconds}.wav"
+        sf.write(src, voice(seconds, 11025).T, 11025)
+        reads.clear(), writes.clear(), model_inputs.clear()
+        written = acc.accompany_file(src, tmp_path / f"out{seconds}")
+        assert sf.info(written["song"]).frames == seconds * 11025
+        largest[seconds] = (max(reads), max(writes), max(model_inputs))
+    # reads: libsndfile's 32768-frame reads (3 s at 11025 Hz) and our 1 s blocks; writes:
+    # what waits for the model's next chunk, at most one chunk and one block (5 s)
+    assert largest[40][0] == largest[6][0] <= 1 << 15
+    assert max(largest[6][1], largest[40][1]) <= 5 * 11025 < 40 * 11025 // 5
+    assert largest[40][2] == largest[6][2] == 4 * 4000  # one 4 s chunk at the model's rate
+
+
+@pytest.mark.parametrize("block", [1000, 2048, 7001, 20000])
+def test_the_level_of_a_stream_is_measured_over_its_active_frames_whatever_the_blocks(block):
+    """The file's gain is measured in blocks: frames of 2048 samples, those more than 50 dB
+    below the loudest left out, whatever sizes the blocks come in."""
+    from sonomorph.audio.level import active_rms_blocks, gain_to_rms_blocks
+
+    frame = 2048
+    loud, soft, silent = np.full(frame, 0.5), np.full(frame, 0.25), np.zeros(frame)
+    x = np.concatenate([loud, silent, soft, loud, silent, loud, soft, 1e-4 * loud])
+    x = np.concatenate([x, np.full(100, 0.9)])  # after the last whole frame: not counted
+
+    def blocks():
+        return (x[i:i + block] for i in range(0, len(x), block))
+
+    # three loud frames (power 0.25) and two soft (0.0625); the rest is 50 dB down or more
+    assert active_rms_blocks(blocks) == pytest.approx(np.sqrt((3 * 0.25 + 2 * 0.0625) / 5))
+    assert gain_to_rms_blocks(blocks, 0.1) == pytest.approx(0.1 / np.sqrt(0.175))
+    short = np.full(1000, 0.3)  # shorter than a frame: its plain RMS
+    assert active_rms_blocks(lambda: iter([short[:400], short[400:]])) == pytest.approx(0.3)
+    assert gain_to_rms_blocks(lambda: iter([np.zeros(5000)]), 0.1) == 0.0
+
+
+def test_a_failure_part_way_through_a_file_leaves_no_output_behind(tmp_path, monkeypatch):
+    """The model fails on the second chunk, after the first one's blocks were written:
+    an existing song is left as it was, and nothing else (no accompaniment, no temporary
+    file) stays in its folder; a folder made for the outputs is gone again."""
+    import sonomorph.pipelines.accompany as accompany
+
+    monkeypatch.setattr(accompany, "READ_BLOCK_SECONDS", 1.0)
+    src = tmp_path / "voice.wav"
+    sf.write(src, voice(10, 11025).T, 11025)
+    acc = Accompanist(Identity(**{**TINY, **COARSE}).eval(), tile_frames=32,
+                      chunk_seconds=4.0, phase="model")
+    render, calls = acc._render, []
+
+    def failing(chunk, *args, **kwargs):
+        calls.append(chunk.shape[-1])
+        if len(calls) == 2:
+            raise RuntimeError("the model failed")
+        return render(chunk, *args, **kwargs)
+
+    monkeypatch.setattr(acc, "_render", failing)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "song.wav").write_bytes(b"an earlier song")
+    with pytest.raises(RuntimeError, match="the model failed"):
+        acc.accompany_file(src, kept, overwrite=True)
+    assert [p.name for p in kept.iterdir()] == ["song.wav"]
+    assert (kept / "song.wav").read_bytes() == b"an earlier song"
+    calls.clear()
+    with pytest.raises(RuntimeError, match="the model failed"):
+        acc.accompany_file(src, tmp_path / "new" / "folder")
+    assert not (tmp_path / "new" / "folder").exists()

@@ -11,6 +11,7 @@ import torch
 from sonomorph.errors import ConfigError
 from sonomorph.pipelines.engine import (
     ChunkEngine,
+    ResampledChunkEngine,
     apply_chunked,
     chunked_with_context,
     crossfade_weights,
@@ -147,3 +148,37 @@ def test_streaming_equals_offline_delayed(n) -> None:
     y = np.concatenate(out)
     assert y.shape == (n + engine.delay,)
     np.testing.assert_allclose(y[engine.delay:], offline, atol=1e-5)
+
+
+@pytest.mark.parametrize("rate,n", [(4000, 30_000), (11025, 60_000), (11025, 700)])
+def test_a_stream_at_another_rate_comes_back_at_its_rate_paired_with_its_input(rate, n):
+    """The model runs at 4 kHz on chunks of at most 8000 samples; its three outputs come
+    back at the stream's rate, as many samples as went in, each with the block it belongs
+    to, and pairs are handed out while the stream goes on (not all at the end)."""
+    t = np.arange(n) / rate
+    kept = np.stack([np.sin(2 * np.pi * 110 * t), np.cos(2 * np.pi * 110 * t)])
+    kept = kept.astype(np.float32)
+    heard = kept[:1]
+    sizes = []
+
+    def model(chunk: np.ndarray) -> np.ndarray:
+        sizes.append(chunk.shape[-1])
+        return np.concatenate([chunk, 0.5 * chunk, -chunk])
+
+    engine = ResampledChunkEngine(model, 8000, 1000, rate=rate, model_rate=4000, channels=1,
+                                  out_channels=3)
+    early = []
+    for i in range(0, n, 3001):
+        early += engine.push(kept[:, i:i + 3001], heard[:, i:i + 3001])
+    pairs = early + engine.finish()
+    assert all(k.shape[-1] == o.shape[-1] for k, o in pairs)
+    np.testing.assert_array_equal(np.concatenate([k for k, _ in pairs], axis=-1), kept)
+    out = np.concatenate([o for _, o in pairs], axis=-1)
+    assert out.shape == (3, n) and max(sizes) <= 8000
+    if n > 8000:
+        assert len(early) > 1
+    # A 110 Hz tone survives the round trip through 4 kHz (away from the resamplers' edges).
+    inner = slice(300, n - 300)
+    expected = np.concatenate([heard, 0.5 * heard, -heard])
+    np.testing.assert_allclose(out[:, inner], expected[:, inner], atol=1e-3)
+

@@ -38,27 +38,49 @@ How a file of any length becomes a song:
    original's choice) gives the song directly; its accompaniment is then the song's
    magnitude minus the voice's, with the song's phase, and the song gets the same side as
    its accompaniment. When the song would clip, both outputs are scaled to peak at 0.99.
+6. Files stream (:meth:`Accompanist.accompany_file`): memory does not grow with the file's
+   length. The file is read ``READ_BLOCK_SECONDS`` at a time, twice for the gain (the
+   loudest frame, then the active frames: :func:`~sonomorph.audio.level.gain_to_rms_blocks`)
+   and once for the song: the blocks go through the shared
+   :class:`~sonomorph.pipelines.engine.ResampledChunkEngine` (streaming soxr to the model's
+   rate, the chunks of step 1, and back, as the separator does), and song and
+   accompaniment are made block by block at the input's rate into a temporary float file
+   beside the outputs (disk, not memory: 16 bytes per input frame). Only when the whole
+   song's peak is known are the two outputs written from it, block by block, each into a
+   temporary file renamed into place at the end. The files equal
+   :meth:`~Accompanist.generate` on the whole array to float rounding (streaming soxr
+   and whole-array soxr differ only by rounding).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+import soxr
 import torch
 from torch import nn
 
 from sonomorph.audio import io as audio_io
-from sonomorph.audio.level import gain_to_rms
+from sonomorph.audio.level import gain_to_rms, gain_to_rms_blocks
 from sonomorph.audio.spectral import GriffinLim
-from sonomorph.errors import CheckpointError, ConfigError
+from sonomorph.errors import AudioSaveError, CheckpointError, ConfigError, InputTooShortError
 from sonomorph.models.pix2pix import UNetGenerator
-from sonomorph.pipelines.engine import apply_chunked, crossfade_weights, tile_starts
-from sonomorph.utils.fs import atomic_path, check_output
+from sonomorph.pipelines.engine import (
+    ResampledChunkEngine,
+    apply_chunked,
+    crossfade_weights,
+    tile_starts,
+)
+from sonomorph.utils.fs import TMP_PREFIX, atomic_path, check_output
 from sonomorph.utils.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -73,6 +95,7 @@ CHUNK_OVERLAP_S = 2.0  # cross-fade between the chunks of long inputs
 STEREO_WIDTH = 0.3  # default level of the decorrelated side, relative to the accompaniment
 DECORRELATION_SECONDS = 0.02  # length of the decorrelation filter
 OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")
+READ_BLOCK_SECONDS = 10.0  # seconds of a file read, joined and written at a time
 
 
 def decorrelation_filter(sample_rate: int, seconds: float = DECORRELATION_SECONDS,
@@ -296,13 +319,10 @@ class Accompanist:
         images = pictures[0]
         acc, side, song_model = rendered.cpu().numpy() / np.float32(gain)
         acc = self._to_input_rate(acc, net.sample_rate, sr, n)
-        side = np.float32(self.width) * self._to_input_rate(side, net.sample_rate, sr, n)
-        accompaniment = np.stack([acc + side, acc - side])
+        side = self._to_input_rate(side, net.sample_rate, sr, n)
         if net.target == "mixture":
             song_model = self._to_input_rate(song_model, net.sample_rate, sr, n)
-            song = np.stack([song_model + side, song_model - side])
-        else:
-            song = voice + accompaniment
+        song, accompaniment = self._stereo(voice, acc, side, song_model)
         peak = float(np.abs(song).max())
         if peak > 0.99:
             scale = np.float32(0.99 / peak)
@@ -310,6 +330,18 @@ class Accompanist:
         return Accompaniment(np.nan_to_num(song).astype(np.float32),
                              np.nan_to_num(accompaniment).astype(np.float32), sr,
                              images[0], images[1], net.sample_rate, net.hop)
+
+    def _stereo(self, voice: np.ndarray, acc: np.ndarray, side: np.ndarray,
+                song_model: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Step 4-5 at the input's rate: (song, accompaniment), both ``(2, n)``, from the
+        ``(2, n)`` voice and the model's mono accompaniment, its side and its song."""
+        side = np.float32(self.width) * side
+        accompaniment = np.stack([acc + side, acc - side])
+        if self.model.target == "mixture":
+            song = np.stack([song_model + side, song_model - side])
+        else:
+            song = voice + accompaniment
+        return song, accompaniment
 
     def _rest(self, voice: torch.Tensor, magnitude: torch.Tensor, song: torch.Tensor
               ) -> torch.Tensor:
@@ -341,25 +373,146 @@ class Accompanist:
                        ) -> dict[str, Path]:
         """Write ``out_dir/song.<format>``, ``out_dir/accompaniment.<format>`` (and
         ``out_dir/spectrograms.png`` with ``plot``) for the voice in ``path``. Outputs are
-        checked before any work and written atomically; returns them by name."""
+        checked before any work and written atomically; returns them by name.
+
+        Streams (module docstring, step 6): memory does not grow with the file's length,
+        and the outputs equal :meth:`generate` on the whole file. ``progress(done, total)``
+        counts input samples."""
+        path = Path(path)
         outputs = output_paths(out_dir, format=format, plot=plot)
         for p in outputs.values():
             check_output(p, overwrite=overwrite, inputs=[path])
-        wav, sr = audio_io.load(path, min_seconds=MIN_FILE_SECONDS)
-        result = self.generate(wav, sr, progress=progress)
-        rate = result.sample_rate
-        if format == "mp3" and rate not in (8000, 11025, 12000, 16000, 22050, 24000, 32000,
-                                            44100, 48000):
-            rate = 44100
-        for name in ("song", "accompaniment"):
-            data = getattr(result, name)
-            if rate != result.sample_rate:
-                data = audio_io.resample(data, result.sample_rate, rate)
-            audio_io.save(outputs[name], data, rate, bit_depth=bit_depth, format=format,
-                          overwrite=overwrite, inputs=[path])
+        audio_io.check_block_format(format, str(bit_depth))
+        meta = audio_io.info(path)
+        sr, net = meta.sample_rate, self.model
+        needed = max(1, math.ceil(MIN_FILE_SECONDS * sr))
+        if meta.frames < needed:
+            raise InputTooShortError(f"too short: {meta.frames} samples ({meta.frames / sr:.3f} s "
+                                     f"at {sr} Hz), at least {needed} needed", path)
+        model_block = max(1, int(READ_BLOCK_SECONDS * net.sample_rate))
+        gain = gain_to_rms_blocks(
+            lambda: (b[0] for b in audio_io.iter_blocks(path, model_block, sr=net.sample_rate,
+                                                        channels=1)),
+            self.reference_rms)
+        if gain == 0.0:
+            log.info("%s: the voice is silent: the accompaniment is silence", path)
+        folder = outputs["song"].parent
+        made = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".w64", dir=folder)
+        os.close(fd)
+        mix = Path(name)  # song (2 channels) then accompaniment (2), float, unscaled
+        pictures: list[tuple[np.ndarray, np.ndarray]] = []
+        ok = False
+        try:
+            try:
+                with sf.SoundFile(mix, "w", samplerate=sr, channels=4, format="W64",
+                                  subtype="FLOAT") as sink:
+                    peak, seen = self._stream_song(
+                        path, sr, gain, lambda song, acc: sink.write(
+                            np.ascontiguousarray(np.concatenate([song, acc]).T)),
+                        pictures, meta.frames, progress)
+            except sf.LibsndfileError as exc:
+                raise AudioSaveError(f"cannot write a temporary file: {exc}", mix) from None
+            if seen < needed:  # an ffmpeg container's duration can be wrong
+                raise InputTooShortError(f"too short: {seen} samples ({seen / sr:.3f} s at "
+                                         f"{sr} Hz), at least {needed} needed", path)
+            scale = np.float32(0.99 / peak) if peak > 0.99 else None
+            self._write_outputs(mix, path, outputs, format, str(bit_depth), overwrite, scale)
+            ok = True
+        finally:
+            with contextlib.suppress(OSError):
+                mix.unlink()
+            if made and not ok:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty: nothing of ours stays behind
         if plot:
-            plot_spectrograms(outputs["plot"], result, title=Path(path).name, overwrite=overwrite)
+            images = pictures[0] if pictures else (None, None)
+            empty = np.zeros((2, 0), np.float32)
+            shown = Accompaniment(empty, empty, sr, images[0], images[1], net.sample_rate,
+                                  net.hop)
+            plot_spectrograms(outputs["plot"], shown, title=path.name, overwrite=overwrite)
         return outputs
+
+    @torch.no_grad()
+    def _stream_song(self, path: Path, sr: int, gain: float,
+                     sink: Callable[[np.ndarray, np.ndarray], None],
+                     pictures: list[tuple[np.ndarray, np.ndarray]], total: int,
+                     progress: ProgressCallback | None) -> tuple[float, int]:
+        """Read ``path`` block by block and hand ``sink(song, accompaniment)`` the unscaled
+        ``(2, k)`` blocks at the input's rate, in order; returns the song's peak and the
+        number of input samples. The model's side runs on the shared
+        :class:`~sonomorph.pipelines.engine.ResampledChunkEngine` (steps 1-3 as
+        :meth:`generate`'s, chunk by chunk), so memory holds one read block, one model
+        chunk and the blocks waiting for it, whatever the length."""
+        net = self.model
+        g = np.float32(gain)
+        engine = ResampledChunkEngine(
+            lambda chunk: self._render(torch.from_numpy(chunk * g), pictures=pictures) / float(g),
+            int(self.chunk_seconds * net.sample_rate), int(CHUNK_OVERLAP_S * net.sample_rate),
+            rate=sr, model_rate=net.sample_rate, channels=1, out_channels=3)
+        peak, seen = 0.0, 0
+
+        def emit(voice: np.ndarray, rendered: np.ndarray | None) -> None:
+            nonlocal peak
+            if rendered is None:  # silence in, silence out (as generate)
+                song, acc = voice.copy(), np.zeros_like(voice)
+            else:
+                song, acc = self._stereo(voice, *rendered)
+            song, acc = np.nan_to_num(song), np.nan_to_num(acc)
+            peak = max(peak, float(np.abs(song).max()))
+            sink(song, acc)
+
+        block = max(1, int(READ_BLOCK_SECONDS * sr))
+        for data in audio_io.iter_blocks(path, block, channels=None):
+            seen += data.shape[1]
+            voice = data if data.shape[0] == 2 else np.repeat(data.mean(axis=0, keepdims=True),
+                                                              2, 0)
+            if gain == 0.0:
+                emit(voice, None)
+            else:
+                for pair in engine.push(voice, data.mean(axis=0, keepdims=True)):
+                    emit(*pair)
+            if progress is not None:
+                progress(min(seen, total), max(total, seen))
+        if gain != 0.0:
+            for pair in engine.finish():
+                emit(*pair)
+        if progress is not None:
+            progress(seen, seen)
+        return peak, seen
+
+    def _write_outputs(self, mix: Path, path: Path, outputs: dict[str, Path], fmt: str,
+                       bit_depth: str, overwrite: bool, scale: np.float32 | None) -> None:
+        """Copy the temporary song/accompaniment file onto the outputs block by block,
+        scaled by ``scale`` (the song's peak to 0.99) and resampled when mp3 cannot hold
+        the rate; each output is renamed into place only when all is written."""
+        with sf.SoundFile(mix) as src:
+            sr, frames = src.samplerate, src.frames
+            rate = 44100 if fmt == "mp3" and sr not in audio_io.MP3_RATES else sr
+            back = None
+            if rate != sr:
+                back = soxr.ResampleStream(sr, rate, 4, dtype="float32", quality="HQ")
+            block = max(1, int(READ_BLOCK_SECONDS * sr))
+            targets = {name: outputs[name] for name in ("song", "accompaniment")}
+            try:
+                with audio_io.block_writers(targets, fmt, rate, 2, bit_depth,
+                                            overwrite=overwrite, inputs=[path]) as writers:
+                    done = 0
+                    while done < frames:
+                        data = src.read(min(block, frames - done), dtype="float32",
+                                        always_2d=True)
+                        if data.shape[0] == 0:
+                            raise AudioSaveError("the temporary file ended early", mix)
+                        done += data.shape[0]
+                        x = data.T if scale is None else data.T * scale
+                        if back is not None:
+                            x = back.resample_chunk(np.ascontiguousarray(x.T),
+                                                    last=done >= frames).T
+                        writers["song"].write(x[:2])
+                        writers["accompaniment"].write(x[2:])
+            except sf.LibsndfileError as exc:
+                raise AudioSaveError(f"cannot write {fmt}: {exc}", outputs["song"]) from None
 
 
     # ------------------------------------------------------------------ the pipeline contract

@@ -9,6 +9,9 @@ not change. Every pipeline does it with the pieces here, on one ramp:
 * :class:`ChunkEngine` streams: blocks of any size in, final output out, through chunks of
   ``chunk`` samples overlapping by ``overlap`` and cross-faded (the separator; the
   accompanist's long inputs). :func:`apply_chunked` runs it over a whole array.
+* :class:`ResampledChunkEngine` is a :class:`ChunkEngine` at the model's sample rate for a
+  stream at another rate (streaming soxr both ways), whose outputs come back paired with
+  the input samples they belong to (the separator's and the accompanist's files).
 * :func:`chunked_with_context` is for models with a known receptive field (``past`` and
   ``future`` samples, frames of ``hop``): each chunk is computed with its full context, so
   the joined output equals the whole-array output (the scream model's offline path;
@@ -32,7 +35,7 @@ import numpy as np
 from sonomorph.errors import ConfigError
 from sonomorph.utils.progress import ProgressCallback
 
-__all__ = ["fade_in", "ChunkEngine", "apply_chunked", "chunked_with_context", "tile_starts",
+__all__ = ["fade_in", "ChunkEngine", "ResampledChunkEngine", "apply_chunked", "chunked_with_context", "tile_starts",
            "crossfade_weights", "context_window"]
 
 
@@ -129,6 +132,80 @@ class ChunkEngine:
         if self._tail is not None and buf.shape[-1] <= self.overlap:
             return [self._tail[..., : buf.shape[-1]]]  # nothing new after the last chunk
         return [self._blend(_float(self.fn(buf)))]
+
+
+class ResampledChunkEngine:
+    """A :class:`ChunkEngine` at ``model_rate`` for a stream at ``rate``.
+
+    :meth:`push` takes one block of the stream twice: ``keep`` (any ``(C, n)`` array: what
+    each output sample must be matched with, such as the input to be written beside it)
+    and ``model_in`` (``(channels, n)`` float32, what the model hears). ``model_in`` is
+    resampled to ``model_rate`` (streaming soxr HQ; nothing when the rates are equal), cut
+    into cross-faded chunks for ``fn`` as by :class:`ChunkEngine`, and the output
+    (``out_channels`` rows; tensors are copied to the CPU once per finished chunk) is
+    resampled back to ``rate``. :meth:`push` and :meth:`finish` return ``(kept, output)``
+    pairs of equal length, in order; together they cover every kept sample (the output is
+    padded with zeros where the resamplers' rounding leaves it a few samples short, and cut
+    where it is longer). Memory holds at most a chunk, the blocks that wait for it and the
+    resamplers' filters, whatever the stream's length.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any], chunk: int, overlap: int, *, rate: int,
+                 model_rate: int, channels: int, out_channels: int):
+        self.engine = ChunkEngine(fn, chunk, overlap)
+        self.channels, self.out_channels = int(channels), int(out_channels)
+        self._to_model = self._back = None
+        if int(rate) != int(model_rate):
+            import soxr
+
+            self._to_model = soxr.ResampleStream(int(rate), int(model_rate), self.channels,
+                                                 dtype="float32", quality="HQ")
+            self._back = soxr.ResampleStream(int(model_rate), int(rate), self.out_channels,
+                                             dtype="float32", quality="HQ")
+        self._kept: list[Any] = []
+        self._out: list[np.ndarray] = []
+        self._held_kept = self._held_out = 0
+
+    def push(self, keep: Any, model_in: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+        self._kept.append(keep)
+        self._held_kept += keep.shape[-1]
+        x = model_in
+        if self._to_model is not None:
+            x = np.ascontiguousarray(
+                self._to_model.resample_chunk(np.ascontiguousarray(model_in.T)).T)
+        self._take(self.engine.push(x), last=False)
+        return self._pairs(final=False)
+
+    def finish(self) -> list[tuple[Any, np.ndarray]]:
+        parts: list[Any] = []
+        if self._to_model is not None:
+            tail = self._to_model.resample_chunk(np.zeros((0, self.channels), np.float32),
+                                                 last=True)
+            parts = self.engine.push(np.ascontiguousarray(tail.T))
+        self._take(parts + self.engine.finish(), last=True)
+        return self._pairs(final=True)
+
+    def _take(self, parts: list[Any], last: bool) -> None:
+        data = [p.cpu().numpy() if _is_tensor(p) else p for p in parts]
+        y = _cat(data) if data else np.zeros((self.out_channels, 0), np.float32)
+        if self._back is not None:
+            y = np.ascontiguousarray(self._back.resample_chunk(np.ascontiguousarray(y.T),
+                                                               last=last).T)
+        if y.shape[-1]:
+            self._out.append(y)
+            self._held_out += y.shape[-1]
+
+    def _pairs(self, final: bool) -> list[tuple[Any, np.ndarray]]:
+        n = self._held_kept if final else min(self._held_kept, self._held_out)
+        if n <= 0:
+            return []
+        kept = _cat(self._kept)
+        out = _cat(self._out) if self._out else np.zeros((self.out_channels, 0), np.float32)
+        if out.shape[-1] < n:  # the resamplers' rounding at the very end
+            out = np.pad(out, ((0, 0), (0, n - out.shape[-1])))
+        self._kept, self._out = [kept[..., n:]], [out[:, n:]]
+        self._held_kept, self._held_out = kept.shape[-1] - n, out.shape[-1] - n
+        return [(kept[..., :n], out[:, :n])]
 
 
 def apply_chunked(fn: Callable[[Any], Any], x: Any, chunk: int, overlap: int, *,

@@ -27,7 +27,6 @@ memory does not grow with the song's length (see ``benchmarks/separation.py``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -35,15 +34,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 import torch
 from torch import nn
 
 from sonomorph.audio import io as audio_io
-from sonomorph.errors import AudioLoadError, AudioSaveError, ConfigError, InputTooShortError
-from sonomorph.pipelines.engine import ChunkEngine
-from sonomorph.utils.fs import atomic_path, check_output
+from sonomorph.errors import AudioLoadError, ConfigError, InputTooShortError
+from sonomorph.pipelines.engine import ChunkEngine, ResampledChunkEngine
+from sonomorph.utils.fs import check_output
 from sonomorph.utils.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -54,57 +52,7 @@ __all__ = ["Separator", "ChunkEngine", "STEM_FILES", "DEFAULT_TEMPLATE", "output
 STEM_FILES = {"vocals": ("vocals",), "karaoke": ("karaoke",), "both": ("vocals", "karaoke")}
 DEFAULT_TEMPLATE = "{track}/{source}"
 OUTPUT_FORMATS = ("wav", "flac", "mp3", "ogg")
-_SF_FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG"}
-_PCM = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
-_MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 _READ_BLOCK_S = 10.0  # seconds read from the file at a time
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-class _StreamWriter:
-    """Write one output file block by block (soundfile), into an atomic temporary path.
-
-    Local to separation because :mod:`sonomorph.audio.io` only writes whole arrays; the
-    conventions are those of :func:`sonomorph.audio.io.save` (16/24-bit PCM or 32-bit
-    float, mp3 VBR, integer and lossy formats clipped to [-1, 1]).
-    """
-
-    def __init__(self, tmp: Path, fmt: str, sr: int, channels: int, bit_depth: str):
-        self.clip = True
-        kwargs: dict = {}
-        if fmt == "mp3":
-            subtype, kwargs = "MPEG_LAYER_III", {"compression_level": 0.2,
-                                                 "bitrate_mode": "VARIABLE"}
-        elif fmt == "ogg":
-            subtype, kwargs = "VORBIS", {"compression_level": 0.4}
-        else:
-            subtype = _PCM[bit_depth]
-            self.clip = subtype != "FLOAT"
-        self.clipped = 0
-        self.file = sf.SoundFile(tmp, "w", samplerate=int(sr), channels=int(channels),
-                                 format=_SF_FORMATS[fmt], subtype=subtype, **kwargs)
-
-    def write(self, block: np.ndarray) -> None:
-        if self.clip:
-            over = np.abs(block) > 1.0
-            if over.any():
-                self.clipped += int(over.sum())
-                block = np.clip(block, -1.0, 1.0)
-        self.file.write(np.ascontiguousarray(block.T))
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def _check_format(fmt: str, bit_depth: str) -> None:
-    if fmt not in OUTPUT_FORMATS:
-        raise ConfigError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
-    if bit_depth not in _PCM:
-        raise ConfigError(f"bit depth must be 16, 24 or 32f, not {bit_depth!r}")
-    if fmt == "flac" and bit_depth == "32f":
-        raise ConfigError("flac cannot hold 32-bit float samples (use 16 or 24, or wav)")
 
 
 def output_paths(path: str | os.PathLike, out_dir: str | os.PathLike, *,
@@ -201,53 +149,19 @@ class Separator:
         input samples. Raises :class:`InputTooShortError` for input shorter than
         :attr:`min_seconds`."""
         sr = int(sr)
-        resample_in = resample_out = None
-        if sr != self.sample_rate:
-            resample_in = soxr.ResampleStream(sr, self.sample_rate, 2, dtype="float32",
-                                              quality="HQ")
-            resample_out = soxr.ResampleStream(self.sample_rate, sr, 2, dtype="float32",
-                                               quality="HQ")
-        engine = ChunkEngine(self._vocals, self.chunk, self.overlap)
-
-        def to_host(parts: list[torch.Tensor]) -> list[np.ndarray]:
-            # The one copy back per finished block: resampling and writing need it.
-            return [p.cpu().numpy() for p in parts]
-
-        originals: list[np.ndarray] = []  # input not yet matched with vocals
-        vocals_q: list[np.ndarray] = []
-        held_in = held_v = 0
+        engine = ResampledChunkEngine(self._vocals, self.chunk, self.overlap, rate=sr,
+                                      model_rate=self.sample_rate, channels=2, out_channels=2)
         channels: int | None = None
         seen = 0
         min_n = self._min_samples(sr)
 
-        def to_input_rate(parts: list[np.ndarray], last: bool) -> list[np.ndarray]:
-            if resample_out is None:
-                return parts
-            data = (np.concatenate(parts, axis=-1) if parts
-                    else np.zeros((2, 0), dtype=np.float32))
-            y = resample_out.resample_chunk(np.ascontiguousarray(data.T), last=last)
-            return [np.ascontiguousarray(y.T)]
-
-        def drain(final: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            nonlocal held_in, held_v, originals, vocals_q
-            n = min(held_in, held_v)
-            if final:
-                n = held_in
-            if n <= 0:
-                return
-            orig = np.concatenate(originals, axis=-1) if len(originals) > 1 else originals[0]
-            voc = (np.concatenate(vocals_q, axis=-1) if len(vocals_q) > 1 else vocals_q[0]) \
-                if vocals_q else np.zeros((2, 0), dtype=np.float32)
-            if voc.shape[-1] < n:  # resampler rounding at the very end
-                voc = np.pad(voc, ((0, 0), (0, n - voc.shape[-1])))
-            v = voc[:, :n]
-            if channels == 1:
-                v = v.mean(axis=0, keepdims=True)
-            o = orig[:, :n]
-            v = v.astype(np.float32, copy=False)
-            yield v, (o - v).astype(np.float32)
-            originals, vocals_q = [orig[:, n:]], [voc[:, n:]]
-            held_in, held_v = originals[0].shape[-1], vocals_q[0].shape[-1]
+        def stems(pairs: list[tuple[np.ndarray, np.ndarray]]
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for original, vocals in pairs:
+                if channels == 1:
+                    vocals = vocals.mean(axis=0, keepdims=True)
+                vocals = vocals.astype(np.float32, copy=False)
+                yield vocals, (original - vocals).astype(np.float32)
 
         blocks = iter(blocks)
         for block in blocks:
@@ -274,30 +188,13 @@ class Separator:
                         f"({block.shape[-1] / sr:.4f} s at {sr} Hz); at least "
                         f"{self.min_seconds:.3f} s needed", name)
             seen += block.shape[-1]
-            originals.append(block)
-            held_in += block.shape[-1]
             stereo = block if channels == 2 else np.repeat(block, 2, axis=0)
-            if resample_in is not None:
-                stereo = np.ascontiguousarray(
-                    resample_in.resample_chunk(np.ascontiguousarray(stereo.T)).T)
-            out = to_input_rate(to_host(engine.push(stereo)), last=False)
-            for part in out:
-                vocals_q.append(part)
-                held_v += part.shape[-1]
-            yield from drain(final=False)
+            yield from stems(engine.push(block, stereo))
             if progress is not None:
                 progress(seen, total if total is not None else seen)
         if seen == 0:
             raise InputTooShortError("no audio samples to separate", name)
-        tail = []
-        if resample_in is not None:
-            flushed = resample_in.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True)
-            tail = to_host(engine.push(np.ascontiguousarray(flushed.T)))
-        tail += to_host(engine.finish())
-        for part in to_input_rate(tail, last=True):
-            vocals_q.append(part)
-            held_v += part.shape[-1]
-        yield from drain(final=True)
+        yield from stems(engine.finish())
         if progress is not None:
             progress(seen, seen)
 
@@ -342,7 +239,7 @@ class Separator:
         returned and nothing is computed).
         """
         path = Path(path)
-        _check_format(format, str(bit_depth))
+        audio_io.check_block_format(format, str(bit_depth))
         outputs = output_paths(path, out_dir, stems=stems, format=format, filename=filename)
         if skip_existing and all(p.exists() for p in outputs.values()):
             return outputs
@@ -355,7 +252,7 @@ class Separator:
                 f"too short to separate: {meta.frames} samples ({meta.frames / sr:.4f} s); "
                 f"at least {self.min_seconds:.3f} s needed", path)
         out_sr = sr
-        if format == "mp3" and sr not in _MP3_RATES:
+        if format == "mp3" and sr not in audio_io.MP3_RATES:
             out_sr = self.sample_rate
             log.info("%s: mp3 cannot hold %d Hz; writing %d Hz", path, sr, out_sr)
         # iter_blocks warns (naming the file) when it downmixes more than two channels.
@@ -372,32 +269,17 @@ class Separator:
         back = None
         if out_sr != sr:
             back = soxr.ResampleStream(sr, out_sr, 2 * channels, dtype="float32", quality="HQ")
-        with contextlib.ExitStack() as stack:
-            writers: dict[str, _StreamWriter] = {}
-            try:
-                for source, target in outputs.items():
-                    tmp = stack.enter_context(atomic_path(target, overwrite=overwrite,
-                                                          inputs=[path]))
-                    writers[source] = _StreamWriter(tmp, fmt, out_sr, channels, bit_depth)
-            except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-                raise AudioSaveError(f"cannot write {fmt}: {exc}",
-                                     next(iter(outputs.values()))) from None
-            try:
-                pairs = self.stream(blocks, sr, progress=progress, total=total, name=path)
-                for last, (vocals, acc) in _mark_last(pairs):
-                    both = np.concatenate([vocals, acc], axis=0)
-                    if back is not None:
-                        both = np.ascontiguousarray(
-                            back.resample_chunk(np.ascontiguousarray(both.T), last=last).T)
-                    for source, writer in writers.items():
-                        i = index[source]
-                        writer.write(both[i * channels:(i + 1) * channels])
-            finally:
-                for w in writers.values():
-                    w.close()
-            for source, w in writers.items():
-                if w.clipped:
-                    log.warning("%s: %d samples clipped to [-1, 1]", outputs[source], w.clipped)
+        with audio_io.block_writers(outputs, fmt, out_sr, channels, bit_depth,
+                                    overwrite=overwrite, inputs=[path]) as writers:
+            pairs = self.stream(blocks, sr, progress=progress, total=total, name=path)
+            for last, (vocals, acc) in _mark_last(pairs):
+                both = np.concatenate([vocals, acc], axis=0)
+                if back is not None:
+                    both = np.ascontiguousarray(
+                        back.resample_chunk(np.ascontiguousarray(both.T), last=last).T)
+                for source, writer in writers.items():
+                    i = index[source]
+                    writer.write(both[i * channels:(i + 1) * channels])
 
 
     # ------------------------------------------------------------------ the pipeline contract
