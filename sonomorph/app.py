@@ -6,8 +6,10 @@ runner (:func:`sonomorph.capabilities.run`, the same calls the demo makes) with 
 bar, and shows audio players, a spectrogram image and download links. A tab whose shipped
 model is missing shows a note saying so instead of its form; a pipeline that cannot be
 imported stops the app with its error (a bug is not hidden as a missing feature). The
-Karaoke tab has the command line's options (model, stems, format) and takes several songs
-at once, with one zip of all the results.
+Karaoke tab has the command line's options (model, stems, format). Every tab that works on
+one file (Karaoke, Scream, Vocals to song, Style transfer's content, Genre, Silence removal)
+also takes several files at once, through one shared handler (:func:`run_one_or_many`): one
+result per file, all of them in one zip, the first file's shown in the players.
 
 Safety, because a web server takes files from a browser:
 
@@ -219,12 +221,15 @@ def separator_choices(s: AppSettings) -> list[tuple[str, str]]:
 
 
 def call_batch(key: str, role: str, paths: list[Path], settings: AppSettings,
-               progress: Any = None, **options: Any) -> tuple[list[Outcome], Path, list[str]]:
-    """Run ``key`` on each uploaded file (one job folder, a sub-folder per file) and zip
-    every result into one file. Returns the outcomes, the zip, and one line per file that
-    failed (the others still run)."""
+               progress: Any = None, *, fixed: Mapping[str, Path] | None = None,
+               **options: Any) -> tuple[list[Outcome], Path, list[str]]:
+    """Run ``key`` on each uploaded file as its input ``role`` (one job folder, a sub-folder
+    per file) and zip every result into one file. ``fixed``: the other inputs, the same for
+    every file (Style transfer's style clip). Returns the outcomes, the zip, and one line per
+    file that failed (the others still run)."""
     import zipfile
 
+    fixed = dict(fixed or {})
     title = capability(key).title
     job = settings.new_job(key)
     outcomes, failures, used = [], [], set()
@@ -238,10 +243,11 @@ def call_batch(key: str, role: str, paths: list[Path], settings: AppSettings,
                 share = min(float(done) / float(total), 1.0) if total else 0.0
                 progress((i + share) / len(paths), desc=f"{title}: {name}")
         try:
-            outcomes.append(run(key, {role: path}, job / folder, models=settings.models,
-                                progress=cb, device=settings.device, **options))
+            outcomes.append(run(key, {**fixed, role: path}, job / folder,
+                                models=settings.models, progress=cb, device=settings.device,
+                                **options))
         except SonomorphError as exc:
-            failures.append(f"{path.name}: {_friendly(exc, {role: path})}")
+            failures.append(f"{path.name}: {_friendly(exc, {**fixed, role: path})}")
         except Exception as exc:  # noqa: BLE001 - report it, go on with the other files
             log.exception("%s failed on %s", key, path.name)
             failures.append(f"{path.name}: unexpected error (a bug, please report it): "
@@ -258,12 +264,57 @@ def call_batch(key: str, role: str, paths: list[Path], settings: AppSettings,
     return outcomes, archive, failures
 
 
+#: What each tab's batch handles, in the summary line: (one upload, several, what was done).
+BATCH_WORDS = {
+    "karaoke": ("song", "songs", "separated"),
+    "scream": ("voice", "voices", "screamed"),
+    "accompany": ("vocal line", "vocal lines", "accompanied"),
+    "style": ("content", "content clips", "styled"),
+    "genre": ("clip", "clips", "classified"),
+    "silence": ("recording", "recordings", "trimmed"),
+}
+
+
+def _batch_in(gr, key: str, extra: str = ""):
+    """The several-files upload a tab offers beside its single input (``{key}-batch``)."""
+    return gr.File(label=f"Or several {BATCH_WORDS[key][1]} at once{extra} (one zip of all "
+                         "the results)", file_count="multiple", file_types=["audio"],
+                   type="filepath", elem_id=f"{key}-batch")
+
+
+def run_one_or_many(key: str, role: str, single: str | None, many: list[str] | None,
+                    settings: AppSettings, progress: Any = None, *,
+                    fixed: Mapping[str, Path] | None = None,
+                    **options: Any) -> tuple[Outcome, list[str], str]:
+    """The handler every one-file tab shares: run ``key`` on the ``single`` upload, or, when
+    ``many`` files were uploaded, on each of them (:func:`call_batch`). Returns the outcome
+    to show in the players (the first file's), the files to offer for download (the zip
+    first) and a summary: one line of counts, each file's answer when the capability gives
+    one in words (Genre), and one line per file that failed; empty for a single file."""
+    one, several, done = BATCH_WORDS[key]
+    fixed = dict(fixed or {})
+    if not many:
+        o = call(key, {**fixed, role: _check_upload(single, settings, one)}, settings,
+                 progress, **options)
+        return o, _files(o), ""
+    paths = [_check_upload(p, settings, one) for p in many]
+    outcomes, archive, failures = call_batch(key, role, paths, settings, progress,
+                                             fixed=fixed, **options)
+    lines = [f"{len(outcomes)} of {len(paths)} {several} {done}; all the results are in "
+             f"{archive.name}."]
+    lines += [f"- {line}" for o in outcomes for line in o.text.splitlines()]
+    lines += [f"- failed: {f}" for f in failures]
+    return outcomes[0], [str(archive)] + _files(outcomes[0]), "  \n".join(lines)
+
+
+def _joined(*parts: str) -> str:
+    return "\n\n".join(p for p in parts if p)
+
+
 def _karaoke_tab(gr, s: AppSettings) -> None:
     song = _audio_in(gr, "Song", "karaoke-input")
     _example(gr, song, "song.ogg")
-    batch = gr.File(label="Or several songs at once (one zip of all the results)",
-                    file_count="multiple", file_types=["audio"], type="filepath",
-                    elem_id="karaoke-batch")
+    batch = _batch_in(gr, "karaoke")
     with gr.Row():
         models = separator_choices(s)
         model = gr.Dropdown(models, value=models[0][1] if models else None, label="Model",
@@ -283,20 +334,11 @@ def _karaoke_tab(gr, s: AppSettings) -> None:
     notes = gr.Markdown(elem_id="karaoke-notes")
 
     def separate(path, many, which, kind, ext, progress=gr.Progress()):
-        options = {"model": which or None, "stems": kind, "format": ext}
-        if many:
-            uploads = [_check_upload(p, s, "song") for p in many]
-            outcomes, archive, failures = call_batch("karaoke", "song", uploads, s, progress,
-                                                     **options)
-            o = outcomes[0]
-            listing = [str(archive)] + _files(o)
-            text = f"{len(outcomes)} of {len(uploads)} songs separated; all the results are " \
-                   f"in {archive.name}." + "".join(f"  \n- failed: {f}" for f in failures)
-        else:
-            o = call("karaoke", {"song": _check_upload(path, s, "song")}, s, progress, **options)
-            listing, text = _files(o), ""
+        o, listing, summary = run_one_or_many("karaoke", "song", path, many, s, progress,
+                                              model=which or None, stems=kind, format=ext)
         found = {label.split(" ")[0]: str(p) for label, p in o.audio}
-        return found.get("vocals"), found.get("karaoke"), _image(o), listing, text
+        return (found.get("vocals"), found.get("karaoke"), _image(o), listing,
+                _joined(summary, _metrics_md(o)))
 
     go.click(separate, [song, batch, model, stems, fmt],
              [vocals, karaoke, image, files, notes], api_name="karaoke")
@@ -309,6 +351,7 @@ def _scream_tab(gr, s: AppSettings, model_missing: bool) -> None:
                     elem_id="scream-note")
     voice = _audio_in(gr, "Voice (sung, spoken or whispered)", "scream-input")
     _example(gr, voice, "sung_voice.ogg")
+    batch = _batch_in(gr, "scream")
     with gr.Row():
         choices = ["growl"] if model_missing else ["model", "growl", "both"]
         preset = gr.Radio(choices, value=choices[0], label="Effect",
@@ -322,33 +365,37 @@ def _scream_tab(gr, s: AppSettings, model_missing: bool) -> None:
         first = _audio_out(gr, "Scream (model)", "scream-result", visible=not model_missing)
         second = _audio_out(gr, "Growl (DSP preset)", "scream-growl")
     image, files = _results(gr, "scream")
-    metrics = gr.Markdown()
+    metrics = gr.Markdown(elem_id="scream-notes")
 
-    def scream(path, effect, amount, progress=gr.Progress()):
-        o = call("scream", {"voice": _check_upload(path, s, "voice")}, s, progress,
-                 strength=float(amount), preset=effect)
+    def scream(path, effect, amount, many=None, progress=gr.Progress()):
+        o, listing, summary = run_one_or_many("scream", "voice", path, many, s, progress,
+                                              strength=float(amount), preset=effect)
         model = next((str(p) for label, p in o.audio if label.startswith("scream")), None)
         dsp = next((str(p) for label, p in o.audio if label.startswith("growl")), None)
-        return model, dsp, _image(o), _files(o), _metrics_md(o)
+        return model, dsp, _image(o), listing, _joined(summary, _metrics_md(o))
 
-    go.click(scream, [voice, preset, strength], [first, second, image, files, metrics],
+    go.click(scream, [voice, preset, strength, batch], [first, second, image, files, metrics],
              api_name="scream")
 
 
 def _accompany_tab(gr, s: AppSettings) -> None:
     vocals = _audio_in(gr, "Vocal line", "accompany-input")
     _example(gr, vocals, "song_vocals.ogg")
+    batch = _batch_in(gr, "accompany")
     go = gr.Button("Make a song", variant="primary", elem_id="accompany-run")
     with gr.Row():
         song = _audio_out(gr, "Song (voice + accompaniment)", "accompany-song")
         acc = _audio_out(gr, "Accompaniment", "accompany-accompaniment")
     image, files = _results(gr, "accompany")
+    notes = gr.Markdown(elem_id="accompany-notes")
 
-    def accompany(path, progress=gr.Progress()):
-        o = call("accompany", {"vocals": _check_upload(path, s, "vocal line")}, s, progress)
-        return str(o.audio[0][1]), str(o.audio[1][1]), _image(o), _files(o)
+    def accompany(path, many=None, progress=gr.Progress()):
+        o, listing, summary = run_one_or_many("accompany", "vocals", path, many, s, progress)
+        return (str(o.audio[0][1]), str(o.audio[1][1]), _image(o), listing,
+                _joined(summary, _metrics_md(o)))
 
-    go.click(accompany, [vocals], [song, acc, image, files], api_name="accompany")
+    go.click(accompany, [vocals, batch], [song, acc, image, files, notes],
+             api_name="accompany")
 
 
 def _style_tab(gr, s: AppSettings) -> None:
@@ -359,6 +406,7 @@ def _style_tab(gr, s: AppSettings) -> None:
         gr.Examples(examples=[[str(EXAMPLES_DIR / "spoken_voice.ogg"),
                                str(EXAMPLES_DIR / "sung_voice.ogg")]],
                     inputs=[content, style], label="Example inputs")
+    batch = _batch_in(gr, "style", ", each given the one style")
     with gr.Row():
         methods = ["random"] + (["classifier"] if unavailable(capability("genre"), s.models)
                                 is None else [])
@@ -368,29 +416,32 @@ def _style_tab(gr, s: AppSettings) -> None:
     go = gr.Button("Transfer", variant="primary", elem_id="style-run")
     result = _audio_out(gr, "Result", "style-result")
     image, files = _results(gr, "style")
-    metrics = gr.Markdown()
+    metrics = gr.Markdown(elem_id="style-notes")
 
-    def transfer(c, st, how, n, progress=gr.Progress()):
-        uploads = {"content": _check_upload(c, s, "content"), "style": _check_upload(st, s, "style")}
-        o = call("style", uploads, s, progress, method=how, steps=int(n))
-        return str(o.audio[0][1]), _image(o), _files(o), _metrics_md(o)
+    def transfer(c, st, how, n, many=None, progress=gr.Progress()):
+        style_clip = {"style": _check_upload(st, s, "style")}
+        o, listing, summary = run_one_or_many("style", "content", c, many, s, progress,
+                                              fixed=style_clip, method=how, steps=int(n))
+        return str(o.audio[0][1]), _image(o), listing, _joined(summary, _metrics_md(o))
 
-    go.click(transfer, [content, style, method, steps], [result, image, files, metrics],
+    go.click(transfer, [content, style, method, steps, batch], [result, image, files, metrics],
              api_name="style")
 
 
 def _genre_tab(gr, s: AppSettings) -> None:
     clip = _audio_in(gr, "Music clip (5 s or more is best)", "genre-input")
     _example(gr, clip, "genre_clip.ogg")
+    batch = _batch_in(gr, "genre")
     go = gr.Button("Classify", variant="primary", elem_id="genre-run")
     label = gr.Label(num_top_classes=3, label="Genre", elem_id="genre-label")
-    image, _ = _results(gr, "genre")
+    notes = gr.Markdown(elem_id="genre-notes")
+    image, files = _results(gr, "genre")
 
-    def classify(path, progress=gr.Progress()):
-        o = call("genre", {"clip": _check_upload(path, s, "clip")}, s, progress)
-        return o.probabilities, _image(o)
+    def classify(path, many=None, progress=gr.Progress()):
+        o, listing, summary = run_one_or_many("genre", "clip", path, many, s, progress)
+        return o.probabilities, _image(o), listing, _joined(summary, _metrics_md(o))
 
-    go.click(classify, [clip], [label, image], api_name="genre")
+    go.click(classify, [clip, batch], [label, image, files, notes], api_name="genre")
 
 
 def _speakers_tab(gr, s: AppSettings) -> None:
@@ -464,6 +515,7 @@ def _silence_tab(gr, s: AppSettings) -> None:
 
     audio = _audio_in(gr, "Recording", "silence-input")
     _example(gr, audio, "sung_voice.ogg")
+    batch = _batch_in(gr, "silence")
     with gr.Row():
         top_db = gr.Slider(10, 80, value=DEFAULT_TOP_DB, step=1, label="Silence threshold (dB "
                            "below the peak)")
@@ -474,14 +526,15 @@ def _silence_tab(gr, s: AppSettings) -> None:
     go = gr.Button("Remove silences", variant="primary", elem_id="silence-run")
     result = _audio_out(gr, "Without silences", "silence-result")
     image, files = _results(gr, "silence")
-    metrics = gr.Markdown()
+    metrics = gr.Markdown(elem_id="silence-notes")
 
-    def cut(path, db, gap, pad, progress=gr.Progress()):
-        o = call("silence", {"audio": _check_upload(path, s, "recording")}, s, progress,
-                 top_db=float(db), min_gap=float(gap), padding=float(pad))
-        return str(o.audio[0][1]), _image(o), _files(o), _metrics_md(o)
+    def cut(path, db, gap, pad, many=None, progress=gr.Progress()):
+        o, listing, summary = run_one_or_many("silence", "audio", path, many, s, progress,
+                                              top_db=float(db), min_gap=float(gap),
+                                              padding=float(pad))
+        return str(o.audio[0][1]), _image(o), listing, _joined(summary, _metrics_md(o))
 
-    go.click(cut, [audio, top_db, min_gap, padding], [result, image, files, metrics],
+    go.click(cut, [audio, top_db, min_gap, padding, batch], [result, image, files, metrics],
              api_name="silence")
 
 

@@ -185,6 +185,9 @@ def run_karaoke(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, s
                              format=format, progress=progress)
     labels = {"vocals": "vocals", "karaoke": "karaoke (accompaniment)"}
     o = Outcome(audio=[(labels[k], p) for k, p in paths.items()])
+    # Which model ran: the file (or the shipped one) and the architecture its header records.
+    name = "the shipped separator" if spec == "default" else Path(spec).name
+    o.notes.append(f"model: {name} ({sep.meta.get('model', 'unknown architecture')})")
     o.images = _pngs(out, stem, [("input song", song)] + [(k, p) for k, p in paths.items()])
     if inputs.get("reference_vocals") and set(paths) == {"vocals", "karaoke"}:
         o.metrics += separation_metrics(song, Path(inputs["reference_vocals"]),
@@ -235,10 +238,15 @@ def run_accompany(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str,
     vocals = Path(inputs["vocals"])
     spec = models.get("accompany") or "default"
     acc = _cached(("accompany", spec, device), lambda: Accompanist(spec, device=device))
-    paths = acc.accompany_file(vocals, out, progress=progress, overwrite=True)
+    stem = safe_stem(vocals.name, "vocals")
+    written = acc.accompany_file(vocals, out, progress=progress, overwrite=True)
+    # The pipeline writes song.wav and accompaniment.wav (the CLI gives each input its own
+    # folder); here they take the upload's name, like every other capability's results.
+    paths = {k: written[k].replace(out / f"{stem}_{k}{written[k].suffix}")
+             for k in ("song", "accompaniment")}
     o = Outcome(audio=[("song (voice + accompaniment)", paths["song"]),
                        ("accompaniment", paths["accompaniment"])])
-    o.images = _pngs(out, safe_stem(vocals.name, "vocals"),
+    o.images = _pngs(out, stem,
                      [("input vocals", vocals), ("generated accompaniment", paths["accompaniment"]),
                       ("song", paths["song"])])
     if inputs.get("reference_song"):

@@ -253,3 +253,82 @@ def test_prepare_environment(monkeypatch, tmp_path) -> None:
     uploads = app.prepare_environment(tmp_path)
     assert os.environ["GRADIO_TEMP_DIR"] == str(uploads) and uploads.is_dir()
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+
+
+ONE_FILE_TABS = ["karaoke", "scream", "accompany", "style", "genre", "silence"]
+
+
+def _handler(ui, api_name: str):
+    return next(f.fn for f in ui.fns.values() if f.api_name == api_name)
+
+
+def _tab_args(key: str, single, many, style: Path) -> list:
+    """The arguments each tab's form sends, in the order of its inputs (as the browser does)."""
+    return {"karaoke": [single, many, None, "vocals", "wav"],
+            "scream": [single, "growl", 1.0, many],
+            "accompany": [single, many],
+            "style": [single, str(style), "random", 10, many],
+            "genre": [single, many],
+            "silence": [single, 40, 0.3, 0.05, many]}[key]
+
+
+@pytest.mark.parametrize("key", ONE_FILE_TABS)
+def test_every_one_file_tab_takes_several_files_and_gives_one_zip(key, settings, song,
+                                                                  tmp_path) -> None:
+    """Each tab's own handler, given two uploads and a broken one: one sub-folder of results
+    per good file in one zip, the first file's results in the players, a summary naming the
+    failure; the same tab with one upload gives no zip."""
+    import zipfile
+
+    ui = app.build_app(settings)
+    assert _find(ui, f"{key}-batch").file_count == "multiple"
+    other = tmp_path / "more" / "second take.wav"
+    other.parent.mkdir()
+    sf.write(other, sf.read(song, dtype="float32")[0][:, 0] * 0.5, 22050)
+    broken = tmp_path / "more" / "broken.wav"
+    broken.write_bytes(b"not audio" * 100)
+    fn = _handler(ui, key)
+    out = fn(*_tab_args(key, None, [str(song), str(other), str(broken)], other))
+    listing = next(x for x in out if isinstance(x, list))
+    summary = out[-1]
+    archive = Path(listing[0])
+    assert archive.suffix == ".zip" and archive.is_file()
+    folders = {}
+    for name in zipfile.ZipFile(archive).namelist():
+        folder, file = name.split("/")
+        folders.setdefault(folder, []).append(file)
+    assert sorted(folders) == ["my_song_live_1", "second_take"], folders
+    for folder, files in folders.items():
+        assert f"{folder}_spectrograms.png" in files
+        assert all(f.startswith(folder) for f in files), files
+        if key != "genre":  # every other tab writes audio for each file
+            assert any(f.endswith(".wav") for f in files), files
+    assert summary.startswith("2 of 3 ") and "failed: broken.wav:" in summary, summary
+    assert all(Path(p).is_relative_to(archive.parent / "my_song_live_1") for p in listing[1:])
+    if key == "genre":  # each clip's answer is in the summary, with the test model's labels
+        for name in (song.name, other.name):
+            line = next(x for x in summary.split("\n") if name in x)
+            assert any(g in line for g in ("chorale", "rock", "jazz")), line
+    single = fn(*_tab_args(key, str(song), None, other))
+    listing = next(x for x in single if isinstance(x, list))
+    assert listing and not any(p.endswith(".zip") for p in listing)
+    assert "of 3" not in single[-1]
+
+
+def test_karaoke_names_the_model_that_ran(settings, song) -> None:
+    """The model menu's choice reaches the separator: the note names the file and the
+    architecture recorded in its header (the test model is a mask network; the shipped
+    one's architecture is read from its own file here)."""
+    import json
+
+    from safetensors import safe_open
+
+    from sonomorph import pretrained
+
+    o = app.call("karaoke", {"song": song}, settings, model=settings.models["separator"])
+    assert "model: tiny-separator.safetensors (mask_separator)" in o.notes, o.notes
+    assert "separator" in pretrained.available()  # it ships
+    with safe_open(str(pretrained.path_for("separator")), "np") as f:
+        shipped = json.loads(f.metadata()["sonomorph"])["model"]
+    o = app.call("karaoke", {"song": song}, settings, model="shipped")
+    assert f"model: the shipped separator ({shipped})" in o.notes, o.notes

@@ -1,8 +1,10 @@
 """The web UI in a real browser: headless Chromium (Debian's ``chromium`` package) driven by
 Playwright for Python starts nothing of its own; the app runs in a subprocess on a free
 loopback port (``sonomorph app``, tiny random models, the shipped scream model), the test uploads a song in the
-Karaoke tab (and two songs at once with the stems and format options, for one zip) and a
-voice in the Scream tab, waits for the results, checks that each result
+Karaoke tab (with the test model, then with the shipped separator picked in the model menu,
+checking that the tab names the model that ran; and two songs at once with the stems and
+format options, for one zip), two clips at once in the Genre tab and a voice in the Scream
+tab, waits for the results, checks that each result
 player's source is served and that the browser can decode it, and saves screenshots. It
 also checks that the page made no request outside the app, that an upload over the limit
 is refused by the server, and that the app's private temporary folder is gone after it
@@ -161,8 +163,36 @@ def test_karaoke_upload_gives_two_playable_results(page, tmp_path) -> None:
         _check_player(page, elem_id, 10.0, shot)
     names = page.locator("#karaoke-files").inner_text().replace("\n", "")
     assert "song_vocals.wav" in names and "song_karaoke.wav" in names, shot
+    # The menu's first entry, the --model file, ran (the test model is a mask network).
+    notes = page.locator("#karaoke-notes").inner_text()
+    assert "tiny-separator.safetensors (mask_separator)" in notes, (notes, shot)
     assert page.outside == [], f"requests outside the app: {page.outside} (screenshot: {shot})"
     print(f"screenshot: {shot}")
+
+
+def test_karaoke_model_menu_runs_the_chosen_model(page, tmp_path) -> None:
+    """Picking the shipped separator in the model menu runs it: the tab names it and the
+    architecture its file records (read from the file's header here), not the test model."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(Path(__file__).resolve().parents[1] / "sonomorph" / "pretrained"
+                       / "separator.safetensors"), "np") as f:
+        shipped = json.loads(f.metadata()["sonomorph"])["model"]
+    shot = tmp_path / "karaoke-shipped.png"
+    page.get_by_role("tab", name="Karaoke").click()
+    page.locator("#karaoke-model input").click()
+    page.get_by_role("option", name="shipped separator").click()
+    assert page.locator("#karaoke-model input").input_value() == "shipped separator", shot
+    _run_tab(page, "Karaoke", "karaoke", EXAMPLES / "song.ogg",
+             ["karaoke-vocals", "karaoke-karaoke"], shot)
+    for elem_id in ("karaoke-vocals", "karaoke-karaoke"):
+        _check_player(page, elem_id, 10.0, shot)
+    notes = page.locator("#karaoke-notes").inner_text()
+    assert f"model: the shipped separator ({shipped})" in notes, (notes, shot)
+    assert "tiny-separator" not in notes, (notes, shot)
+    assert page.outside == [], f"requests outside the app: {page.outside} (screenshot: {shot})"
 
 
 def test_karaoke_several_songs_with_options_give_one_zip(page, tmp_path) -> None:
@@ -190,6 +220,35 @@ def test_karaoke_several_songs_with_options_give_one_zip(page, tmp_path) -> None
                    if not n.endswith(".png"))
     assert names == ["song/song_vocals.flac", "sung_voice/sung_voice_vocals.flac"], names
     assert "2 of 2 songs separated" in page.locator("#karaoke-notes").inner_text(), shot
+    assert page.outside == [], f"requests outside the app: {page.outside} (screenshot: {shot})"
+
+
+def test_genre_several_clips_give_one_answer_each_and_one_zip(page, tmp_path) -> None:
+    """The several-files upload other tabs share with Karaoke: two clips in the Genre tab,
+    one line per clip with a genre of the test model's, one zip with a folder per clip."""
+    import io
+    import zipfile
+
+    shot = tmp_path / "genre-batch.png"
+    page.get_by_role("tab", name="Genre").click()
+    page.locator("#genre-batch input[type=file]").set_input_files(
+        [str(EXAMPLES / "genre_clip.ogg"), str(EXAMPLES / "song.ogg")])
+    page.locator("#genre-batch td.filename").nth(1).wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.locator("#genre-run").click()
+    row = page.locator("#genre-files tr", has_text="sonomorph-genre-results")
+    try:
+        row.first.locator("a").first.wait_for(state="attached", timeout=RESULT_TIMEOUT_MS)
+    finally:
+        page.screenshot(path=str(shot), full_page=True)
+    notes = page.locator("#genre-notes").inner_text()
+    assert "2 of 2 clips classified" in notes, (notes, shot)
+    for name in ("genre_clip.ogg", "song.ogg"):
+        line = next((x for x in notes.splitlines() if name in x), "")
+        assert any(g in line for g in ("chorale", "rock", "jazz")), (notes, shot)
+    response = page.request.get(row.first.locator("a").first.get_attribute("href"))
+    assert response.ok, shot
+    folders = {n.split("/")[0] for n in zipfile.ZipFile(io.BytesIO(response.body())).namelist()}
+    assert folders == {"genre_clip", "song"}, folders
     assert page.outside == [], f"requests outside the app: {page.outside} (screenshot: {shot})"
 
 

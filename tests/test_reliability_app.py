@@ -82,9 +82,10 @@ def test_hostile_upload_names_stay_in_the_private_folder(tmp_path, monkeypatch):
         assert {p for p in _files(tmp_path) if not p.is_relative_to(root)} == before_outside
 
         # A traversal-named upload is processed; its results get safe names, in the folder.
+        # (The last input is the several-files upload, empty here.)
         event, data = _call(base, "silence", [{"path": str(stored[0]),
                                                "meta": {"_type": "gradio.FileData"}},
-                                              40, 0.3, 0.05])
+                                              40, 0.3, 0.05, None])
         assert event == "complete", data
         audio = Path(data[0]["path"])
         assert audio.resolve().is_relative_to(root.resolve())
@@ -94,7 +95,12 @@ def test_hostile_upload_names_stay_in_the_private_folder(tmp_path, monkeypatch):
         # A request naming a file that was never uploaded is refused.
         event, data = _call(base, "silence", [{"path": str(secret),
                                                "meta": {"_type": "gradio.FileData"}},
-                                              40, 0.3, 0.05])
+                                              40, 0.3, 0.05, None])
+        assert event == "error"
+        # So is one slipped in among several files.
+        event, data = _call(base, "silence", [None, 40, 0.3, 0.05, [
+            {"path": str(stored[0]), "meta": {"_type": "gradio.FileData"}},
+            {"path": str(secret), "meta": {"_type": "gradio.FileData"}}]])
         assert event == "error"
         assert _files(outside) == before_outside
     finally:

@@ -41,8 +41,10 @@ def register(sub, groups) -> None:
     p = sub.add_parser(
         "app", help="the web UI: every capability in the browser",
         description=f"Start the web UI (Gradio) with one tab per capability: {tabs}. Upload or "
-        "record audio (several songs at once in Karaoke, with one zip of the results), "
-        "listen to the results, look at their spectrograms and download them. Uses the shipped models unless --model names others. Listens on "
+        "record audio, or upload several files at once (every tab but Speaker ID; one zip "
+        "of all the results), listen to the results, look at their spectrograms and "
+        "download them. Karaoke has the model, stems and format of `sonomorph separate`. "
+        "Uses the shipped models unless --model names others. Listens on "
         f"{DEFAULT_HOST} (this computer only) unless --host says otherwise. Nothing is "
         "sent anywhere: analytics are off and no public link is made.")
     p.add_argument("--host", default=DEFAULT_HOST,
