@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validations", type=int, default=4)
     parser.add_argument("--reserve-s", type=float, default=20.0,
                         help="seconds kept for the final validation and export")
+    parser.add_argument("--startup-s", type=float, default=15.0,
+                        help="start-up time assumed when the probe saw fewer than two checkpoints")
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--report", help="write the probe's figures and the plan here (JSON)")
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         now = time.monotonic()
         for s in _states(out) - set(seen):
             seen[s] = now
-        if len(seen) >= args.probe_checkpoints or now - t0 > args.probe_max_s:
+        if len(seen) >= args.probe_checkpoints or now - t0 > min(args.probe_max_s,
+                                                                 0.3 * args.budget_s):
             break
         time.sleep(0.25)
     if probe.poll() is not None and probe.returncode != 0:
@@ -98,13 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         return probe.returncode or 1
     _stop(probe, 60.0)
     stopped = time.monotonic()
-    if len(seen) < 2:
-        print("train_for: fewer than two probe checkpoints; no rate", file=sys.stderr)
+    done = max(_states(out) | {0})
+    if done == 0:
+        print("train_for: the probe run saved no checkpoint", file=sys.stderr)
         return 1
     steps = sorted(seen)
-    rate = (steps[-1] - steps[0]) / max(seen[steps[-1]] - seen[steps[0]], 1e-6)
-    startup = max(seen[steps[0]] - t0 - steps[0] / rate, 0.0)
-    done = max(_states(out))
+    if len(steps) >= 2:
+        rate = (steps[-1] - steps[0]) / max(seen[steps[-1]] - seen[steps[0]], 1e-6)
+        startup = max(seen[steps[0]] - t0 - steps[0] / rate, 0.0)
+    else:  # slower than planned: the steps it managed, with --startup-s assumed
+        startup = args.startup_s
+        rate = done / max(stopped - t0 - startup, 1.0)
     left = deadline - stopped - startup - args.reserve_s
     more = int(rate * left * 0.97)
     if more <= 0:
