@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-every", type=int, default=100)
     parser.add_argument("--probe-checkpoints", type=int, default=3)
     parser.add_argument("--probe-max-s", type=float, default=120.0)
-    parser.add_argument("--decay-fraction", type=float, default=0.4)
+    parser.add_argument("--decay-fraction", type=float, default=0.4,
+                        help="decay_steps as a share of the steps after the probe; 0: the "
+                        "recipe has no decay_steps (its schedule follows steps alone)")
     parser.add_argument("--validations", type=int, default=4)
     parser.add_argument("--reserve-s", type=float, default=20.0,
                         help="seconds kept for the final validation and export")
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. probe
     t0 = time.monotonic()
-    probe = subprocess.Popen(base + ["--steps", "100000000", "--set", "decay_steps=0",
+    decay_off = ["--set", "decay_steps=0"] if args.decay_fraction > 0 else []
+    probe = subprocess.Popen(base + ["--steps", "100000000", *decay_off,
                                      "--set", f"checkpoint_every={args.probe_every}",
                                      "--set", "validate_every=100000000"])
     seen: dict[int, float] = {}
@@ -127,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. main
     t1 = time.monotonic()
-    main_run = subprocess.Popen(base + ["--steps", str(total), "--set", f"decay_steps={decay}",
+    decay_on = ["--set", f"decay_steps={decay}"] if args.decay_fraction > 0 else []
+    main_run = subprocess.Popen(base + ["--steps", str(total), *decay_on,
                                         "--set", f"checkpoint_every={args.checkpoint_every}",
                                         "--set", f"validate_every={every}"])
     try:
