@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. probe
     t0 = time.monotonic()
     decay_off = ["--set", "decay_steps=0"] if args.decay_fraction > 0 else []
-    probe = subprocess.Popen(base + ["--steps", "100000000", *decay_off,
+    probe = subprocess.Popen([*base, "--steps", "100000000", *decay_off,
                                      "--set", f"checkpoint_every={args.probe_every}",
                                      "--set", "validate_every=100000000"])
     seen: dict[int, float] = {}
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. main
     t1 = time.monotonic()
     decay_on = ["--set", f"decay_steps={decay}"] if args.decay_fraction > 0 else []
-    main_run = subprocess.Popen(base + ["--steps", str(total), *decay_on,
+    main_run = subprocess.Popen([*base, "--steps", str(total), *decay_on,
                                         "--set", f"checkpoint_every={args.checkpoint_every}",
                                         "--set", f"validate_every={every}"])
     try:
