@@ -113,8 +113,8 @@ def register(sub, groups) -> None:
         s.add_argument("--features", choices=("gram", "resemblyzer", "ours", "both", "all"),
                        default=None,
                        help="gram: random-CNN time-Gram (the original); resemblyzer: a "
-                       "pretrained speaker encoder; ours: our own encoder (none ships yet: "
-                       "give a trained one with --model); "
+                       "pretrained speaker encoder; ours: our own encoder (the shipped one, "
+                       "or a trained one given with --model); "
                        "both: gram and resemblyzer; all: every one that is available "
                        "(default: gram; all with --split)")
         s.add_argument("--model", metavar="PATH", default=None,

@@ -42,7 +42,7 @@ def register(sub, groups) -> None:
                    "is the best measured on held-out real speakers (95.2%% 1-NN accuracy "
                    "against 78.6%% for gram, benchmarks/results/speakers-real.json); gram: "
                    "random-CNN time-Gram, the original method; ours: our own speaker "
-                   "encoder (none ships yet: give a trained one with --model) (default: "
+                   "encoder (the shipped one, or a trained one given with --model) (default: "
                    f"{DEFAULT_FEATURES} for a new database, the database's own for an "
                    "existing one)")
     e.add_argument("--model", metavar="PATH", default=None,

@@ -64,7 +64,7 @@ def register(sub, groups) -> None:
         "(ambience to music); --method speaker moves the content's median pitch onto the "
         "style speaker's, then matches Gram statistics and the embedding of our own speaker "
         "encoder to make a voice sound like another speaker (train the encoder with `sonomorph "
-        "train speaker-encoder` and give its file with --model: none ships yet). Inputs of any format, rate and channel count; the output, "
+        "train speaker-encoder` and give its file with --model; the shipped one otherwise). Inputs of any format, rate and channel count; the output, "
         "<track>_styled.<ext> ({track}: CONTENT's name), is mono at CONTENT's sample rate.",
     )
     p.add_argument("content", metavar="CONTENT", help="the clip whose content is kept")
