@@ -290,14 +290,16 @@ def run_one_or_many(key: str, role: str, single: str | None, many: list[str] | N
     ``many`` files were uploaded, on each of them (:func:`call_batch`). Returns the outcome
     to show in the players (the first file's), the files to offer for download (the zip
     first) and a summary: one line of counts, each file's answer when the capability gives
-    one in words (Genre), and one line per file that failed; empty for a single file."""
+    one in words (Genre), and one line per file that failed; empty for a single file. When
+    both are given, the ``single`` upload is the batch's first file (never dropped)."""
     one, several, done = BATCH_WORDS[key]
     fixed = dict(fixed or {})
     if not many:
         o = call(key, {**fixed, role: _check_upload(single, settings, one)}, settings,
                  progress, **options)
         return o, _files(o), ""
-    paths = [_check_upload(p, settings, one) for p in many]
+    uploads = ([single] if single else []) + [p for p in many if p != single]
+    paths = [_check_upload(p, settings, one) for p in uploads]
     outcomes, archive, failures = call_batch(key, role, paths, settings, progress,
                                              fixed=fixed, **options)
     lines = [f"{len(outcomes)} of {len(paths)} {several} {done}; all the results are in "

@@ -313,6 +313,11 @@ def test_every_one_file_tab_takes_several_files_and_gives_one_zip(key, settings,
     listing = next(x for x in single if isinstance(x, list))
     assert listing and not any(p.endswith(".zip") for p in listing)
     assert "of 3" not in single[-1]
+    if key == "karaoke":  # both fields filled: the single upload joins the batch, first
+        both = fn(*_tab_args(key, str(other), [str(song)], other))
+        names = zipfile.ZipFile(next(x for x in both if isinstance(x, list))[0]).namelist()
+        assert sorted({n.split("/")[0] for n in names}) == ["my_song_live_1", "second_take"]
+        assert both[-1].startswith("2 of 2 "), both[-1]
 
 
 def test_karaoke_names_the_model_that_ran(settings, song) -> None:
