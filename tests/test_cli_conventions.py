@@ -57,7 +57,7 @@ def test_the_walk_finds_the_commands():
     names = set(IDS)
     assert {"separate", "scream", "accompany", "style", "classify", "remove-silence",
             "effect growl", "image encode", "image decode", "speakers identify",
-            "train separator", "eval separator"} <= names
+            "train separator", "eval separator", "eval style"} <= names
     assert sum(_writes_audio_or_files(p) for _, p in LEAVES) >= 8
 
 

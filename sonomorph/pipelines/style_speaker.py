@@ -64,6 +64,7 @@ class SpeakerStyleTransfer(_StyleContract):
                  style_layers: Sequence[str] | None = None, bands: int = 1,
                  embedding_weight: float = 1.0, content_weight: float = 1.0,
                  style_weight: float = 3.0, pitch_match: bool = True, max_shift: float = 12.0,
+                 envelope_match: bool = False, max_envelope_db: float = 12.0,
                  steps: int = 100, lr: float | None = None, optimizer: str = "adam",
                  init: str = "content", init_noise: float = 0.1, seed: int = 0,
                  style_drop: float | None = STYLE_DROP, griffin_lim_iters: int = 64,
@@ -101,6 +102,7 @@ class SpeakerStyleTransfer(_StyleContract):
         self.content_weight, self.style_weight = float(content_weight), float(style_weight)
         self.embedding_weight = float(embedding_weight)
         self.pitch_match, self.max_shift = bool(pitch_match), float(max_shift)
+        self.envelope_match, self.max_envelope_db = bool(envelope_match), float(max_envelope_db)
         self._set_run(steps=steps, lr=lr, optimizer=optimizer, init=init, init_noise=init_noise,
                       seed=seed, style_drop=style_drop, adam_lr=SPEAKER_ADAM_LR)
 
@@ -129,6 +131,9 @@ class SpeakerStyleTransfer(_StyleContract):
         if self.pitch_match:
             c, pitch = match_pitch(c, self.sample_rate, s, max_semitones=self.max_shift)
         cs, ss = self.log_spectrogram(c), self.log_spectrogram(s)
+        if self.envelope_match:
+            cs, pitch["envelope_db"] = _match_envelope(cs, ss, self.max_envelope_db,
+                                                     self.sample_rate / self.n_fft)
         layers = self.content_layers + self.style_layers + ["embedding"]
         with torch.no_grad():
             fc = self._features(cs, self.content_layers)
@@ -158,3 +163,38 @@ class SpeakerStyleTransfer(_StyleContract):
             render=lambda v: self.griffin_lim(torch.expm1(v), length=c.shape[-1]))
         return StyleResult(y, self.sample_rate, cs[0].cpu().numpy(), ss[0].cpu().numpy(),
                            x[0].detach().cpu().numpy(), history, metrics)
+
+
+ENVELOPE_SMOOTH_HZ = 300.0  # the envelope gain is smoothed over about this bandwidth
+
+
+def _voiced_mean_log(x: Tensor, top_db: float = 40.0) -> Tensor:
+    """The mean natural-log magnitude per bin ``(freq,)`` of a ``log1p |STFT|`` ``(1, freq,
+    frames)`` over its voiced frames (energy within ``top_db`` of the loudest frame)."""
+    mag = torch.expm1(x[0])
+    energy = 10.0 * torch.log10(mag.pow(2).sum(dim=0).clamp_min(1e-20))
+    voiced = energy >= energy.max() - top_db
+    return torch.log(mag[:, voiced].clamp_min(1e-5)).mean(dim=1)
+
+
+def _match_envelope(content: Tensor, style: Tensor, max_db: float,
+                    bin_hz: float | None = None) -> tuple[Tensor, float]:
+    """Give ``content`` (``log1p |STFT|``) the long-term average spectrum of ``style``: a
+    fixed gain per frequency bin, the difference of their voiced-frame mean log spectra,
+    smoothed over about :data:`ENVELOPE_SMOOTH_HZ` and kept within ``max_db``. Where a
+    voice's energy lies on average (its formant region and its recording chain) is much of
+    what a speaker encoder hears, and one gain per bin leaves the words' timing and order
+    alone. Returns the equalised spectrogram and the mean absolute gain in dB."""
+    with torch.no_grad():
+        diff = _voiced_mean_log(style) - _voiced_mean_log(content)
+        n = diff.shape[0]
+        width = max(1, int(round(ENVELOPE_SMOOTH_HZ / (bin_hz or 8000.0 / (n - 1)))))
+        width += 1 - width % 2  # odd, centred
+        kernel = torch.ones(1, 1, width, dtype=diff.dtype, device=diff.device) / width
+        padded = torch.nn.functional.pad(diff[None, None], (width // 2, width // 2),
+                                         mode="replicate")
+        gain = torch.nn.functional.conv1d(padded, kernel)[0, 0]
+        limit = max_db / 20.0 * float(np.log(10.0))
+        gain = gain.clamp(-limit, limit)
+        out = torch.log1p(torch.expm1(content) * torch.exp(gain)[None, :, None])
+    return out, float(gain.abs().mean()) * 20.0 / float(np.log(10.0))
