@@ -80,3 +80,53 @@ def test_envelope_loss_shapes_gradients_and_settings():
         EnvelopeCorrelationLoss(n_mels=80, n_coeffs=0)
     with pytest.raises(ValueError):
         loss(torch.randn(1, 64, 10), torch.randn(1, 64, 10))
+
+
+@pytest.mark.parametrize("keys", [{}, {"drop_c0": True}, {"time_smoothing": 3},
+                                  {"drop_c0": True, "time_smoothing": 5}])
+def test_identical_envelopes_cost_nothing_and_other_words_cost_more(keys):
+    """With any of the options, a clip against itself (or the same vowels on noise instead
+    of pulses, i.e. the same filter on another excitation) costs little, and other vowels on
+    the same excitation cost at least four times as much."""
+    loss = EnvelopeCorrelationLoss(n_mels=80, n_coeffs=20, **keys)
+    ref = logmel(say("aiue", pulses(110)))
+    assert float(loss(ref, ref)) == pytest.approx(0.0, abs=1e-6)
+    same = float(loss(ref, logmel(say("aiue", noise(1)))))
+    other = float(loss(ref, logmel(say("iaeu", pulses(110)))))
+    assert same < 0.05 and other > 4 * same, (same, other)
+
+
+def test_drop_c0_frees_the_loudness_contour_only():
+    """A level that changes from frame to frame (the same number added to every band of a
+    frame: quefrency 0) costs nothing with ``drop_c0`` and costs with it kept; a change of
+    spectral shape costs in both."""
+    ref = logmel(say("aiue", pulses(110)))
+    level = torch.from_numpy(np.random.default_rng(3).uniform(-1.0, 1.0, ref.shape[-1])).float()
+    louder = ref + level
+    kept, dropped = EnvelopeCorrelationLoss(), EnvelopeCorrelationLoss(drop_c0=True)
+    assert float(dropped(ref, louder)) == pytest.approx(0.0, abs=1e-5)
+    assert float(kept(ref, louder)) > 0.02
+    reshaped = logmel(say("uaei", pulses(110)))
+    assert float(dropped(ref, reshaped)) > 0.05
+    with pytest.raises(ValueError):
+        EnvelopeCorrelationLoss(n_coeffs=1, drop_c0=True)
+
+
+def test_time_smoothing_frees_fast_wobble_but_keeps_the_phonemes():
+    """A frame-to-frame wobble of the envelope (one frame up, the next down: the fast
+    amplitude modulation of a rough voice) costs far less after 3-frame smoothing; vowels
+    that change places (a quarter second each) still cost."""
+    ref = logmel(say("aiue", pulses(110)))
+    t = ref.shape[-1]
+    wobble = 0.4 * torch.tensor([(-1.0) ** i for i in range(t)])
+    tilt = torch.linspace(1.0, -1.0, 80)[:, None]  # the wobble also tilts the spectrum
+    rough = ref + tilt * wobble
+    plain, smooth = EnvelopeCorrelationLoss(), EnvelopeCorrelationLoss(time_smoothing=3)
+    assert float(smooth(ref, rough)) < 0.3 * float(plain(ref, rough))
+    assert float(smooth(ref, logmel(say("iaeu", pulses(110))))) > 0.05
+    # smoothing is an average over frames: a constant envelope is left as it is
+    flat = torch.ones(1, 80, 12)
+    assert torch.allclose(smooth.envelope(flat), EnvelopeCorrelationLoss().envelope(flat), atol=1e-5)
+    for n in (0, 2):
+        with pytest.raises(ValueError):
+            EnvelopeCorrelationLoss(time_smoothing=n)

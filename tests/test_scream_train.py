@@ -61,7 +61,9 @@ def test_validation_tracks_the_judge_and_the_envelope_loss_is_selectable(tmp_pat
     result = Trainer(task, cfg, quiet=True).fit()
     assert isinstance(task.corr, EnvelopeCorrelationLoss) and task.corr.n_coeffs == 16
     m = result.metrics
-    assert set(m) == {"mel_corr", "envelope_corr", "judge_p_scream"}
+    assert set(m) == {"mel_corr", "envelope_corr", "judge_p_scream", "style_content"}
+    # the combined criterion: the share reached of the nearer-missed target (0.5 and 0.8)
+    assert m["style_content"] == pytest.approx(min(m["judge_p_scream"] / 0.5, m["mel_corr"] / 0.8))
     # the logged P(scream) is the judge's on the exported generator's held-out outputs
     gen, _ = load_model(result.last, expect="scream")
     judge, _ = load_model(judge_file, expect="scream-judge")
@@ -85,6 +87,50 @@ def test_default_content_loss_is_the_mel_correlation_and_bad_keys_are_refused(tm
     task.build_models()
     assert type(task.corr) is MelCorrelationLoss and task._load_judge() is None
     for keys in ({"judge": str(root / "missing.safetensors")}, {"content_loss": "words"},
-                 {"envelope_coeffs": 0}):
+                 {"envelope_coeffs": 0}, {"envelope_smoothing": 2}, {"envelope_smoothing": 0},
+                 {"envelope_drop_c0": True, "envelope_coeffs": 1}, {"disc_steps": 0}):
         with pytest.raises(ConfigError):
             tiny_config(tmp_path / "b", root, **keys)
+
+
+def test_real_scream_settings_shape_the_loss_and_step_the_discriminator_twice(tmp_path, folders):
+    """The settings proposed for real screams: the envelope loss without its level and
+    smoothed over 3 frames, no STFT term, feature matching, two discriminator updates per
+    generator step, keep-best on the combined criterion. Two steps take four discriminator
+    updates and two generator updates; best.safetensors is the step-2 model."""
+    from sonomorph.train import Trainer
+    from sonomorph.train.recipes.scream import ScreamTask
+
+    root, judge_file = folders
+    cfg = tiny_config(tmp_path / "run", root, judge=str(judge_file), content_loss="envelope",
+                      envelope_drop_c0=True, envelope_smoothing=3, stft_weight=0.0,
+                      correlation_weight=30.0, feature_matching_weight=10.0, disc_steps=2,
+                      keep_best="style_content", keep_best_mode="max")
+    task = ScreamTask(cfg)
+    trainer = Trainer(task, cfg, quiet=True)
+    result = trainer.fit()
+    assert task.corr.drop_c0 and task.corr.time_smoothing == 3 and task.corr.n_coeffs == 20
+    steps = {name: {int(st["step"]) for st in opt.state.values()}
+             for name, opt in trainer.optimizers.items()}
+    assert steps == {"d": {4}, "g": {2}}
+    assert result.best is not None and result.best.is_file()
+    assert result.best_metric == pytest.approx(result.metrics["style_content"])
+
+
+def test_a_config_from_before_the_new_keys_loads_with_the_old_behaviour(tmp_path, folders):
+    """Configurations written before envelope_drop_c0 / envelope_smoothing / disc_steps
+    existed load unchanged: the envelope loss as first trained, one discriminator update."""
+    from sonomorph.train.config import load_config
+    from sonomorph.train.recipes.scream import ScreamConfig, ScreamTask
+
+    root, _ = folders
+    toml = tmp_path / "old.toml"
+    toml.write_text(f'voices = "{root / "voices"}"\nscreams = "{root / "screams"}"\n'
+                    'content_loss = "envelope"\nenvelope_coeffs = 16\n')
+    cfg = load_config(ScreamConfig, toml)
+    assert (cfg.envelope_drop_c0, cfg.envelope_smoothing, cfg.disc_steps) == (False, 1, 1)
+    task = ScreamTask(cfg)
+    task.build_models()
+    a = torch.randn(1, 80, 20)
+    b = a + torch.randn(1, 80, 20)
+    assert torch.allclose(task.corr(a, b), EnvelopeCorrelationLoss(80, 16)(a, b))

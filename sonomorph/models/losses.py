@@ -169,28 +169,47 @@ class EnvelopeCorrelationLoss(nn.Module):
     of 22.05 kHz audio, 20 coefficients keep detail of about 4 bands (formant scale) and
     drop the harmonic ripple of voices above about 100 Hz. ``reduction="none"``: one value
     per item.
+
+    Two further freedoms, both off by default (the loss as first trained):
+    ``drop_c0=True`` leaves out quefrency 0, each frame's level (its mean log-mel over the
+    bands), so only the *shape* of each frame's envelope is compared and the loudness
+    contour is free (a scream's level does not follow the speech's syllables one to one);
+    ``time_smoothing=n`` (odd, in frames) averages both envelopes over ``n`` frames
+    (edges repeated) before comparing, so that fast envelope wobble (the 20-80 Hz
+    amplitude modulation of a rough or growled voice, one to three frames at hop 256)
+    is free too, while phonemes (50-200 ms, 4 to 17 frames) still have to line up.
     """
 
     def __init__(self, n_mels: int = 80, n_coeffs: int = 20, reduction: str = "mean",
-                 eps: float = 1e-8) -> None:
+                 eps: float = 1e-8, *, drop_c0: bool = False, time_smoothing: int = 1) -> None:
         super().__init__()
         if not 1 <= int(n_coeffs) <= int(n_mels):
             raise ValueError(f"n_coeffs must be between 1 and n_mels ({n_mels}), got {n_coeffs}")
+        if drop_c0 and int(n_coeffs) < 2:
+            raise ValueError("drop_c0 needs n_coeffs of at least 2 (quefrency 0 is dropped)")
+        if int(time_smoothing) < 1 or int(time_smoothing) % 2 == 0:
+            raise ValueError(f"time_smoothing must be an odd number of frames, got {time_smoothing}")
         self.n_mels, self.n_coeffs = int(n_mels), int(n_coeffs)
+        self.drop_c0, self.time_smoothing = bool(drop_c0), int(time_smoothing)
         k = torch.arange(self.n_mels, dtype=torch.float64)
         dct = torch.cos(torch.pi / self.n_mels * (k[None, :] + 0.5) * k[:, None])  # (q, band)
         dct[0] *= 1.0 / torch.sqrt(torch.tensor(2.0, dtype=torch.float64))
         dct *= torch.sqrt(torch.tensor(2.0 / self.n_mels, dtype=torch.float64))
-        low = dct[: self.n_coeffs]
+        low = dct[int(self.drop_c0): self.n_coeffs]
         # projection onto the low quefrencies: bands -> bands
         self.register_buffer("smooth", (low.T @ low).float(), persistent=False)
         self.corr = MelCorrelationLoss(reduction=reduction, eps=eps)
 
     def envelope(self, logmel: Tensor) -> Tensor:
-        """The cepstrally smoothed log-mel ``(batch, n_mels, frames)``."""
+        """The cepstrally smoothed log-mel ``(batch, n_mels, frames)`` (without each frame's
+        mean with ``drop_c0``; averaged over ``time_smoothing`` frames)."""
         if logmel.ndim != 3 or logmel.shape[1] != self.n_mels:
             raise ValueError(f"expected (batch, {self.n_mels}, frames), got {tuple(logmel.shape)}")
-        return torch.einsum("ij,bjt->bit", self.smooth, logmel.float())
+        env = torch.einsum("ij,bjt->bit", self.smooth, logmel.float())
+        n = self.time_smoothing
+        if n > 1:
+            env = F.avg_pool1d(F.pad(env, (n // 2, n // 2), mode="replicate"), n, stride=1)
+        return env
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         if a.shape != b.shape:

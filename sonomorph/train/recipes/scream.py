@@ -8,8 +8,11 @@ the data are unpaired), a multi-resolution STFT loss toward the input (a content
 weight norm, and the generator architecture (``istft`` fast one or the original ``melgan``).
 ``content_loss = "envelope"`` ties the output to the input's spectral *envelope* only
 (:class:`~sonomorph.models.losses.EnvelopeCorrelationLoss`: cepstrally smoothed log-mels,
-``envelope_coeffs`` quefrencies), leaving the excitation (pitch, roughness, noise: the
-timbre a scream changes) to the adversarial term.
+``envelope_coeffs`` quefrencies; ``envelope_drop_c0`` also frees each frame's level,
+``envelope_smoothing`` averages the envelopes over a few frames), leaving the excitation
+(pitch, roughness, noise: the timbre a scream changes) to the adversarial term.
+``disc_steps`` gives the discriminator several updates per generator step (each on a new
+crop of the batch), so that the adversarial term stays informative.
 
     sonomorph train scream --voices corpora/screams/voices --screams corpora/screams/screams
 
@@ -17,7 +20,9 @@ Adam (lr 1e-4, betas 0.5/0.9) for both networks; TensorBoard gets losses, valida
 correlation (``val/mel_corr``) and envelope correlation (``val/envelope_corr``) with the
 input, and audio samples; with ``judge`` (a scream judge file, ``train scream-judge``) also
 the judge's mean P(scream) of the held-out voices' outputs (``val/judge_p_scream``), the
-style the evaluation reports. Training resumes from ``out_dir`` (see :mod:`sonomorph.train`).
+style the evaluation reports, and ``val/style_content``: ``min(judge_p_scream / 0.5,
+mel_corr / 0.8)``, the share of the nearer-missed of the two targets reached (1: both met),
+which ``keep_best = "style_content"`` (with ``keep_best_mode = "max"``) can select on. Training resumes from ``out_dir`` (see :mod:`sonomorph.train`).
 """
 
 from __future__ import annotations
@@ -96,10 +101,13 @@ class ScreamConfig(TrainConfig):
     correlation_weight: float = 150.0  #: weight of the content loss below
     content_loss: Literal["mel", "envelope"] = "mel"  #: mel correlation, or of envelopes only
     envelope_coeffs: int = 20  #: envelope: quefrencies kept of the generator's mel bands
+    envelope_drop_c0: bool = False  #: envelope: leave each frame's level (quefrency 0) free
+    envelope_smoothing: int = 1  #: envelope: frames (odd) both envelopes are averaged over
     judge: str = ""  #: a scream judge file: validation also logs its P(scream) of the outputs
     feature_matching_weight: float = 0.0  #: batch-mean feature matching (0: off)
     stft_weight: float = 1.0  #: multi-resolution STFT loss toward the input (0: off)
     adversarial_weight: float = 1.0
+    disc_steps: int = 1  #: discriminator updates per generator step (each on a new crop)
     warmup_steps: int = 0  #: generator trained on the content losses only for this many steps
     checkpoint_every: int = 250
     validate_every: int = 500
@@ -125,6 +133,13 @@ class ScreamConfig(TrainConfig):
             raise ConfigError(f"'content_loss' must be 'mel' or 'envelope', got {self.content_loss!r}")
         if self.envelope_coeffs < 1:
             raise ConfigError("'envelope_coeffs' must be at least 1")
+        if self.envelope_drop_c0 and self.envelope_coeffs < 2:
+            raise ConfigError("'envelope_drop_c0' needs 'envelope_coeffs' of at least 2")
+        if self.envelope_smoothing < 1 or self.envelope_smoothing % 2 == 0:
+            raise ConfigError("'envelope_smoothing' must be an odd number of frames, got "
+                              f"{self.envelope_smoothing}")
+        if self.disc_steps < 1:
+            raise ConfigError(f"'disc_steps' must be at least 1, got {self.disc_steps}")
         if not 0.1 <= self.segment_s <= 10:
             raise ConfigError(f"'segment_s' must be between 0.1 and 10, got {self.segment_s}")
         for key in ("correlation_weight", "feature_matching_weight", "stft_weight",
@@ -247,11 +262,17 @@ class ScreamTask(TrainTask):
         d = self.config.discriminator
         gen = build_generator(self.config.generator)
         if self.config.content_loss == "envelope":
-            self.corr = EnvelopeCorrelationLoss(gen.front.mel.n_mels, self.config.envelope_coeffs)
+            self.corr = self._envelope(gen.front.mel.n_mels)
         return {"generator": gen,
                 "discriminator": MultiScaleDiscriminator(d.n_scales, d.ndf, d.n_layers,
                                                          d.downsample, d.max_channels,
                                                          d.weight_norm)}
+
+    def _envelope(self, n_mels: int, reduction: str = "mean") -> EnvelopeCorrelationLoss:
+        cfg = self.config
+        return EnvelopeCorrelationLoss(n_mels, cfg.envelope_coeffs, reduction,
+                                       drop_c0=cfg.envelope_drop_c0,
+                                       time_smoothing=cfg.envelope_smoothing)
 
     def build_optimizers(self, models):
         cfg = self.config
@@ -293,11 +314,15 @@ class ScreamTask(TrainTask):
         real_feats = None
         fake_crop = _crop(fake, cfg.disc_crop)
         if adversarial:
-            real_feats = disc(_peak_normalise(_crop(scream, cfg.disc_crop)))
-            fake_feats = disc(_peak_normalise(fake_crop.detach()))
-            loss_d = self.hinge(fake_feats, real_feats)
-            ctx.backward(loss_d, "d")
-            ctx.step("d")
+            # the last update's crops (and real features) serve the generator's step below
+            for k in range(cfg.disc_steps):
+                if k:
+                    fake_crop = _crop(fake, cfg.disc_crop)
+                real_feats = disc(_peak_normalise(_crop(scream, cfg.disc_crop)))
+                fake_feats = disc(_peak_normalise(fake_crop.detach()))
+                loss_d = self.hinge(fake_feats, real_feats)
+                ctx.backward(loss_d, "d")
+                ctx.step("d")
             out["d"] = loss_d
         with ctx.fp32():
             mel_in = front(voice.float() * front.gain(voice.float()))
@@ -327,14 +352,14 @@ class ScreamTask(TrainTask):
     def validate(self, models, loader) -> dict[str, float]:
         """Content: the mel and the envelope correlation of each held-out voice's output
         with it; style, with ``judge``: the judge's mean P(scream) of the outputs (each
-        output's judged windows averaged, then the outputs; silent ones are skipped)."""
+        output's judged windows averaged, then the outputs; silent ones are skipped) and
+        ``style_content`` (see the module docstring)."""
         from sonomorph.models.scream_judge import clip_scores
 
         gen = models["generator"]
         front = gen.front
         judge = self._load_judge()
-        envelope = EnvelopeCorrelationLoss(front.mel.n_mels, self.config.envelope_coeffs,
-                                           reduction="none").to(next(gen.parameters()).device)
+        envelope = self._envelope(front.mel.n_mels, "none").to(next(gen.parameters()).device)
         corrs, envs, probs = [], [], []
         for batch in loader:
             voice = batch["voice"]
@@ -354,6 +379,7 @@ class ScreamTask(TrainTask):
                "envelope_corr": float(torch.cat(envs).mean())}
         if probs:
             out["judge_p_scream"] = float(np.mean(probs))
+            out["style_content"] = min(out["judge_p_scream"] / 0.5, out["mel_corr"] / 0.8)
         return out
 
     def _load_judge(self) -> nn.Module | None:
