@@ -13,6 +13,7 @@ from sonomorph.cli.common import (
     add_output_options,
     device,
     lazy_progress,
+    non_negative_int,
     out_dir,
     plan_outputs,
     positive_float,
@@ -172,7 +173,7 @@ def register(sub, groups) -> None:
                        help="seed of the pair draw (default: 0)")
         e.add_argument("--seconds", type=positive_float, default=5.0, metavar="S",
                        help="length of each transfer clip (default: 5)")
-        e.add_argument("--wer-pairs", type=_count, default=6, metavar="N",
+        e.add_argument("--wer-pairs", type=non_negative_int, default=6, metavar="N",
                        help="English pairs with known text for the word error rate; 0: none "
                        "(default: 6)")
         e.add_argument("--model", metavar="PATH", default=None,
@@ -182,16 +183,6 @@ def register(sub, groups) -> None:
                        help="CPU threads (default: 1, as the speed target is stated)")
         e.add_argument("--json", metavar="PATH", help="also write the results as JSON")
         e.set_defaults(func=run_eval)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
-    return value
 
 
 def run_eval(args) -> int:
