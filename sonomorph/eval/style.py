@@ -113,18 +113,24 @@ def pick_pairs(speakers: Sequence[str], n: int, seed: int = 0) -> list[tuple[str
 
 
 def _usable(path: Path, skipped: dict[str, int]) -> np.ndarray | None:
-    """A clip as mono float32 at :data:`SR`, or None (counted in ``skipped``) when it is
-    unreadable, silent or not finite."""
-    from sonomorph.pipelines.speaker_features import load_voice
+    """A clip as mono float32 at :data:`SR`, or None (counted in ``skipped`` by
+    :func:`~sonomorph.pipelines.speaker_features.skip_reason`) when it is unreadable,
+    silent or not finite."""
+    from sonomorph.pipelines.speaker_features import (
+        SilentVoiceError,
+        check_voice,
+        load_voice,
+        skip_reason,
+    )
 
     try:
         wav = load_voice(path, SR)
-    except SonomorphError:
-        skipped["unreadable"] = skipped.get("unreadable", 0) + 1
-        return None
-    if wav.size == 0 or not np.all(np.isfinite(wav)) or not float(
-            np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) > 1e-4:
-        skipped["silent"] = skipped.get("silent", 0) + 1
+        if wav.size == 0:
+            raise SilentVoiceError("is empty", path)
+        check_voice(wav, path)
+    except SonomorphError as exc:
+        reason = skip_reason(exc)
+        skipped[reason] = skipped.get(reason, 0) + 1
         return None
     return wav
 

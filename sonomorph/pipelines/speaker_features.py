@@ -101,6 +101,15 @@ def skip_reason(exc: SonomorphError) -> str:
     return "unreadable"
 
 
+def check_voice(wav: np.ndarray, path: str | os.PathLike | None = None) -> None:
+    """A one-line error unless the mono waveform ``wav`` is finite and holds a voice (RMS
+    above :data:`SILENCE_RMS`); :func:`skip_reason` names the error for a summary."""
+    if not np.all(np.isfinite(wav)):
+        raise AudioLoadError("holds NaN or infinite samples", path)
+    if not float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) > SILENCE_RMS:
+        raise SilentVoiceError("is silent: there is no voice to describe", path)
+
+
 def _prepare_voice(wav: np.ndarray, sr: int, min_samples: int,
                    path: str | os.PathLike | None) -> np.ndarray:
     """Check a mono waveform and pad it (by repeating it) to ``min_samples``."""
@@ -109,10 +118,7 @@ def _prepare_voice(wav: np.ndarray, sr: int, min_samples: int,
     if wav.shape[0] < floor:
         raise InputTooShortError(f"{wav.shape[0] / sr * 1000:.0f} ms is too short to describe "
                                  f"a voice (at least {floor / sr * 1000:.0f} ms)", path)
-    if not np.all(np.isfinite(wav)):
-        raise AudioLoadError("holds NaN or infinite samples", path)
-    if not float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) > SILENCE_RMS:
-        raise SilentVoiceError("is silent: there is no voice to describe", path)
+    check_voice(wav, path)
     if wav.shape[0] < min_samples:
         wav = np.tile(wav, -(-min_samples // wav.shape[0]))[:min_samples]
     return wav

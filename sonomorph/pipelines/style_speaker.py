@@ -42,6 +42,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from sonomorph.pipelines.style import (
@@ -183,7 +184,7 @@ def _voiced_mean_log(x: Tensor, top_db: float = 40.0) -> Tensor:
 
 
 def _match_envelope(content: Tensor, style: Tensor, max_db: float,
-                    bin_hz: float | None = None) -> tuple[Tensor, float]:
+                    bin_hz: float) -> tuple[Tensor, float]:
     """Give ``content`` (``log1p |STFT|``) the long-term average spectrum of ``style``: a
     fixed gain per frequency bin, the difference of their voiced-frame mean log spectra,
     smoothed over about :data:`ENVELOPE_SMOOTH_HZ` and kept within ``max_db``. Where a
@@ -192,13 +193,10 @@ def _match_envelope(content: Tensor, style: Tensor, max_db: float,
     alone. Returns the equalised spectrogram and the mean absolute gain in dB."""
     with torch.no_grad():
         diff = _voiced_mean_log(style) - _voiced_mean_log(content)
-        n = diff.shape[0]
-        width = max(1, int(round(ENVELOPE_SMOOTH_HZ / (bin_hz or 8000.0 / (n - 1)))))
+        width = max(1, int(round(ENVELOPE_SMOOTH_HZ / bin_hz)))
         width += 1 - width % 2  # odd, centred
-        kernel = torch.ones(1, 1, width, dtype=diff.dtype, device=diff.device) / width
-        padded = torch.nn.functional.pad(diff[None, None], (width // 2, width // 2),
-                                         mode="replicate")
-        gain = torch.nn.functional.conv1d(padded, kernel)[0, 0]
+        padded = F.pad(diff[None, None], (width // 2, width // 2), mode="replicate")
+        gain = F.avg_pool1d(padded, width, stride=1)[0, 0]
         limit = max_db / 20.0 * float(np.log(10.0))
         gain = gain.clamp(-limit, limit)
         out = torch.log1p(torch.expm1(content) * torch.exp(gain)[None, :, None])
