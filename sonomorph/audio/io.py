@@ -22,12 +22,11 @@ streaming :func:`iter_blocks`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -66,7 +65,13 @@ _WRITE_FORMATS = {"wav": "WAV", "wave": "WAV", "flac": "FLAC", "mp3": "MP3", "og
                   "aac": "ffmpeg", "opus": "ffmpeg"}
 #: Output format names :func:`save` accepts (``format=`` or the path's extension).
 WRITABLE_FORMATS = tuple(_WRITE_FORMATS)
-_PCM = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+#: Bit depth name -> soundfile subtype of the PCM/float formats.
+PCM_SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+#: soundfile format -> (subtype, encoder options) of the lossy formats libsndfile writes:
+#: mp3 VBR ~190 kb/s, Ogg Vorbis q6.
+LOSSY_ENCODERS = {"MP3": ("MPEG_LAYER_III", {"compression_level": 0.2,
+                                             "bitrate_mode": "VARIABLE"}),
+                  "OGG": ("VORBIS", {"compression_level": 0.4})}
 #: Sample rates an mp3 file can hold.
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 _ITU = 0.7071
@@ -463,17 +468,14 @@ def save(path: str | os.PathLike, wav: np.ndarray, sr: int, *, bit_depth: str | 
         if sf_format == "MP3" and (sr not in MP3_RATES or x.shape[0] > 2):
             raise AudioSaveError(f"mp3 holds 1-2 channels at {', '.join(map(str, MP3_RATES))}"
                                  f" Hz, not {x.shape[0]} channels at {sr} Hz", path)
-        st = "MPEG_LAYER_III" if sf_format == "MP3" else "VORBIS"
-        kwargs = {"compression_level": 0.2 if sf_format == "MP3" else 0.4}
-        if sf_format == "MP3":
-            kwargs["bitrate_mode"] = "VARIABLE"
+        st, kwargs = LOSSY_ENCODERS[sf_format]
     elif subtype is not None and sf.check_format(sf_format, subtype):
         st = subtype
     else:
         depth = str(bit_depth)
-        if depth not in _PCM:
+        if depth not in PCM_SUBTYPES:
             raise AudioSaveError(f"bit depth must be 16, 24 or 32f, not {bit_depth!r}", path)
-        st = _PCM[depth]
+        st = PCM_SUBTYPES[depth]
         if not sf.check_format(sf_format, st):
             raise AudioSaveError(f"{fmt} cannot hold {depth}-bit samples (use 16 or 24)", path)
     if st not in ("FLOAT", "DOUBLE"):
@@ -503,93 +505,15 @@ def _write_chunked(path: Path, x: np.ndarray, sr: int, subtype: str, fmt: str,
                    kwargs: dict) -> None:
     """Write in blocks: one huge libsndfile write to Ogg Vorbis overflows libvorbis's stack
     (an alloca sized by the frames buffered; python-soundfile issue #426, ~96 s of stereo)."""
-    frames = x.T
     with sf.SoundFile(path, "w", sr, x.shape[0], subtype=subtype, format=fmt, **kwargs) as f:
-        for start in range(0, frames.shape[0], _WRITE_BLOCK):
-            f.write(np.ascontiguousarray(frames[start:start + _WRITE_BLOCK]))
+        write_frames(f, x.T)
 
 
-class BlockWriter:
-    """Write one file block by block (``write`` takes ``(channels, n)`` float arrays), for
-    outputs of any length in constant memory; :func:`save` writes whole arrays.
-
-    ``fmt`` is wav, flac, mp3 or ogg with :func:`save`'s conventions: 16/24-bit PCM or
-    32-bit float (``bit_depth``), mp3 VBR, Ogg Vorbis; integer and lossy formats are
-    clipped to [-1, 1] and :attr:`clipped` counts the clipped samples. Write into a path
-    from :func:`~sonomorph.utils.fs.atomic_path` so a failure leaves no half-written file.
-    """
-
-    FORMATS = ("wav", "flac", "mp3", "ogg")
-
-    def __init__(self, path: str | os.PathLike, fmt: str, sr: int, channels: int,
-                 bit_depth: str = "16"):
-        check_block_format(fmt, str(bit_depth))
-        self.clip = True
-        kwargs: dict = {}
-        if fmt == "mp3":
-            subtype, kwargs = "MPEG_LAYER_III", {"compression_level": 0.2,
-                                                 "bitrate_mode": "VARIABLE"}
-        elif fmt == "ogg":
-            subtype, kwargs = "VORBIS", {"compression_level": 0.4}
-        else:
-            subtype = _PCM[str(bit_depth)]
-            self.clip = subtype != "FLOAT"
-        self.clipped = 0
-        self.file = sf.SoundFile(path, "w", samplerate=int(sr), channels=int(channels),
-                                 format=_WRITE_FORMATS[fmt], subtype=subtype, **kwargs)
-
-    def write(self, block: np.ndarray) -> None:
-        if self.clip:
-            over = np.abs(block) > 1.0
-            if over.any():
-                self.clipped += int(over.sum())
-                block = np.clip(block, -1.0, 1.0)
-        frames = np.ascontiguousarray(np.asarray(block, dtype=np.float32).T)
-        for start in range(0, frames.shape[0], _WRITE_BLOCK):  # see _write_chunked
-            self.file.write(frames[start:start + _WRITE_BLOCK])
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def check_block_format(fmt: str, bit_depth: str) -> None:
-    """ConfigError unless :class:`BlockWriter` can write ``fmt`` at ``bit_depth``."""
-    if fmt not in BlockWriter.FORMATS:
-        raise ConfigError(f"output format must be one of {', '.join(BlockWriter.FORMATS)}, "
-                          f"not {fmt!r}")
-    if bit_depth not in _PCM:
-        raise ConfigError(f"bit depth must be 16, 24 or 32f, not {bit_depth!r}")
-    if fmt == "flac" and bit_depth == "32f":
-        raise ConfigError("flac cannot hold 32-bit float samples (use 16 or 24, or wav)")
-
-
-@contextlib.contextmanager
-def block_writers(targets: Mapping[str, Path], fmt: str, sr: int, channels: int,
-                  bit_depth: str = "16", *, overwrite: bool = False,
-                  inputs: Iterable[str | os.PathLike] = ()
-                  ) -> Iterator[dict[str, BlockWriter]]:
-    """One :class:`BlockWriter` per target (same keys), each writing into an atomic
-    temporary (:func:`~sonomorph.utils.fs.atomic_path`) that is renamed onto its target
-    only when the ``with`` block ends without an error, and removed otherwise. A file that
-    cannot be opened raises :class:`AudioSaveError`; clipped samples are logged."""
-    with contextlib.ExitStack() as stack:
-        writers: dict[str, BlockWriter] = {}
-        try:
-            try:
-                for name, target in targets.items():
-                    tmp = stack.enter_context(atomic_path(target, overwrite=overwrite,
-                                                          inputs=inputs))
-                    writers[name] = BlockWriter(tmp, fmt, sr, channels, bit_depth)
-            except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-                raise AudioSaveError(f"cannot write {fmt}: {exc}",
-                                     next(iter(targets.values()))) from None
-            yield writers
-        finally:
-            for w in writers.values():
-                w.close()
-        for name, w in writers.items():
-            if w.clipped:
-                log.warning("%s: %d samples clipped to [-1, 1]", targets[name], w.clipped)
+def write_frames(f: sf.SoundFile, frames: np.ndarray) -> None:
+    """Write ``frames`` ``(n, channels)`` to an open file in blocks of at most 32768 frames
+    (see :func:`_write_chunked` for why)."""
+    for start in range(0, frames.shape[0], _WRITE_BLOCK):
+        f.write(np.ascontiguousarray(frames[start:start + _WRITE_BLOCK], dtype=np.float32))
 
 
 # ---------------------------------------------------------------------- public: files

@@ -69,6 +69,7 @@ import soxr
 import torch
 from torch import nn
 
+from sonomorph.audio import blockwriter
 from sonomorph.audio import io as audio_io
 from sonomorph.audio.level import gain_to_rms, gain_to_rms_blocks
 from sonomorph.audio.spectral import GriffinLim
@@ -382,7 +383,7 @@ class Accompanist:
         outputs = output_paths(out_dir, format=format, plot=plot)
         for p in outputs.values():
             check_output(p, overwrite=overwrite, inputs=[path])
-        audio_io.check_block_format(format, str(bit_depth))
+        blockwriter.check_block_format(format, str(bit_depth))
         meta = audio_io.info(path)
         sr, net = meta.sample_rate, self.model
         needed = max(1, math.ceil(MIN_FILE_SECONDS * sr))
@@ -496,7 +497,7 @@ class Accompanist:
             block = max(1, int(READ_BLOCK_SECONDS * sr))
             targets = {name: outputs[name] for name in ("song", "accompaniment")}
             try:
-                with audio_io.block_writers(targets, fmt, rate, 2, bit_depth,
+                with blockwriter.block_writers(targets, fmt, rate, 2, bit_depth,
                                             overwrite=overwrite, inputs=[path]) as writers:
                     done = 0
                     while done < frames:

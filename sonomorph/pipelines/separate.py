@@ -38,6 +38,7 @@ import soxr
 import torch
 from torch import nn
 
+from sonomorph.audio import blockwriter
 from sonomorph.audio import io as audio_io
 from sonomorph.errors import AudioLoadError, ConfigError, InputTooShortError
 from sonomorph.pipelines.engine import ChunkEngine, ResampledChunkEngine
@@ -239,7 +240,7 @@ class Separator:
         returned and nothing is computed).
         """
         path = Path(path)
-        audio_io.check_block_format(format, str(bit_depth))
+        blockwriter.check_block_format(format, str(bit_depth))
         outputs = output_paths(path, out_dir, stems=stems, format=format, filename=filename)
         if skip_existing and all(p.exists() for p in outputs.values()):
             return outputs
@@ -269,7 +270,7 @@ class Separator:
         back = None
         if out_sr != sr:
             back = soxr.ResampleStream(sr, out_sr, 2 * channels, dtype="float32", quality="HQ")
-        with audio_io.block_writers(outputs, fmt, out_sr, channels, bit_depth,
+        with blockwriter.block_writers(outputs, fmt, out_sr, channels, bit_depth,
                                     overwrite=overwrite, inputs=[path]) as writers:
             pairs = self.stream(blocks, sr, progress=progress, total=total, name=path)
             for last, (vocals, acc) in _mark_last(pairs):
