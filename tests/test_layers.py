@@ -28,6 +28,7 @@ LAYER_OF = {
     "sonomorph.capabilities": "front",
     "sonomorph.cli": "front",
     "sonomorph.app": "front",
+    "sonomorph.app_jobs": "front",
     "sonomorph.demo": "front",
     "sonomorph.demo_report": "front",
     "sonomorph.__main__": "front",
