@@ -63,7 +63,7 @@ def _middle(path: Path, seconds: float, sr_out: int) -> np.ndarray:
 
 
 def music_inputs(library: Path, files: int, seconds: float, sr: int) -> list[tuple[str, np.ndarray]]:
-    from sonomorph.data.corpus.sources import load_library
+    from sonomorph.data.corpus.sources_library import load_library
 
     recs = sorted(load_library(library, kind="music", split="test-real"), key=lambda r: str(r.path))
     recs = [r for r in recs if r.duration >= seconds / 2]
@@ -73,7 +73,7 @@ def music_inputs(library: Path, files: int, seconds: float, sr: int) -> list[tup
 
 
 def voice_inputs(library: Path, files: int, seconds: float, sr: int) -> list[tuple[str, np.ndarray]]:
-    from sonomorph.data.corpus.sources import group_records, load_library
+    from sonomorph.data.corpus.sources_library import group_records, load_library
 
     groups = group_records(load_library(library, kind="speech", split="test-real"))
     out = []

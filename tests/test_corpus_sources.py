@@ -17,13 +17,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sonomorph.data.corpus import sources, sources_splits
-from sonomorph.data.corpus.sources import (
-    DiskSpaceError,
-    build_sources,
-    group_records,
-    load_library,
-)
+from sonomorph.data.corpus import sources, sources_debs, sources_splits
+from sonomorph.data.corpus.sources import DiskSpaceError, build_sources
+from sonomorph.data.corpus.sources_library import group_records, load_library
 from sonomorph.errors import ConfigError, DependencyError
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)")
@@ -262,12 +258,12 @@ def _fake_apt(tmp_path: Path, monkeypatch, lists: bool) -> None:
     script = tmp_path / "apt-get"
     script.write_text("#!/bin/sh\necho \"E: Unable to locate package $2\" >&2\nexit 100\n")
     script.chmod(0o755)
-    monkeypatch.setattr(sources, "APT_GET", str(script))
+    monkeypatch.setattr(sources_debs, "APT_GET", str(script))
     lists_dir = tmp_path / "lists"
     lists_dir.mkdir()
     if lists:
         (lists_dir / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text("")
-    monkeypatch.setattr(sources, "APT_LISTS", lists_dir)
+    monkeypatch.setattr(sources_debs, "APT_LISTS", lists_dir)
 
 
 def test_missing_package_is_one_line_and_the_rest_is_built(tmp_path, debs, monkeypatch):
@@ -419,11 +415,11 @@ def test_fetch_downloads_with_apt_get_into_the_debs_folder(tmp_path, debs, monke
     script.write_text(f"#!/bin/sh\n[ \"$1\" = download ] || exit 3\n"
                       f"cp \"{store}/$2_{VERSION}_all.deb\" . || exit 100\n")
     script.chmod(0o755)
-    monkeypatch.setattr(sources, "APT_GET", str(script))
+    monkeypatch.setattr(sources_debs, "APT_GET", str(script))
     lists = tmp_path / "lists"
     lists.mkdir()
     (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text("")
-    monkeypatch.setattr(sources, "APT_LISTS", lists)
+    monkeypatch.setattr(sources_debs, "APT_LISTS", lists)
     fresh = tmp_path / "fresh-debs"
     lines: list[str] = []
     r = build_sources(tmp_path / "lib", debs_dir=fresh, packages=["singularity-music", "scratch"],

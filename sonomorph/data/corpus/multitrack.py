@@ -81,12 +81,12 @@ TEST_REAL_SECONDS = 30.0
 
 
 def read_library(root: str | os.PathLike) -> list | None:
-    """The music and speech records (:class:`sonomorph.data.corpus.sources.SourceRecord`)
+    """The music and speech records (:class:`sonomorph.data.corpus.sources_library.SourceRecord`)
     of the real-audio library in ``root``, or None when ``root`` has no
     ``manifest.json``."""
     if not (Path(root) / "manifest.json").is_file():
         return None
-    from sonomorph.data.corpus.sources import load_library
+    from sonomorph.data.corpus.sources_library import load_library
 
     return [r for r in load_library(root) if r.kind in ("music", "speech")]
 

