@@ -36,8 +36,8 @@ def _size_gb(path: Path) -> float:
 def _largest_archive(debs: Path) -> dict:
     """The largest .pk3/.zip member among the packages whose archives the build opens (the
     biggest temporary file it writes), from ``dpkg-deb -c``."""
-    from sonomorph.data.corpus.sources import PACKAGES
     from sonomorph.data.corpus.sources_debs import find_deb
+    from sonomorph.data.corpus.sources_packages import PACKAGES
 
     best = {"bytes": 0}
     for name, pkg in sorted(PACKAGES.items()):

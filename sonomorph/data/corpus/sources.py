@@ -1,8 +1,9 @@
 """A library of real recordings (music, speech, screams) built offline from Debian packages.
 
-``sonomorph corpus sources --out DIR`` fetches the packages listed in :data:`PACKAGES` with
-``apt-get download`` (nothing is installed), reads only the members it needs out of each
-``.deb`` (and out of the ``.pk3``/``.zip`` archives inside some of them), and writes::
+``sonomorph corpus sources --out DIR`` fetches the packages listed in
+:data:`~sonomorph.data.corpus.sources_packages.PACKAGES` with ``apt-get download`` (nothing is
+installed), reads only the members it needs out of each ``.deb`` (and out of the
+``.pk3``/``.zip`` archives inside some of them), and writes::
 
     DIR/music/<source>/<track>.flac       44.1 kHz stereo, 16-bit FLAC
     DIR/speech/<speaker>/<clip>.flac      mono, 16-bit FLAC, native rate capped at 44.1 kHz
@@ -24,26 +25,12 @@ manifest lists each folder's ``linked`` folders. The rules are in
 :mod:`sonomorph.data.corpus.sources_splits`; which members of a package are read and how
 they are labelled is :mod:`sonomorph.data.corpus.sources_labels`.
 
-Python API for other corpus builders::
-
-    from sonomorph.data.corpus.sources_library import load_library
-    records = load_library("corpora/sources", kind="speech", split="train")
-    for r in records:
-        r.path        # absolute Path of the FLAC file
-        r.kind        # "music" | "speech" | "screams"
-        r.group       # folder name: source, speaker or character (the unit of the split)
-        r.split       # "train" | "valid" | "test-real"
-        r.duration    # seconds
-        r.sample_rate, r.channels
-        r.label       # dict: speaker / character / source, language, culture, gender
-                      # (the keys that are known for that file)
-        r.package, r.version, r.licence, r.member, r.sha256
-
-That reader, and :func:`~sonomorph.data.corpus.sources_library.group_records` (records by
-folder), are :mod:`sonomorph.data.corpus.sources_library`; fetching the packages and reading
-their members are :mod:`sonomorph.data.corpus.sources_debs`. This module is the builder
-behind the command (:func:`build_sources`): decoding and writing the clips, resuming, and
-writing the manifest.
+Reading the built library (the Python API for other corpus builders) is
+:mod:`sonomorph.data.corpus.sources_library`; the packages, their licences and build units
+are :mod:`sonomorph.data.corpus.sources_packages`; fetching the packages and reading their
+members are :mod:`sonomorph.data.corpus.sources_debs`. This module is the builder behind the
+command (:func:`build_sources`): decoding and writing the clips, resuming, and writing the
+manifest.
 
 Resume and determinism: one done-marker per (package, category) under ``DIR/.done/``
 (the machinery of :mod:`sonomorph.data.corpus.common`) lists the files written with their
@@ -68,7 +55,6 @@ import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +86,7 @@ from sonomorph.data.corpus.sources_library import (
     KINDS,
     SPLITS,
 )
+from sonomorph.data.corpus.sources_packages import PACKAGES, UNITS, unit_kinds
 from sonomorph.data.corpus.sources_splits import assign_splits, shared_recordings
 from sonomorph.errors import ConfigError, SonomorphError
 from sonomorph.utils.fs import atomic_path
@@ -112,96 +99,8 @@ MIN_SECONDS = 0.3
 SILENCE_PEAK = 10 ** (-50 / 20)  # a clip whose peak stays below -50 dBFS counts as silent
 
 
-
 class DiskSpaceError(SonomorphError):
     """Not enough free disk space for the build."""
-
-
-# ----------------------------------------------------------------------------- packages
-
-
-@dataclass(frozen=True)
-class Package:
-    """A Debian package that holds real recordings, and what we take from it.
-
-    ``deb_mb``: download size; ``temp_mb``: the largest temporary it needs (an inner
-    archive); ``out_mb``: about what its FLAC files take (used for the disk check)."""
-
-    name: str
-    licence: str
-    kinds: tuple[str, ...]
-    deb_mb: int
-    temp_mb: int
-    out_mb: int
-    note: str = ""
-
-
-_CCBYSA = "CC-BY-SA-3.0"
-PACKAGES: dict[str, Package] = {p.name: p for p in (
-    # music and speech first, screams last (the order of the build)
-    Package("0ad-data", _CCBYSA, ("music", "speech", "screams"), 1170, 3300, 1000,
-            "0 A.D. (Wildfire Games): audio/music, audio/voice, audio/actor/human/death"),
-    Package("singularity-music", _CCBYSA, ("music",), 55, 0, 400, "Singularity soundtrack"),
-    Package("fillets-ng-data", "GPL-2", ("music",), 90, 0, 120, "Fish Fillets NG music"),
-    Package("openarena-088-data", "GPL-2+", ("music", "screams"), 73, 75, 80,
-            "OpenArena 0.8.8: music/ and sound/player/neko in pak6-patch088.pk3"),
-    Package("asterisk-moh-opsound-wav", _CCBYSA, ("music",), 18, 0, 90,
-            "Asterisk music on hold (opsound.org), 8 kHz"),
-    Package("fillets-ng-data-cs", "GPL-2", ("speech",), 30, 0, 420, "Fish Fillets NG, Czech voices"),
-    Package("fillets-ng-data-nl", "GPL-2", ("speech",), 30, 0, 380, "Fish Fillets NG, Dutch voices"),
-    Package("tuxpaint-stamps-default", "GPL-2", ("speech",), 230, 0, 700,
-            "Tux Paint stamp descriptions read aloud"),
-    Package("klettres-data", "GPL-2+", ("speech",), 20, 0, 200, "KLettres letters and syllables"),
-    Package("ktuberling-data", "GPL-2+", ("speech",), 40, 0, 80, "KTuberling words"),
-    Package("asterisk-core-sounds-en-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts, Allison (en)"),
-    Package("asterisk-core-sounds-es-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts, Allison (es)"),
-    Package("asterisk-core-sounds-fr-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts, June (fr)"),
-    Package("asterisk-core-sounds-it-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts, Carlo (it)"),
-    Package("asterisk-core-sounds-ru-wav", _CCBYSA, ("speech",), 25, 0, 30, "Asterisk prompts (ru)"),
-    Package("asterisk-prompt-it-menardi-wav", _CCBYSA, ("speech",), 25, 0, 30,
-            "Asterisk prompts, Menardi (it)"),
-    Package("openarena-data", "GPL-2+", ("screams",), 45, 40, 5, "OpenArena: sound/player in pak0.pk3"),
-    Package("openarena-081-players", "GPL-2+", ("screams",), 77, 77, 20,
-            "OpenArena player models: sound/player in pak2-players.pk3"),
-    Package("openarena-085-data", "GPL-2+", ("screams",), 39, 39, 5, "OpenArena 0.8.5 patch"),
-    Package("nexuiz-data", "GPL-2+", ("screams",), 280, 280, 50, "Nexuiz: sound/player in data.pk3"),
-    Package("megaglest-data", _CCBYSA, ("screams",), 300, 0, 40,
-            "MegaGlest megapack unit voices (*_die*, *_attack*)"),
-    Package("ufoai-sound", "GPL-2 / CC-BY-SA-3.0", ("screams",), 19, 19, 10,
-            "UFO: Alien Invasion soldier and civilian cries in 0snd.pk3"),
-    Package("scratch", "CC-BY-SA-3.0 (media)", ("screams",), 70, 0, 3, "Scratch media: Human screams"),
-)}
-
-
-# ----------------------------------------------------------------------------- build units
-
-# A unit is built in one pass over its packages' .deb files; its clips of one category form
-# one job (one done-marker). OpenArena's packages are one unit because a patch package
-# replaces a character's clips of the same name; the Asterisk prompts are one unit because
-# one voice (Allison) speaks in two of them.
-UNITS: dict[str, tuple[str, ...]] = {
-    "0ad": ("0ad-data",),
-    "singularity": ("singularity-music",),
-    "fillets": ("fillets-ng-data",),
-    "asterisk-moh": ("asterisk-moh-opsound-wav",),
-    "openarena": ("openarena-data", "openarena-081-players", "openarena-085-data", "openarena-088-data"),
-    "fillets-cs": ("fillets-ng-data-cs",),
-    "fillets-nl": ("fillets-ng-data-nl",),
-    "tuxpaint": ("tuxpaint-stamps-default",),
-    "klettres": ("klettres-data",),
-    "ktuberling": ("ktuberling-data",),
-    "asterisk": ("asterisk-core-sounds-en-wav", "asterisk-core-sounds-es-wav", "asterisk-core-sounds-fr-wav",
-                 "asterisk-core-sounds-it-wav", "asterisk-core-sounds-ru-wav", "asterisk-prompt-it-menardi-wav"),
-    "nexuiz": ("nexuiz-data",),
-    "megaglest": ("megaglest-data",),
-    "ufoai": ("ufoai-sound",),
-    "scratch": ("scratch",),
-}
-
-
-def unit_kinds(unit: str) -> tuple[str, ...]:
-    kinds = {k for p in UNITS[unit] for k in PACKAGES[p].kinds}
-    return tuple(k for k in KINDS if k in kinds)
 
 
 # ----------------------------------------------------------------------------- rendering

@@ -1,6 +1,6 @@
 """How the sources library labels what it reads out of each Debian package.
 
-For every package of :data:`sonomorph.data.corpus.sources.PACKAGES` a :class:`Rule` says
+For every package of :data:`sonomorph.data.corpus.sources_packages.PACKAGES` a :class:`Rule` says
 which members of the ``.deb`` (and of the ``.pk3``/``.zip`` archives inside it) are read,
 and turns the bytes read into items (:class:`Item`), one per clip, with its category (music,
 speech, screams), its folder (a music source, a speaker or a scream character), its clip

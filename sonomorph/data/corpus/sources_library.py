@@ -1,6 +1,24 @@
 """Reading the real-audio library that ``sonomorph corpus sources`` builds
 (:mod:`sonomorph.data.corpus.sources`): its manifest's records, by kind and split, for the
-corpus builders that use real recordings (multitrack, speech, screams)."""
+corpus builders that use real recordings (multitrack, speech, screams).
+
+Python API::
+
+    from sonomorph.data.corpus.sources_library import load_library
+    records = load_library("corpora/sources", kind="speech", split="train")
+    for r in records:
+        r.path        # absolute Path of the FLAC file
+        r.kind        # "music" | "speech" | "screams"
+        r.group       # folder name: source, speaker or character (the unit of the split)
+        r.split       # "train" | "valid" | "test-real"
+        r.duration    # seconds
+        r.sample_rate, r.channels
+        r.label       # dict: speaker / character / source, language, culture, gender
+                      # (the keys that are known for that file)
+        r.package, r.version, r.licence, r.member, r.sha256
+
+:func:`group_records` gives the records by folder.
+"""
 
 from __future__ import annotations
 
