@@ -89,7 +89,7 @@ def _recognise(audio, sr):
 
 @pytest.fixture
 def fakes(monkeypatch):
-    import sonomorph.eval.scream as scream
+    import sonomorph.models.recognizer as recognizer
     import sonomorph.pipelines.speaker_features as features
     import sonomorph.pipelines.style as style
 
@@ -97,7 +97,7 @@ def fakes(monkeypatch):
                         lambda method, **o: _Transfer("copy" if method == "speaker" else "keep"))
     monkeypatch.setattr(features, "make_extractor", lambda *a, **k: _Judge())
     monkeypatch.setattr(features, "feature_versions", lambda ex: {"features": ex.name})
-    monkeypatch.setattr(scream, "Recognizer", lambda: _recognise)
+    monkeypatch.setattr(recognizer, "Recognizer", lambda: _recognise)
 
 
 def test_eval_style_scores_known_answers_through_the_command(tmp_path, fakes, capsys):

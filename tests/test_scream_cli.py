@@ -216,6 +216,42 @@ def test_eval_scream_compares_input_growl_and_model(tmp_path, capsys, tiny_corpu
     assert set(rows) == {"input", "growl", "model"}
     assert rows["input"]["mel_corr"] == pytest.approx(1.0, abs=1e-4)
     assert "| model |" in out
+    # without --strength every model runs at the pipeline's default, 1; the input at none
+    assert (rows["model"]["strength"], rows["growl"]["strength"]) == (1.0, 1.0)
+    assert rows["input"]["strength"] is None
+
+
+def test_eval_scream_sweeps_the_style_strength(tmp_path, capsys, tiny_corpus, model_file,
+                                               judge_file):
+    """Each --strength gives the model a row of its own. Strength 0 is documented as the dry
+    input, so its row scores like the input's; strength 1 (the model alone, here an untrained
+    one) does not keep the input's mel bands."""
+    import json
+
+    report = tmp_path / "eval.json"
+    code, out, _ = run(capsys, "-q", "eval", "scream", "--voices", tiny_corpus / "voices",
+                       "--screams", tiny_corpus / "screams", "--model", model_file, "--no-wer",
+                       "--judge", judge_file, "--strength", "0", "--strength", "1",
+                       "--json", report, "--limit", "2")
+    assert code == 0
+    data = json.loads(report.read_text())
+    rows = data["rows"]
+    assert set(rows) == {"input", "growl", "model @ strength 0", "model @ strength 1"}
+    assert "| model @ strength 0 |" in out
+    dry, inp = rows["model @ strength 0"], rows["input"]
+    for metric in ("mel_corr", "p_scream", "frechet"):
+        assert dry[metric] == pytest.approx(inp[metric], abs=1e-4), metric
+    assert rows["model @ strength 1"]["mel_corr"] < inp["mel_corr"] - 0.05
+    assert {k: r["strength"] for k, r in rows.items()} == {
+        "input": None, "growl": 1.0, "model @ strength 0": 0.0, "model @ strength 1": 1.0}
+    assert set(data["weights"]) == {"model @ strength 0", "model @ strength 1", "judge"}
+    for bad in ("2.5", "-0.1", "nan", "loud"):
+        with pytest.raises(SystemExit) as exc:
+            main(["eval", "scream", "--voices", str(tiny_corpus / "voices"), "--screams",
+                  str(tiny_corpus / "screams"), "--strength", bad])
+        assert exc.value.code == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and "--strength" in lines[0], lines
 
 
 def test_eval_rows_of_same_named_models_stay_apart(tmp_path, capsys, tiny_corpus, model_file,

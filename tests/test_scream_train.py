@@ -134,3 +134,77 @@ def test_a_config_from_before_the_new_keys_loads_with_the_old_behaviour(tmp_path
     a = torch.randn(1, 80, 20)
     b = a + torch.randn(1, 80, 20)
     assert torch.allclose(task.corr(a, b), EnvelopeCorrelationLoss(80, 16)(a, b))
+
+
+@pytest.fixture
+def text_folder(tmp_path):
+    """Three English-like clips (1.0, 1.2 and 1.4 s) saying "The dog sat down." and one
+    clip with no text beside it."""
+    folder = tmp_path / "text"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i, seconds in enumerate((1.0, 1.2, 1.4)):
+        sf.write(folder / f"t-{i:03d}.wav", tone(seconds, rng), SR, subtype="FLOAT")
+        (folder / f"t-{i:03d}.txt").write_text("The dog sat down.\n", encoding="utf-8")
+    sf.write(folder / "u-000.wav", tone(1.1, rng), SR, subtype="FLOAT")
+    return folder
+
+
+def test_val_text_is_checked_when_the_config_is(tmp_path, folders, text_folder, monkeypatch):
+    import sys
+
+    from sonomorph.errors import DependencyError
+
+    root, _ = folders
+    assert tiny_config(tmp_path / "a", root).val_text == ""  # off by default
+    with pytest.raises(ConfigError, match="val_text"):
+        tiny_config(tmp_path / "a", root, val_text=str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="val_text"):  # a folder, but no clip has a text
+        tiny_config(tmp_path / "a", root, val_text=str(root / "voices"))
+    with pytest.raises(ConfigError, match="val_text_items"):
+        tiny_config(tmp_path / "a", root, val_text=str(text_folder), val_text_items=0)
+    monkeypatch.setitem(sys.modules, "pocketsphinx", None)  # as if not installed
+    with pytest.raises(DependencyError, match="pocketsphinx"):
+        tiny_config(tmp_path / "a", root, val_text=str(text_folder))
+    tiny_config(tmp_path / "a", root)  # without val_text it is not needed
+
+
+def test_validation_reports_the_word_error_rate_of_outputs_and_inputs(tmp_path, folders,
+                                                                      text_folder, monkeypatch):
+    """A fake recogniser hears "the cat sat" in the text clips themselves (WER 2/4 against
+    "The dog sat down.") and nothing in anything else (WER 4/4), so the outputs' WER is 1,
+    the inputs' 0.5 and their ratio 2. Of the three clips, val_text_items = 2 takes the first
+    and the last; the inputs are recognised at the first validation only."""
+    import sonomorph.models.recognizer as recognizer
+    from sonomorph.train.recipes.scream import ScreamTask
+
+    clips = {p.name: sf.read(p, dtype="float32")[0] for p in sorted(text_folder.glob("t-*.wav"))}
+    heard_inputs: list[str] = []
+    calls = []
+
+    class FakeRecognizer:
+        def __call__(self, x, sr):
+            calls.append(sr)
+            for name, clip in clips.items():
+                if x.shape == clip.shape and np.allclose(x, clip, atol=1e-6):
+                    heard_inputs.append(name)
+                    return "the cat sat"
+            return ""
+
+    monkeypatch.setattr(recognizer, "Recognizer", FakeRecognizer)
+    root, _ = folders
+    task = ScreamTask(tiny_config(tmp_path / "run", root, val_text=str(text_folder),
+                                  val_text_items=2))
+    models = task.build_models()
+    for m in models.values():
+        m.eval()
+    loader = torch.utils.data.DataLoader(task.val_dataset(), batch_size=2)
+    with torch.no_grad():
+        first = task.validate(models, loader)
+        second = task.validate(models, loader)
+    assert first["wer"] == pytest.approx(1.0) and first["wer_input"] == pytest.approx(0.5)
+    assert first["wer_ratio"] == pytest.approx(2.0)
+    assert {"mel_corr", "envelope_corr"} <= set(first)
+    assert sorted(heard_inputs) == ["t-000.wav", "t-002.wav"]
+    assert calls == [SR] * 6  # 2 inputs + 2 outputs, then only the 2 outputs again
+    assert second["wer"] == first["wer"] and second["wer_input"] == first["wer_input"]

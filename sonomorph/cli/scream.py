@@ -7,6 +7,7 @@
     sonomorph train scream --voices corpora/screams/voices --screams corpora/screams/screams
     sonomorph train scream-judge --library corpora/sources --out runs/scream-judge
     sonomorph eval scream --corpus corpora/screams
+    sonomorph eval scream --corpus corpora/screams --strength 0.5 --strength 1 --strength 1.5
     sonomorph export scream --onnx scream.onnx
 """
 
@@ -99,6 +100,10 @@ def register(sub, groups) -> None:
     t.add_argument("--voices", metavar="DIR", help="folder of clean voices")
     t.add_argument("--screams", metavar="DIR", help="folder of screams")
     t.add_argument("--val-voices", metavar="DIR", help="held-out voices for validation")
+    t.add_argument("--val-text", metavar="DIR", help="English clips with <stem>.txt beside "
+                   "them (like a scream corpus's test-text): validation also logs the word "
+                   "error rate of their outputs and of the clips themselves (val/wer, "
+                   "val/wer_input; needs pocketsphinx)")
     t.add_argument("--content-loss", choices=["mel", "envelope"], default=None,
                    help="what ties the output to the input: mel (the log-mel correlation, "
                    "default) or envelope (of cepstrally smoothed log-mels: the words' spectral "
@@ -132,10 +137,15 @@ def register(sub, groups) -> None:
     e.add_argument("--model", metavar="M", action="append", default=None,
                    help="model to evaluate (default: shipped); repeat to compare several "
                    "(rows named after the files, with the folder when names clash)")
+    e.add_argument("--strength", type=_strength, action="append", default=None, metavar="S",
+                   help="score each model at style strength S (0 = the dry input, 1 = the model "
+                   "alone, up to 2); repeat for a sweep, rows named '<model> @ strength S' "
+                   "(default: each model once, at strength 1, named as usual)")
     e.add_argument("--limit", type=int, default=40, metavar="N", help="voices evaluated (default: 40)")
     e.add_argument("--no-wer", action="store_true", help="skip the word error rate (slow)")
     e.add_argument("--json", metavar="FILE", help="also write the results as JSON, with the "
-                   "weights behind each model row and the judge (file, sha256, steps)")
+                   "weights behind each model row and the judge (file, sha256, steps) and each "
+                   "row's style strength")
     e.set_defaults(func=_run_eval)
 
     j = groups["train"].add_parser(
@@ -223,7 +233,8 @@ def _run_train(args) -> int:
     from sonomorph.train.recipes.scream import ScreamConfig, ScreamTask
 
     for name, key in (("voices", "voices"), ("screams", "screams"), ("val_voices", "val_voices"),
-                      ("content_loss", "content_loss"), ("judge", "judge")):
+                      ("val_text", "val_text"), ("content_loss", "content_loss"),
+                      ("judge", "judge")):
         value = getattr(args, name, None)
         if value:
             args.overrides = [*args.overrides, f"{key}={json.dumps(str(value))}"]
@@ -299,18 +310,22 @@ def _row_name(spec: str | None, n_models: int, taken) -> str:
 
 def _run_eval(args) -> int:
     from sonomorph.eval.records import weights_record
-    from sonomorph.eval.scream import evaluate_scream, load_judge
+    from sonomorph.eval.scream import at_strengths, evaluate_scream, load_judge
     from sonomorph.pipelines.scream import Screamer
 
     specs = args.model or [None]
     growl = Screamer(preset="growl")
     systems = {"input": lambda x: x, "growl": lambda x: growl.mix(growl.wet(x), x)}
+    strengths = {"growl": growl.style_strength}  # each pipeline row's style strength
     weights = {}  # each model row's file, sha256 and steps (and the judge's)
+    names = set(systems)  # the models' names before any " @ strength S"
     for spec in specs:
         screamer = Screamer(spec, device=device(args))
-        name = _row_name(spec, len(specs), systems)
-        systems[name] = lambda x, s=screamer: s.mix(s.wet(x), x)
-        weights[name] = _weights(spec, "scream")
+        name, record = _row_name(spec, len(specs), names), _weights(spec, "scream")
+        names.add(name)
+        for row, screamer_at in at_strengths(name, screamer, args.strength).items():
+            systems[row] = lambda x, s=screamer_at: s.mix(s.wet(x), x)
+            strengths[row], weights[row] = screamer_at.style_strength, record
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
     corpus = Path(args.corpus) if args.corpus else None
@@ -324,6 +339,7 @@ def _run_eval(args) -> int:
     with progress_bar("eval scream", None, quiet=args.quiet) as update:
         report = evaluate_scream(voices, screams, systems=systems, judge=judge, text=text,
                                  limit=args.limit, wer=not args.no_wer, progress=update)
+    report.strengths = strengths
     print(report.markdown())
     jr = report.judge
     print(f"judge on the held-out real audio: accuracy {jr['accuracy']:.3f}, AUC {jr['auc']:.3f} "

@@ -1,13 +1,28 @@
 """Train / valid / test splits of a labelled-clip dataset, stable across runs and machines:
-the genre recipe trains on them and the genre evaluation scores on the same test split."""
+the genre recipe trains on them and the genre evaluation scores on the same test split;
+and :func:`spread`, the evenly spread subset of files an evaluation or a validation takes."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
 
 from sonomorph.data.layouts import gtzan_clips
 
-__all__ = ["split_clips"]
+__all__ = ["split_clips", "spread"]
+
+
+def spread(files: Sequence[Path], limit: int) -> list[Path]:
+    """At most ``limit`` files, spread evenly over the sorted list (so every speaker of a
+    folder sorted by speaker gets its share)."""
+    files = sorted(files)
+    if len(files) <= limit:
+        return list(files)
+    idx = np.linspace(0, len(files) - 1, limit).round().astype(int)
+    return [files[i] for i in sorted(set(idx.tolist()))]
 
 
 def _fraction_of(name: str, salt: str) -> float:

@@ -25,26 +25,41 @@ Content kept
     outputs of English clips whose text is known (``<stem>.txt`` beside the audio: the
     scream corpus's ``test-text/`` voices say fixed sentences). The reference is always
     that text, never a recognition of the input; clips without a text get no WER.
-    ``p_scream_text`` is the judge's P(scream) on those clips' outputs.
+    ``p_scream_text`` is the judge's P(scream) on those clips' outputs. The recogniser and
+    the word error rate live in :mod:`sonomorph.models.recognizer` (re-exported here).
+
+Style strength
+  A model may be scored at several style strengths (:func:`at_strengths`; the pipeline's
+  ``style_strength``: 0 = the dry input, 1 = the model alone, up to 2 exaggerated), one row
+  each, named ``<model> @ strength S``; the JSON gives each row's ``strength`` (``null`` for
+  the input, which no pipeline made).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from sonomorph.data.splits import spread
 from sonomorph.errors import DependencyError, SonomorphError
+from sonomorph.models.recognizer import (
+    Recognizer,
+    clip_text,
+    text_clips,
+    with_text,
+    word_error_rate,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ScreamEvaluation", "evaluate_scream", "mel_correlation", "word_error_rate",
-           "frechet_distance", "Recognizer", "load_judge", "judge_report", "JUDGE_NAME"]
+           "frechet_distance", "Recognizer", "load_judge", "judge_report", "at_strengths",
+           "JUDGE_NAME"]
 
 SR = 22050
 JUDGE_NAME = "scream-judge"  #: the shipped judge's name in sonomorph/pretrained
@@ -141,48 +156,6 @@ def judge_report(judge, screams: Sequence[np.ndarray], voices: Sequence[np.ndarr
             "p_scream_voices": float(s[y == 0].mean()) if (y == 0).any() else float("nan"),
             "n_screams": int((y == 1).sum()), "n_voices": int((y == 0).sum())}
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """(substitutions + deletions + insertions) / reference words (Levenshtein on words)."""
-    ref, hyp = _words(reference), _words(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1] / len(ref)
-
-
-class Recognizer:
-    """pocketsphinx's English recogniser on float audio at any rate (resampled to 16 kHz)."""
-
-    def __init__(self) -> None:
-        try:
-            from pocketsphinx import Decoder
-        except ImportError as exc:
-            raise DependencyError(f"word error rate needs pocketsphinx ({exc}); "
-                                  "pip install pocketsphinx") from None
-        self.decoder = Decoder(samprate=16000, loglevel="FATAL")
-
-    def __call__(self, x: np.ndarray, sr: int) -> str:
-        from sonomorph.audio.io import resample
-
-        y = resample(np.asarray(x, np.float32).reshape(-1), sr, 16000)
-        peak = float(np.max(np.abs(y))) if y.size else 0.0
-        y = y / peak * 0.9 if peak > 1e-6 else y
-        self.decoder.start_utt()
-        self.decoder.process_raw((y * 32767).astype(np.int16).tobytes(), full_utt=True)
-        self.decoder.end_utt()
-        hyp = self.decoder.hyp()
-        return hyp.hypstr if hyp is not None else ""
-
-
 
 @dataclass
 class ScreamEvaluation:
@@ -195,9 +168,12 @@ class ScreamEvaluation:
     n_text_clips: int = 0
     n_real_screams: int = 0
     notes: list[str] = field(default_factory=list)
+    strengths: dict[str, float] = field(default_factory=dict)  #: each pipeline row's strength
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "judge": self.judge, "n_eval_voices": self.n_eval_voices,
+        rows = {name: {**row, "strength": self.strengths.get(name)}
+                for name, row in self.rows.items()}
+        return {"rows": rows, "judge": self.judge, "n_eval_voices": self.n_eval_voices,
                 "n_text_clips": self.n_text_clips, "n_real_screams": self.n_real_screams,
                 "wer_reference": "known text (<stem>.txt)" if self.n_text_clips else "none",
                 "notes": self.notes}
@@ -211,20 +187,22 @@ class ScreamEvaluation:
         return "\n".join(lines)
 
 
+def at_strengths(name: str, screamer, strengths: Sequence[float] | None = None) -> dict:
+    """The rows of one model (a :class:`~sonomorph.pipelines.scream.Screamer`): ``{name:
+    screamer}`` with no ``strengths``, else ``{"<name> @ strength S": the same model at style
+    strength S}`` for each S (the pipeline refuses a strength out of its range)."""
+    from sonomorph.pipelines.scream import Screamer
+
+    if not strengths:
+        return {name: screamer}
+    return {f"{name} @ strength {s:g}": Screamer(backend=screamer.backend, preset=screamer.preset,
+                                                 style_strength=s) for s in strengths}
+
+
 def _load(path: Path, max_seconds: float) -> np.ndarray:
     from sonomorph.audio.io import load
 
     return load(path, sr=SR, channels=1, duration=max_seconds)[0][0]
-
-
-def _spread(files: Sequence[Path], limit: int) -> list[Path]:
-    """At most ``limit`` files, spread evenly over the sorted list (so every speaker of a
-    folder sorted by speaker gets its share)."""
-    files = sorted(files)
-    if len(files) <= limit:
-        return list(files)
-    idx = np.linspace(0, len(files) - 1, limit).round().astype(int)
-    return [files[i] for i in sorted(set(idx.tolist()))]
 
 
 def evaluate_scream(voices: str | os.PathLike, screams: str | os.PathLike, *,
@@ -245,13 +223,12 @@ def evaluate_scream(voices: str | os.PathLike, screams: str | os.PathLike, *,
     if not v_files or len(s_files) < 2:
         raise SonomorphError("evaluation needs at least 1 voice file and 2 real scream files "
                              f"(found {len(v_files)} and {len(s_files)})", voices)
-    v_files = _spread(v_files, limit)
-    t_files = [p for p in v_files if p.with_suffix(".txt").is_file()]
+    v_files = spread(v_files, limit)
+    t_files = with_text(v_files)
     if text is not None:
-        t_files += [p for p in find_audio_files(text) if p.with_suffix(".txt").is_file()
-                    and p not in t_files]
+        t_files += [p for p in text_clips(text) if p not in t_files]
     report = ScreamEvaluation(n_eval_voices=len(v_files), n_text_clips=len(t_files))
-    real_screams = [_load(p, max_seconds) for p in _spread(s_files, max(limit, 2))]
+    real_screams = [_load(p, max_seconds) for p in spread(s_files, max(limit, 2))]
     inputs = [_load(p, max_seconds) for p in v_files]
     report.n_real_screams = len(real_screams)
     report.judge = judge_report(judge, real_screams, inputs)
@@ -265,8 +242,7 @@ def evaluate_scream(voices: str | os.PathLike, screams: str | os.PathLike, *,
             report.notes.append(str(exc))
     elif wer:
         report.notes.append("no clip with a known text (<stem>.txt): no word error rate")
-    texts = [(_load(p, max_seconds), p.with_suffix(".txt").read_text("utf-8", "replace"))
-             for p in t_files] if recognizer is not None else []
+    texts = [(_load(p, max_seconds), clip_text(p)) for p in t_files] if recognizer is not None else []
     total, done = len(systems) * (len(inputs) + len(texts)), 0
     for name, fn in systems.items():
         corrs, probs, embs, wers, text_probs = [], [], [], [], []

@@ -26,7 +26,7 @@ Speed
     since the development machine is shared and the wall clock there counts other work.
 
 Words kept
-    pocketsphinx's word error rate (:func:`sonomorph.eval.scream.word_error_rate` against
+    pocketsphinx's word error rate (:func:`sonomorph.models.recognizer.word_error_rate` against
     the known text, never a recognition of the input) of each output and of its input, on
     English pairs whose content has known text (``txt/<speaker>/<clip>.txt``). Real English
     speakers of the split with texts come first; when there are none, English synthetic
@@ -318,7 +318,7 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
         judge_record = {"features": getattr(judge, "name", "custom")}
     wer_record: dict[str, Any] = {"source": wer_source, "pairs": []}
     if wer_pairs_list and recognizer is None:
-        from sonomorph.eval.scream import Recognizer
+        from sonomorph.models.recognizer import Recognizer
 
         try:
             recognizer = Recognizer()
@@ -433,7 +433,7 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
 
 
 def _wer(recognizer, text: str, audio: np.ndarray, sr: int) -> float:
-    from sonomorph.eval.scream import word_error_rate
+    from sonomorph.models.recognizer import word_error_rate
 
     return float(word_error_rate(text, recognizer(audio, sr)))
 

@@ -22,7 +22,16 @@ input, and audio samples; with ``judge`` (a scream judge file, ``train scream-ju
 the judge's mean P(scream) of the held-out voices' outputs (``val/judge_p_scream``), the
 style the evaluation reports, and ``val/style_content``: ``min(judge_p_scream / 0.5,
 mel_corr / 0.8)``, the share of the nearer-missed of the two targets reached (1: both met),
-which ``keep_best = "style_content"`` (with ``keep_best_mode = "max"``) can select on. Training resumes from ``out_dir`` (see :mod:`sonomorph.train`).
+which ``keep_best = "style_content"`` (with ``keep_best_mode = "max"``) can select on.
+With ``val_text`` (a folder of English clips, each with its text beside it as
+``<stem>.txt``: the scream corpus's ``test-text/``, which ``eval scream --text`` reads)
+validation also runs the generator on up to ``val_text_items`` of those clips (whole, at the
+model's rate; spread evenly over the sorted files) and logs pocketsphinx's word error rate
+against the known text (:mod:`sonomorph.models.recognizer`) of the outputs (``val/wer``), of
+the inputs themselves (``val/wer_input``, recognised once and kept) and their ratio
+(``val/wer_ratio``, when the inputs' WER is not 0); ``keep_best = "wer"`` (mode ``min``) can
+select on it. It needs pocketsphinx and validation (held-out voices). Training resumes from
+``out_dir`` (see :mod:`sonomorph.train`).
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from sonomorph.errors import ConfigError
+from sonomorph.models.recognizer import require_pocketsphinx, text_clips
 from sonomorph.train.config import TrainConfig
 from sonomorph.train.losses import (
     EnvelopeCorrelationLoss,
@@ -95,6 +105,8 @@ class ScreamConfig(TrainConfig):
     screams: str = ""  #: folder of screams (discriminator's real data)
     val_voices: str = ""  #: held-out voices for validation ("": hold out speakers, below)
     holdout_speakers: int = 2  #: with no val_voices, voice speakers kept out of training
+    val_text: str = ""  #: English clips with <stem>.txt beside them: validation also logs the WER
+    val_text_items: int = 8  #: with val_text: clips recognised at each validation
     segment_s: float = 1.0
     disc_crop: int = 8192  #: samples of each segment the discriminator sees (0: all; MelGAN: 8192)
     gain_db: tuple[float, float] = (-6.0, 0.0)  #: random gain of each crop
@@ -127,6 +139,15 @@ class ScreamConfig(TrainConfig):
                 raise ConfigError(f"'{key}' is not a folder: {folder}")
         if self.val_voices and not Path(self.val_voices).is_dir():
             raise ConfigError(f"'val_voices' is not a folder: {self.val_voices}")
+        if self.val_text_items < 1:
+            raise ConfigError(f"'val_text_items' must be at least 1, got {self.val_text_items}")
+        if self.val_text:
+            if not Path(self.val_text).is_dir():
+                raise ConfigError(f"'val_text' is not a folder: {self.val_text}")
+            if not text_clips(self.val_text):
+                raise ConfigError("'val_text' holds no audio clip with its text beside it "
+                                  f"(<stem>.txt): {self.val_text}")
+            require_pocketsphinx()
         if self.judge and not Path(self.judge).is_file():
             raise ConfigError(f"'judge' is not a file: {self.judge}")
         if self.content_loss not in ("mel", "envelope"):
@@ -253,6 +274,7 @@ class ScreamTask(TrainTask):
         self.hinge = HingeGANLoss()
         self.corr: nn.Module = MelCorrelationLoss()  # the content loss (set in build_models)
         self._judge: nn.Module | None = None
+        self._text: tuple[Any, list[tuple[np.ndarray, str]], float] | None = None
         self.fm = FeatureMatchingLoss(mode="mean")
         self.stft = MultiResolutionSTFTLoss()
 
@@ -353,7 +375,8 @@ class ScreamTask(TrainTask):
         """Content: the mel and the envelope correlation of each held-out voice's output
         with it; style, with ``judge``: the judge's mean P(scream) of the outputs (each
         output's judged windows averaged, then the outputs; silent ones are skipped) and
-        ``style_content`` (see the module docstring)."""
+        ``style_content`` (see the module docstring); with ``val_text``, the word error
+        rates (:meth:`_word_error_rates`)."""
         from sonomorph.models.scream_judge import clip_scores
 
         gen = models["generator"]
@@ -373,13 +396,43 @@ class ScreamTask(TrainTask):
                     p, _ = clip_scores(judge, y[0])
                     if p.numel():
                         probs.append(float(p.mean()))
+        out = self._word_error_rates(gen) if self.config.val_text else {}
         if not corrs:
-            return {}
-        out = {"mel_corr": float(torch.cat(corrs).mean()),
-               "envelope_corr": float(torch.cat(envs).mean())}
+            return out
+        out.update(mel_corr=float(torch.cat(corrs).mean()),
+                   envelope_corr=float(torch.cat(envs).mean()))
         if probs:
             out["judge_p_scream"] = float(np.mean(probs))
             out["style_content"] = min(out["judge_p_scream"] / 0.5, out["mel_corr"] / 0.8)
+        return out
+
+    def _word_error_rates(self, gen: nn.Module) -> dict[str, float]:
+        """``wer``: the mean word error rate of the generator's outputs of the ``val_text``
+        clips against their known text; ``wer_input``: the same of the clips themselves
+        (recognised once, with the clips loaded and the recogniser built, then kept);
+        ``wer_ratio``: the first over the second (when that is not 0)."""
+        from sonomorph.audio.io import load
+        from sonomorph.data.splits import spread
+        from sonomorph.models.recognizer import Recognizer, clip_text, word_error_rate
+
+        cfg = self.config
+        if self._text is None:
+            recognizer = Recognizer()
+            clips = [(load(p, sr=SAMPLE_RATE, channels=1)[0][0], clip_text(p))
+                     for p in spread(text_clips(cfg.val_text), cfg.val_text_items)]
+            wer_input = float(np.mean([word_error_rate(text, recognizer(x, SAMPLE_RATE))
+                                       for x, text in clips]))
+            self._text = (recognizer, clips, wer_input)
+        recognizer, clips, wer_input = self._text
+        device = next(gen.parameters()).device
+        wers = []
+        for x, text in clips:
+            y = gen(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(device)[None, None])
+            wers.append(word_error_rate(text, recognizer(y[0, 0].detach().float().cpu().numpy(),
+                                                         SAMPLE_RATE)))
+        out = {"wer": float(np.mean(wers)), "wer_input": wer_input}
+        if wer_input > 0:
+            out["wer_ratio"] = out["wer"] / wer_input
         return out
 
     def _load_judge(self) -> nn.Module | None:
