@@ -423,6 +423,21 @@ def test_cli_train_resumes_and_eval_prints_baselines(songs, tmp_path, capsys):
             "vocal", "retrieval"} <= set(methods)
     assert main(["train", "accompany", "--data", str(tmp_path / "nowhere")]) == 2
 
+    # Two models in one run: a row per model and phase, named after the files, each with
+    # the record of its own weights, scored on the same excerpts.
+    other = save_model(tmp_path / "other.safetensors", load_model(out / "best.safetensors")[0],
+                       meta={"step": 1, "tile_frames": 32})
+    both = tmp_path / "both.json"
+    assert main(["-q", "eval", "accompany", "--data", str(songs), "--model",
+                 str(out / "last.safetensors"), "--model", str(other), "--seconds", "2",
+                 "--no-baselines", "--no-frechet", "--json", str(both)]) == 0
+    doc = json.loads(both.read_text())
+    assert set(doc["splits"]["test"]["methods"]) == {"last (Griffin-Lim phase)",
+                                                     "other (Griffin-Lim phase)"}
+    assert doc["models"]["last (Griffin-Lim phase)"]["steps"] == 3
+    assert doc["models"]["other (Griffin-Lim phase)"]["sha256"] == hashlib.sha256(
+        other.read_bytes()).hexdigest()
+
 
 # ----------------------------------------------------------------------------- chroma condition
 

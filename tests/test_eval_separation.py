@@ -234,6 +234,7 @@ def test_eval_json_records_the_weights_splits_and_no_absolute_paths(tmp_path, ca
     record = doc["models"]["sonomorph separator"]
     assert record["sha256"] == _sha256(model)
     assert record["steps"] == 7 and record["file"] == "m.safetensors"
+    assert record["wiener_iterations"] == 0  # the setting scored, here the default (off)
     assert doc["splits"]["test"]["tracks"] == ["test0"]
     assert doc["splits"]["test-real"]["tracks"] == ["test-real0", "test-real1"]
     for split in ("test", "test-real"):

@@ -19,6 +19,7 @@ from sonomorph.cli.common import (
     closed_unit_float,
     collect,
     device,
+    model_row_name,
     non_negative_int,
     out_dir,
     plan_outputs,
@@ -110,8 +111,10 @@ def register(sub, groups) -> None:
             "The JSON records the sha256 and training steps of the weights scored, the "
             "tracks, and no absolute paths.")
         e.add_argument("--data", required=True, metavar="DIR", help="evaluation data folder")
-        e.add_argument("--model", metavar="PATH", default="default",
-                       help="generator .safetensors file (default: the shipped model)")
+        e.add_argument("--model", metavar="PATH", action="append",
+                       help="generator .safetensors file (default: the shipped model); "
+                       "repeat to compare several on the same excerpts (rows named after "
+                       "the files, with the folder when names clash)")
         e.add_argument("--phase", choices=("griffinlim", "model", "both"), default="griffinlim",
                        help="output phase (default: griffinlim; both: one row for each)")
         e.add_argument("--split", action="append", metavar="SPLIT",
@@ -196,11 +199,17 @@ def run_eval(args) -> int:
     from sonomorph.pipelines.accompany import Accompanist
 
     phases = ("griffinlim", "model") if args.phase == "both" else (args.phase,)
-    names = {"griffinlim": "sonomorph pix2pix (Griffin-Lim phase)",
-             "model": "sonomorph pix2pix (model phase)"}
-    path = resolve_model(None if args.model == "default" else args.model, "accompany")
-    systems = {names[p]: Accompanist(path, device=device(args), phase=p) for p in phases}
-    models = {name: weights_record(path, acc.meta) for name, acc in systems.items()}
+    phase_names = {"griffinlim": "Griffin-Lim phase", "model": "model phase"}
+    specs = args.model or ["default"]
+    systems, models, taken = {}, {}, set()
+    for spec in specs:
+        path = resolve_model(None if spec == "default" else spec, "accompany")
+        label = model_row_name(path, len(specs), taken, single="sonomorph pix2pix")
+        taken.add(label)
+        for p in phases:
+            name = f"{label} ({phase_names[p]})"
+            systems[name] = Accompanist(path, device=device(args), phase=p)
+            models[name] = weights_record(path, systems[name].meta)
     embedding = None if args.no_frechet else GenreEmbedding()
     if embedding is not None:
         models["genre embedding"] = weights_record(embedding.path, embedding.meta)

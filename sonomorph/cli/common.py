@@ -494,3 +494,21 @@ def train_model(args, task_cls, config_cls, *, default_out: str, overrides: Sequ
 def quoted(value) -> str:
     """A value as a ``--set`` override (TOML/JSON quoting)."""
     return json.dumps(str(value))
+
+
+def model_row_name(spec: str | os.PathLike | None, n_models: int, taken, *,
+                   single: str = "model") -> str:
+    """An evaluation's row name for a model given as ``spec`` (a path, or None for the
+    shipped one): ``single`` when it is the only model scored, else its file's stem; the
+    folder is added (then a number) when that name is already in ``taken``, so baseline
+    rows and several ``last.safetensors`` of different runs stay apart."""
+    if n_models == 1:
+        return single
+    path = Path(spec or "default")
+    for name in (path.stem, f"{path.parent.name}/{path.stem}"):
+        if name and name not in taken and not name.startswith("/"):
+            return name
+    k = 2
+    while f"{path.stem} ({k})" in taken:
+        k += 1
+    return f"{path.stem} ({k})"

@@ -23,6 +23,7 @@ from sonomorph.cli.common import (
     add_output_options,
     collect,
     device,
+    model_row_name,
     out_dir,
     plan_outputs,
     positive_float,
@@ -292,22 +293,6 @@ def _run_train_judge(args) -> int:
 # --------------------------------------------------------------------------- eval
 
 
-def _row_name(spec: str | None, n_models: int, taken) -> str:
-    """A model's row: "model" when it is the only one, else its file's stem; the folder is
-    added (then a number) when that name is taken, so "input", "growl" and several
-    ``last.safetensors`` from different runs stay apart."""
-    if n_models == 1:
-        return "model"
-    path = Path(spec or "default")
-    for name in (path.stem, f"{path.parent.name}/{path.stem}"):
-        if name and name not in taken and not name.startswith("/"):
-            return name
-    k = 2
-    while f"{path.stem} ({k})" in taken:
-        k += 1
-    return f"{path.stem} ({k})"
-
-
 def _run_eval(args) -> int:
     from sonomorph.eval.records import weights_record
     from sonomorph.eval.scream import at_strengths, evaluate_scream, load_judge
@@ -321,7 +306,7 @@ def _run_eval(args) -> int:
     names = set(systems)  # the models' names before any " @ strength S"
     for spec in specs:
         screamer = Screamer(spec, device=device(args))
-        name, record = _row_name(spec, len(specs), names), _weights(spec, "scream")
+        name, record = model_row_name(spec, len(specs), names), _weights(spec, "scream")
         names.add(name)
         for row, screamer_at in at_strengths(name, screamer, args.strength).items():
             systems[row] = lambda x, s=screamer_at: s.mix(s.wet(x), x)

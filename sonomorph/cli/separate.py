@@ -167,7 +167,8 @@ def run_eval(args) -> int:
 
     model_path = resolve_model(None if args.model == "default" else args.model, "separator")
     separator = Separator(model_path, device=_device(args), wiener_iterations=args.wiener)
-    models = {MODEL_NAME: weights_record(model_path, separator.meta)}
+    models = {MODEL_NAME: {**weights_record(model_path, separator.meta),
+                           "wiener_iterations": args.wiener}}
     peers = {}
     for _name, path in args.peer or []:  # only spleeter so far (_peer_spec)
         from sonomorph.eval.peers.spleeter import SpleeterSeparator
