@@ -423,3 +423,19 @@ def test_augment_batch_solo_silences_one_stem_of_some_examples():
     assert int(v_silent.sum()) > 5 and int(a_silent.sum()) > 5  # both kinds occur (seeded)
     keep = ~(v_silent | a_silent)
     torch.testing.assert_close(v[keep], vocals[keep])
+
+
+def test_validation_goes_on_past_an_excerpt_with_a_silent_source():
+    """A pause in a real voice gives a validation excerpt with silent vocals; museval
+    refuses it, which once stopped a training run. It is left out of the vocals median."""
+    from types import SimpleNamespace
+
+    from sonomorph.train.recipes.separator import SeparatorTask
+
+    x = torch.from_numpy(np.stack([song(1.0, seed=0), song(1.0, seed=1)]))
+    vocals = x * 0.5
+    vocals[0] = 0.0  # the first excerpt's voice is silent
+    batch = {"mixture": x, "vocals": vocals, "accompaniment": x - vocals}
+    task = SimpleNamespace(sample_rate=SR, config=SimpleNamespace(val_bsseval=True))
+    scores = SeparatorTask.validate(task, {"separator": tiny_model()}, [batch])
+    assert math.isfinite(scores["vocals_sdr"]) and math.isfinite(scores["accompaniment_sdr"])

@@ -36,7 +36,11 @@ import numpy as np
 import torch
 
 from sonomorph.audio.spectral import ISTFT, STFT
-from sonomorph.eval.metrics import median_over_tracks, si_sdr, track_scores
+from sonomorph.eval.metrics import (  # noqa: F401 - score_track and ROTATION_DEGREES re-exported
+    ROTATION_DEGREES,
+    median_over_tracks,
+    score_track,
+)
 
 __all__ = ["mixture_baseline", "oracle_irm", "centre_cancel", "repet_sim", "BLIND_BASELINES",
            "evaluate_separation", "format_scores", "load_track", "score_track"]
@@ -163,107 +167,6 @@ def load_track(track, sample_rate: int = 44100, seconds: float | None = None
     else:
         out["mixture"] = out["vocals"] + out["accompaniment"]
     return out
-
-
-def _silent(x: np.ndarray) -> bool:
-    return not np.any(np.asarray(x))
-
-
-def _channels_cancel(x: np.ndarray) -> bool:
-    """museval's silence test: the sum of the channels is zero at every sample. True of
-    a silent source, and of one whose two channels are exact opposites, which is what
-    centre-channel cancellation of any 16-bit stereo mixture gives: the side signal
-    ``(L - R) / 2`` is then computed without rounding."""
-    a = np.asarray(x, dtype=np.float64)
-    return not np.any(a.sum(axis=0) if a.ndim == 2 else a)
-
-
-# The angle by which score_track turns the stereo pair when museval would mistake a source
-# whose channels cancel for silence; any angle other than a multiple of 45 degrees works.
-ROTATION_DEGREES = 30.0
-
-
-def _rotate(x: np.ndarray, degrees: float = ROTATION_DEGREES) -> np.ndarray:
-    """The first two channels of ``x`` (channels, samples) turned by ``degrees`` (an
-    orthogonal mix: at each sample the stereo vector keeps its length), as float64."""
-    a = np.array(x, dtype=np.float64, copy=True)
-    if a.ndim != 2 or a.shape[0] < 2:
-        return a
-    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
-    left, right = a[0].copy(), a[1].copy()
-    a[0] = c * left + s * right
-    a[1] = -s * left + c * right
-    return a
-
-
-def score_track(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray],
-                sample_rate: int, *, bsseval: bool = True
-                ) -> tuple[dict[str, dict[str, float]], str | None]:
-    """:func:`~sonomorph.eval.metrics.track_scores` that never fails on what museval
-    calls silence; returns ``(scores, note)`` (note None when there is nothing to say).
-
-    museval refuses a set of sources where any reference or estimate is "silent" by its
-    test, the sum of the channels being zero at every sample. Two cases:
-
-    - The channels cancel but the source is not silent: the side signal of centre-channel
-      cancellation on any 16-bit stereo mixture, ``(L - R) / 2`` on one channel and its
-      exact opposite on the other. Every reference and estimate then has its stereo pair
-      turned by :data:`ROTATION_DEGREES` before scoring. BSSEval v4 (images) and SI-SDR
-      are unchanged by such an orthogonal mix of the channels (the projections onto the
-      references' channels turn with it, and energies summed over the channels stay the
-      same), so the scores are those of the sources themselves; the note says so.
-    - A source is truly silent (all zeros): it gets NaN for BSSEval (and SI-SDR too when
-      it is the reference, or the estimate), with a note, and the others are scored on
-      their own: SDR and ISR of BSSEval v4 depend only on a source's own reference and
-      estimate, so they are unchanged; SIR and SAR, which need every source, are NaN
-      for all.
-    """
-    names = list(references)
-    why = {n: f"{n} estimate is silent" if _silent(estimates[n]) else None for n in names}
-    for n in names:
-        if why[n] is None and _silent(references[n]):
-            why[n] = f"{n} reference is silent"
-    keep = [n for n in names if why[n] is None]
-    refs = {n: references[n] for n in keep}
-    ests = {n: estimates[n] for n in keep}
-    notes = []
-    cancelling = [f"{n} {kind}" for n in keep
-                  for kind, x in (("reference", refs[n]), ("estimate", ests[n]))
-                  if _channels_cancel(x)]
-    if cancelling:
-        turned_refs = {n: _rotate(x) for n, x in refs.items()}
-        turned_ests = {n: _rotate(x) for n, x in ests.items()}
-        if any(_channels_cancel(x) for x in (*turned_refs.values(), *turned_ests.values())):
-            for n in keep:  # no turn helps (not seen in practice): left unscored
-                if any(c.startswith(n + " ") for c in cancelling):
-                    why[n] = f"{n} has channels that cancel exactly"
-            keep = [n for n in keep if why[n] is None]
-            refs = {n: references[n] for n in keep}
-            ests = {n: estimates[n] for n in keep}
-        else:
-            refs, ests = turned_refs, turned_ests
-            notes.append(", ".join(cancelling) + " has channels that cancel exactly, which "
-                         "museval reads as silence: scored with the stereo pair turned by "
-                         f"{ROTATION_DEGREES:g} degrees (BSSEval v4 and SI-SDR are unchanged "
-                         "by it)")
-    if not any(why.values()):
-        return track_scores(refs, ests, sample_rate, bsseval=bsseval), (
-            "; ".join(notes) or None)
-    nan = float("nan")
-    keys = ("SDR", "SIR", "SAR", "ISR", "SI-SDR") if bsseval else ("SI-SDR",)
-    out = {n: dict.fromkeys(keys, nan) for n in names}
-    if keep:
-        part = track_scores(refs, ests, sample_rate, bsseval=bsseval)
-        for n in keep:
-            out[n].update(part[n])
-            if bsseval:
-                out[n]["SIR"] = out[n]["SAR"] = nan
-    for n in names:
-        if n not in keep and np.any(estimates[n]):
-            out[n]["SI-SDR"] = si_sdr(references[n], estimates[n])
-    notes.append("; ".join(w for w in why.values() if w) + " (BSSEval undefined: NaN, left "
-                 "out of the medians)")
-    return out, "; ".join(notes)
 
 
 def evaluate_separation(separator, data: str | os.PathLike, *, split: str = "test",

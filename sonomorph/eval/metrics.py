@@ -8,13 +8,15 @@ for the evaluation code and for users.
 from __future__ import annotations
 
 from sonomorph.models.metrics import (
+    ROTATION_DEGREES,
     bss_eval_v4,
     median_over_tracks,
     museval_metrics,
     roc_auc,
+    score_track,
     si_sdr,
     track_scores,
 )
 
-__all__ = ["bss_eval_v4", "si_sdr", "track_scores", "median_over_tracks", "museval_metrics",
+__all__ = ["bss_eval_v4", "si_sdr", "track_scores", "score_track", "ROTATION_DEGREES", "median_over_tracks", "museval_metrics",
            "roc_auc"]

@@ -543,11 +543,12 @@ class SeparatorTask(TrainTask):
         return {k: v.detach() for k, v in terms.items()}
 
     def validate(self, models, loader: DataLoader) -> dict[str, float]:
-        from sonomorph.models.metrics import track_scores
+        from sonomorph.models.metrics import score_track
 
         model = models["separator"]
         device = next(model.parameters()).device
         rows = []
+        unscored = 0  # excerpts with a silent source (a pause in a real voice): NaN, counted
         for batch in loader:
             mix = batch["mixture"]
             with torch.no_grad():  # the model may sit on a GPU; the scores are numpy
@@ -556,8 +557,13 @@ class SeparatorTask(TrainTask):
                 refs = {"vocals": batch["vocals"][i].numpy(),
                         "accompaniment": batch["accompaniment"][i].numpy()}
                 ests = {"vocals": stems[i, 0].numpy(), "accompaniment": stems[i, 1].numpy()}
-                rows.append(track_scores(refs, ests, self.sample_rate,
-                                         bsseval=self.config.val_bsseval))
+                scores, note = score_track(refs, ests, self.sample_rate,
+                                           bsseval=self.config.val_bsseval)
+                unscored += note is not None and "silent" in note
+                rows.append(scores)
+        if unscored:
+            log.info("validation: %d of %d excerpts have a silent source; BSSEval leaves "
+                     "them out of the medians", unscored, len(rows))
         if not rows:
             return {}
 
