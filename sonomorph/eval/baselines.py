@@ -36,11 +36,7 @@ import numpy as np
 import torch
 
 from sonomorph.audio.spectral import ISTFT, STFT
-from sonomorph.eval.metrics import (  # noqa: F401 - score_track and ROTATION_DEGREES re-exported
-    ROTATION_DEGREES,
-    median_over_tracks,
-    score_track,
-)
+from sonomorph.eval.metrics import median_over_tracks, score_track
 
 __all__ = ["mixture_baseline", "oracle_irm", "centre_cancel", "repet_sim", "BLIND_BASELINES",
            "evaluate_separation", "format_scores", "load_track", "score_track"]

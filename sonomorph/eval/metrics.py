@@ -18,5 +18,5 @@ from sonomorph.models.metrics import (
     track_scores,
 )
 
-__all__ = ["bss_eval_v4", "si_sdr", "track_scores", "score_track", "ROTATION_DEGREES", "median_over_tracks", "museval_metrics",
-           "roc_auc"]
+__all__ = ["bss_eval_v4", "si_sdr", "track_scores", "score_track", "ROTATION_DEGREES",
+           "median_over_tracks", "museval_metrics", "roc_auc"]
