@@ -201,8 +201,8 @@ def _rotate(x: np.ndarray, degrees: float = ROTATION_DEGREES) -> np.ndarray:
 def score_track(references: dict[str, np.ndarray], estimates: dict[str, np.ndarray],
                 sample_rate: int, *, bsseval: bool = True
                 ) -> tuple[dict[str, dict[str, float]], str | None]:
-    """:func:`track_scores` that never fails on what museval
-    calls silence; returns ``(scores, note)`` (note None when there is nothing to say).
+    """:func:`track_scores` that never fails on what museval calls silence; returns
+    ``(scores, note)`` (note None when there is nothing to say).
 
     museval refuses a set of sources where any reference or estimate is "silent" by its
     test, the sum of the channels being zero at every sample. Two cases:

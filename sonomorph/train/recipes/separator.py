@@ -547,6 +547,7 @@ class SeparatorTask(TrainTask):
 
         model = models["separator"]
         device = next(model.parameters()).device
+        key = "SDR" if self.config.val_bsseval else "SI-SDR"
         rows = []
         unscored = 0  # excerpts with a silent source (a pause in a real voice): NaN, counted
         for batch in loader:
@@ -557,13 +558,13 @@ class SeparatorTask(TrainTask):
                 refs = {"vocals": batch["vocals"][i].numpy(),
                         "accompaniment": batch["accompaniment"][i].numpy()}
                 ests = {"vocals": stems[i, 0].numpy(), "accompaniment": stems[i, 1].numpy()}
-                scores, note = score_track(refs, ests, self.sample_rate,
-                                           bsseval=self.config.val_bsseval)
-                unscored += note is not None and "silent" in note
+                scores, _ = score_track(refs, ests, self.sample_rate,
+                                        bsseval=self.config.val_bsseval)
+                unscored += any(math.isnan(s[key]) for s in scores.values())
                 rows.append(scores)
         if unscored:
-            log.info("validation: %d of %d excerpts have a silent source; BSSEval leaves "
-                     "them out of the medians", unscored, len(rows))
+            log.info("validation: %d of %d excerpts have a silent source, left out of "
+                     "the medians", unscored, len(rows))
         if not rows:
             return {}
 
@@ -571,7 +572,6 @@ class SeparatorTask(TrainTask):
             vals = [r[source][key] for r in rows if math.isfinite(r[source].get(key, math.nan))]
             return statistics.median(vals) if vals else math.nan
 
-        key = "SDR" if self.config.val_bsseval else "SI-SDR"
         return {"vocals_sdr": med("vocals", key), "accompaniment_sdr": med("accompaniment", key),
                 "vocals_si_sdr": med("vocals", "SI-SDR")}
 
