@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _toy_task as toy  # noqa: E402
@@ -464,3 +465,74 @@ def test_interrupt_writes_a_checkpoint_and_resume_loses_nothing(tmp_path):
     resumed = fit(toy.RegressionTask, tmp_path / "cut", steps=12, checkpoint_every=100)
     assert resumed.step == 12 and resumed.history[0]["step"] > 7
     assert_same_state(whole, resumed)
+
+
+class _PoisonedTask(toy.RegressionTask):
+    """The regression task whose loss is NaN at the training steps in ``poisoned``."""
+
+    poisoned: frozenset[int] = frozenset()
+
+    def training_step(self, models, batch, ctx):
+        x, y = batch
+        pred = models["net"](x)
+        loss = F.mse_loss(pred.float(), y)
+        if ctx.global_step in self.poisoned:
+            loss = loss * float("nan")
+        ctx.backward(loss, "opt")
+        ctx.step("opt")
+        return {"loss": loss}
+
+
+def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in trainer.models["net"].state_dict().items()}
+
+
+def test_a_nonfinite_step_is_skipped_and_training_goes_on(tmp_path):
+    class Task(_PoisonedTask):
+        poisoned = frozenset({3})
+
+    trainer = fit(Task, tmp_path / "run", grad_clip=1.0, steps=8)
+    assert trainer.step == 8
+    for value in _weights(trainer).values():
+        assert torch.isfinite(value).all()
+    logged = [row for row in trainer.history if "skipped/opt" in row]
+    assert logged and sum(row["skipped/opt"] for row in logged) > 0
+    assert all(np.isfinite(row["loss"]) for row in trainer.history)
+
+
+def test_a_skipped_step_leaves_weights_and_moments_as_they_were(tmp_path):
+    class Task(_PoisonedTask):
+        poisoned = frozenset({2})
+
+    before = fit(Task, tmp_path / "a", grad_clip=1.0, steps=2)
+    after = fit(Task, tmp_path / "b", grad_clip=1.0, steps=3)
+    assert_same_state_except_schedule(before, after)
+
+
+def assert_same_state_except_schedule(a: Trainer, b: Trainer) -> None:
+    for key, value in a.models["net"].state_dict().items():
+        assert torch.equal(value, b.models["net"].state_dict()[key]), key
+    sa, sb = a.optimizers["opt"].state_dict()["state"], b.optimizers["opt"].state_dict()["state"]
+    for idx in sa:
+        for key, value in sa[idx].items():
+            assert torch.equal(value, sb[idx][key]), f"{idx}/{key}"
+
+
+def test_too_many_nonfinite_steps_in_a_row_stop_the_run(tmp_path):
+    from sonomorph.train.trainer import TrainingDiverged
+
+    class Task(_PoisonedTask):
+        poisoned = frozenset(range(2, 100))
+
+    with pytest.raises(TrainingDiverged, match="in a row"):
+        fit(Task, tmp_path / "run", grad_clip=1.0, steps=12, max_nonfinite_steps=3)
+
+
+def test_without_clipping_a_nan_loss_still_stops_the_run(tmp_path):
+    from sonomorph.train.trainer import TrainingDiverged
+
+    class Task(_PoisonedTask):
+        poisoned = frozenset({1})
+
+    with pytest.raises(TrainingDiverged, match="became nan"):
+        fit(Task, tmp_path / "run", steps=6)

@@ -52,6 +52,10 @@ class TrainConfig:
     sample_every: int = 0  #: audio/spectrogram samples period (0: never)
     precision: Precision = "fp32"  #: bf16 autocast (CPU or CUDA), fp16 autocast + GradScaler (CUDA)
     grad_clip: float = 0.0  #: max gradient norm per optimiser (0: no clipping)
+    #: with ``grad_clip`` on, an optimiser step whose gradient norm is NaN or infinite is
+    #: skipped (weights and optimiser state untouched, counted as ``skipped/<optimiser>``);
+    #: this many such steps in a row stop the run (0: stop at the first one)
+    max_nonfinite_steps: int = 10
     num_workers: int = 0  #: DataLoader worker processes
     device: str = "auto"  #: auto, cpu, cuda or cuda:N
     keep_best: str = ""  #: validation metric that selects best.safetensors ("" : none)
@@ -76,7 +80,7 @@ class TrainConfig:
             if getattr(self, key) < 1:
                 raise ConfigError(f"'{key}' must be at least 1, got {getattr(self, key)}")
         for key in ("checkpoint_every", "validate_every", "sample_every", "num_workers",
-                    "val_batch_size", "grad_clip"):
+                    "val_batch_size", "grad_clip", "max_nonfinite_steps"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"'{key}' must not be negative, got {getattr(self, key)}")
         if not 0.0 <= self.ema_decay < 1.0:

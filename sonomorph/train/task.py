@@ -123,6 +123,8 @@ class StepContext:
         self._pending: set[str] = set()
         self._values: dict[str, torch.Tensor] = {}
         self._warned: set[str] = set()
+        #: optimisers whose step was skipped in this training step (non-finite gradients)
+        self.skipped: set[str] = set()
 
     @property
     def global_step(self) -> int:
@@ -183,6 +185,16 @@ class StepContext:
             params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, clip)
             self.log(f"grad_norm/{optimizer}", norm)
+            if scaler is None:
+                finite = bool(torch.isfinite(norm))
+                self.log(f"skipped/{optimizer}", 0.0 if finite else 1.0)
+                if not finite:
+                    # NaN or inf gradients: leave the weights and the optimiser's moments as
+                    # they are; the trainer counts the skip and stops after too many in a row
+                    self.skipped.add(optimizer)
+                    opt.zero_grad(set_to_none=True)
+                    self._pending.discard(optimizer)
+                    return
         if scaler is not None:
             scaler.step(opt)
             scaler.update()
@@ -197,6 +209,7 @@ class StepContext:
 
     def _begin(self) -> None:
         self._fresh.clear()
+        self.skipped.clear()
         self._pending.clear()
         self._values = {}
 

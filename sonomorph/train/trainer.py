@@ -135,6 +135,7 @@ class Trainer:
         self.dist = D.DistInfo()
         self.device = torch.device("cpu")
         self._saved_step = -1
+        self._nonfinite_run = 0  # optimiser steps skipped in a row for non-finite gradients
         self._validated_step = -1
 
     # ----------------------------------------------------------------- set-up
@@ -275,6 +276,7 @@ class Trainer:
                         train_set.set_epoch(self.epoch)
                     for batch in self._loader(train_set, batch_sampler=sampler, seed=self.epoch):
                         values = self._train_step(to_device(batch, self.device), ctx)
+                        values = self._after_skips(values, ctx)
                         for k, v in values.items():
                             sums[k] = sums[k] + v if k in sums else v
                             counts[k] = counts.get(k, 0) + 1
@@ -317,6 +319,24 @@ class Trainer:
             values[name] = t.float().reshape(())
         return values
 
+    def _after_skips(self, values: dict[str, torch.Tensor],
+                     ctx: StepContext) -> dict[str, torch.Tensor]:
+        """Count optimiser steps skipped for non-finite gradients; drop that step's
+        non-finite values from the logged means; stop after ``max_nonfinite_steps`` in a row."""
+        if not ctx.skipped:
+            self._nonfinite_run = 0
+            return values
+        self._nonfinite_run += 1
+        limit = self.config.max_nonfinite_steps
+        if self._nonfinite_run > limit:
+            raise TrainingDiverged(
+                f"non-finite gradients for {self._nonfinite_run} step(s) in a row by step "
+                f"{self.step} (max_nonfinite_steps={limit}); lower lr (the checkpoint at step "
+                f"{max(self._saved_step, 0)} is kept)", self.out_dir)
+        log.warning("step %d: non-finite gradients for %s, optimiser step skipped",
+                    self.step, ", ".join(sorted(ctx.skipped)))
+        return {k: v for k, v in values.items() if bool(torch.isfinite(v))}
+
     def _log_scalars(self, sums: dict[str, torch.Tensor], counts: dict[str, int],
                      tick: tuple[float, int]) -> str:
         means = {k: float((sums[k] / counts[k]).item()) for k in sorted(sums)}
@@ -332,7 +352,8 @@ class Trainer:
                             self.step, prefix="lr/")
         self.logger.scalar("perf/steps_per_s", rate, self.step)
         self.history.append({"step": self.step, **means})
-        return " ".join(f"{k}={v:.4g}" for k, v in means.items() if not k.startswith("grad_norm"))
+        return " ".join(f"{k}={v:.4g}" for k, v in means.items()
+                        if not k.startswith(("grad_norm", "skipped/")))
 
     def _periodic(self, val_set: Dataset | None) -> None:
         cfg, s = self.config, self.step
