@@ -409,6 +409,54 @@ def test_complex_loss_term_penalises_a_wrong_phase_that_magnitudes_miss():
     assert float(wrong["complex_l1"]) > 0.1
 
 
+def test_thresholded_sdr_loss_is_the_negative_sdr_in_db_with_a_ceiling_and_a_silence_floor():
+    from sonomorph.models.losses import ThresholdedSDRLoss
+
+    loss = ThresholdedSDRLoss(max_sdr_db=30.0, silence_db=30.0)
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.randn(2, 2, 4000, generator=gen)
+    noise = torch.randn(2, 2, 4000, generator=gen)
+    noise = noise / noise.square().sum(dim=(1, 2), keepdim=True).sqrt()
+    ref_e = ref.square().sum(dim=(1, 2), keepdim=True)
+    mix = torch.zeros_like(ref)  # no mixture: no silence floor
+    # a perfect estimate sits at the ceiling, -30 dB
+    assert float(loss(ref, ref, mix)) == pytest.approx(-30.0, abs=1e-3)
+    # an error 10 dB below the target: -10 dB, plus the ceiling's 1e-3 share
+    est = ref + noise * (0.1 * ref_e).sqrt()
+    assert float(loss(est, ref, mix)) == pytest.approx(10 * math.log10(0.1 + 1e-3), abs=1e-3)
+    # the same example 40 dB quieter scores the same (an L1 loss would shrink 100-fold)
+    assert float(loss(est * 0.01, ref * 0.01, mix)) == pytest.approx(float(loss(est, ref, mix)),
+                                                                     abs=1e-3)
+    # a silent target: a silent estimate costs nothing, one as loud as the mixture +30 dB
+    silent = torch.zeros_like(ref)
+    assert float(loss(silent, silent, ref)) == pytest.approx(0.0, abs=1e-4)
+    assert float(loss(ref, silent, ref)) == pytest.approx(10 * math.log10(1 + 1e3), abs=1e-3)
+    with pytest.raises(ValueError):
+        loss(ref[:, :1], ref, mix)
+
+
+def test_separation_loss_adds_the_sdr_term_only_when_weighted():
+    from sonomorph.train.recipes.separator import MaskedSeparationLoss
+
+    window = torch.hann_window(16)
+    mix = torch.polar(torch.ones(1, 1, 4, 3), torch.zeros(1, 1, 4, 3))
+    mask = torch.full((1, 1, 4, 3), 0.5)
+    gen = torch.Generator().manual_seed(1)
+    target = torch.randn(1, 2, 1, 64, generator=gen)
+    estimate = target + 0.3 * torch.randn(1, 2, 1, 64, generator=gen)
+    plain = MaskedSeparationLoss(window)(mix, mask, mix / 2, mix / 2, estimate, target)
+    weighted = MaskedSeparationLoss(window, sdr_weight=0.01)(mix, mask, mix / 2, mix / 2,
+                                                             estimate, target)
+    assert "sdr_db" not in plain
+    # an estimate with errors well below the target has a negative SDR loss
+    assert float(weighted["sdr_db"]) < -3.0
+    assert float(weighted["loss"]) == pytest.approx(
+        float(plain["loss"]) + 0.01 * float(weighted["sdr_db"]), rel=1e-5)
+    with pytest.raises(ConfigError):
+        from sonomorph.train.recipes.separator import SeparatorTrainConfig
+        SeparatorTrainConfig(data="x", sdr_weight=-1.0).validate()
+
+
 def test_augment_batch_solo_silences_one_stem_of_some_examples():
     from sonomorph.train.recipes.separator import augment_batch
 

@@ -61,6 +61,7 @@ from sonomorph.errors import ConfigError
 from sonomorph.models.separator import MaskSeparator, SpectralMaskSeparator
 from sonomorph.models.unet_separator import UNetSeparator
 from sonomorph.train.config import TrainConfig
+from sonomorph.train.losses import ThresholdedSDRLoss
 from sonomorph.train.trainer import StepContext, TrainTask
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,9 @@ class SeparatorTrainConfig(TrainConfig):
     pretrain_noise_steps: int = 0  #: first steps on vocals + coloured noise instead of music
     noise_snr_db: tuple[float, float] = (-6.0, 12.0)  #: vocals-to-noise ratio in pre-training
     wave_weight: float = 1.0  #: weight of the waveform L1 term of the loss
+    #: weight of the thresholded-SDR term (dB, per example and stem; 0: off). Unlike the L1
+    #: terms it gives quiet and loud examples the same say, as the evaluation's SDR does
+    sdr_weight: float = 0.0
     level_db: tuple[float, float] = (-30.0, 0.0)  #: random gain of each whole example (dB)
     lowpass_probability: float = 0.5  #: share of examples band-limited like a lossy file
     lowpass_hz: tuple[float, float] = (5000.0, 20000.0)  #: range of those band limits
@@ -150,6 +154,8 @@ class SeparatorTrainConfig(TrainConfig):
         for key in ("speed_probability", "limiter_probability", "solo_probability"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"'{key}' must be in [0, 1]")
+        if self.sdr_weight < 0:
+            raise ConfigError("'sdr_weight' must not be negative")
         if self.warmup_steps < 0 or self.decay_steps < 0:
             raise ConfigError("'warmup_steps' and 'decay_steps' must not be negative")
         if self.level_db[0] > self.level_db[1] or self.lowpass_hz[0] > self.lowpass_hz[1]:
@@ -179,14 +185,17 @@ def data_layout(root: str | Path) -> str:
 
 
 class MaskedSeparationLoss(nn.Module):
-    """Magnitude L1 + ``complex_weight`` x complex L1 + ``wave_weight`` x waveform L1, summed
+    """Magnitude L1 + ``complex_weight`` x complex L1 + ``wave_weight`` x waveform L1
+    (+ ``sdr_weight`` x the mean thresholded SDR loss of the two stems, when set), summed
     over both stems (vocals = mask x mixture, accompaniment = (1 - mask) x mixture).
 
     - magnitude: ``|m|X| - |S||``, the classic mask-inference loss (phase-blind);
     - complex: ``|m X - S|``, the distance between complex spectrograms; with a real mask
       its optimum is the phase-sensitive mask ``Re(S / X)``, which shrinks bins where the
       mixture's phase is far from the source's (phase-aware at no extra transform);
-    - waveform: L1 after the inverse STFT (overlap-add consistency).
+    - waveform: L1 after the inverse STFT (overlap-add consistency);
+    - SDR: :class:`~sonomorph.models.losses.ThresholdedSDRLoss` on each stem's waveform, in
+      dB, so a quiet example weighs as much as a loud one (the L1 terms scale with level).
 
     Inputs: the mixture's complex STFT ``(B, C, F, T)``, the vocal mask, the true stems'
     complex STFTs, and the estimated and true waveforms ``(B, 2, C, N)``. Spectral terms
@@ -195,11 +204,13 @@ class MaskedSeparationLoss(nn.Module):
     """
 
     def __init__(self, window: Tensor, wave_weight: float = 1.0,
-                 complex_weight: float = 1.0) -> None:
+                 complex_weight: float = 1.0, sdr_weight: float = 0.0) -> None:
         super().__init__()
         self.scale = float(window.pow(2).sum().sqrt())
         self.wave_weight = float(wave_weight)
         self.complex_weight = float(complex_weight)
+        self.sdr_weight = float(sdr_weight)
+        self.sdr = ThresholdedSDRLoss()
 
     def forward(self, mix_spec: Tensor, mask: Tensor, vocals_spec: Tensor, acc_spec: Tensor,
                 estimate: Tensor, target: Tensor) -> dict[str, Tensor]:
@@ -217,6 +228,12 @@ class MaskedSeparationLoss(nn.Module):
         wave_loss = nn.functional.l1_loss(estimate, target)
         terms["wave_l1"] = wave_loss
         total = total + self.wave_weight * wave_loss
+        if self.sdr_weight:
+            mixture = target.sum(dim=1)
+            sdr_loss = 0.5 * (self.sdr(estimate[:, 0], target[:, 0], mixture)
+                              + self.sdr(estimate[:, 1], target[:, 1], mixture))
+            terms["sdr_db"] = sdr_loss
+            total = total + self.sdr_weight * sdr_loss
         return {"loss": total, **terms}
 
 
@@ -466,7 +483,7 @@ class SeparatorTask(TrainTask):
                                       kernel=a.kernel, core=a.core)
             self._init_input_stats(model)
         self.loss = MaskedSeparationLoss(model.stft.window, self.config.wave_weight,
-                                         self.config.complex_weight)
+                                         self.config.complex_weight, self.config.sdr_weight)
         return {"separator": model}
 
     def _initial_model(self, source: str) -> SpectralMaskSeparator:
