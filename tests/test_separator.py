@@ -258,7 +258,7 @@ def test_shipped_model_loads_and_separates():
 
 
 def test_augment_batch_band_limits_and_scales_both_stems_alike():
-    from sonomorph.train.recipes.separator import augment_batch
+    from sonomorph.data.stem_augment import augment_batch
 
     gen = torch.Generator().manual_seed(0)
     vocals = torch.randn(16, 2, 8192, generator=gen) * 0.5
@@ -330,7 +330,7 @@ def test_shipped_model_finds_the_voice_in_a_lossy_file_at_any_level():
 
 
 def test_varispeed_batch_is_exact_at_one_and_moves_a_tone_by_the_ratio():
-    from sonomorph.train.recipes.separator import varispeed_batch
+    from sonomorph.data.stem_augment import varispeed_batch
 
     n = 8192
     t = torch.arange(2 * n, dtype=torch.float32) / SR
@@ -344,7 +344,7 @@ def test_varispeed_batch_is_exact_at_one_and_moves_a_tone_by_the_ratio():
 
 
 def test_limiter_keeps_the_mixture_the_sum_and_holds_peaks_near_full_scale():
-    from sonomorph.train.recipes.separator import limit_batch
+    from sonomorph.data.stem_augment import limit_batch
 
     gen = torch.Generator().manual_seed(1)
     vocals = torch.randn(3, 2, 22050, generator=gen) * 0.03  # peaks about 0.2
@@ -360,7 +360,7 @@ def test_limiter_keeps_the_mixture_the_sum_and_holds_peaks_near_full_scale():
 
 
 def test_augment_batch_varispeed_gives_the_asked_length_and_stems_sum():
-    from sonomorph.train.recipes.separator import augment_batch
+    from sonomorph.data.stem_augment import augment_batch
 
     gen = torch.Generator().manual_seed(2)
     vocals = torch.randn(4, 2, 12000, generator=gen) * 0.2
@@ -458,7 +458,7 @@ def test_separation_loss_adds_the_sdr_term_only_when_weighted():
 
 
 def test_augment_batch_solo_silences_one_stem_of_some_examples():
-    from sonomorph.train.recipes.separator import augment_batch
+    from sonomorph.data.stem_augment import augment_batch
 
     gen = torch.Generator().manual_seed(3)
     vocals = torch.randn(64, 2, 2048, generator=gen) * 0.1
