@@ -44,6 +44,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _unit_fraction(text: str) -> float:
+    value = _non_negative_float(text)
+    if not value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
+    return value
+
+
 def _layers(text: str) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
@@ -65,15 +72,22 @@ def register(sub, groups) -> None:
         "(ambience to music); --method speaker moves the content's median pitch onto the "
         "style speaker's, then matches Gram statistics and the embedding of our own speaker "
         "encoder to make a voice sound like another speaker (train the encoder with `sonomorph "
-        "train speaker-encoder` and give its file with --model; the shipped one otherwise). Inputs of any format, rate and channel count; the output, "
+        "train speaker-encoder` and give its file with --model; the shipped one otherwise); "
+        "--method knn optimises nothing and needs no model: after the same pitch matching it "
+        "gives each content frame the spectral envelope (timbre) of its k phonetically "
+        "nearest style frames (MFCC match) and keeps the content's fine structure (frame "
+        "matching after kNN-VC, Baas et al. 2023). Inputs of any format, rate and channel "
+        "count; the output, "
         "<track>_styled.<ext> ({track}: CONTENT's name), is mono at CONTENT's sample rate.",
     )
     p.add_argument("content", metavar="CONTENT", help="the clip whose content is kept")
     p.add_argument("style", metavar="STYLE", help="the clip whose texture is taken")
     add_output_options(p, command="style", stems=(STEM, f"{PLOT} with --plot"),
                        filename=ONE_FILE)
-    p.add_argument("--method", choices=("random", "classifier", "speaker"), default="random",
-                   help="feature network (default: random)")
+    p.add_argument("--method", choices=("random", "classifier", "speaker", "knn"),
+                   default="random",
+                   help="feature network, or knn: frame matching, no optimisation (default: "
+                   "random)")
     p.add_argument("--steps", type=positive_int, default=None, metavar="N",
                    help="most optimisation steps (default: 150 random, 100 classifier and "
                    "speaker)")
@@ -124,13 +138,27 @@ def register(sub, groups) -> None:
                    help="style layers (default: the first four: proj,block1,block2,block3 "
                    "or conv1,conv2,conv3,conv4; tdnn2,tdnn3,tdnn4 of the speaker encoder, "
                    "whose embedding is matched too)")
-    v = p.add_argument_group("speaker method")
+    v = p.add_argument_group("speaker and knn methods")
     v.add_argument("--no-pitch-match", action="store_true",
                    help="keep the content's pitch (default: move its median f0 onto the "
                    "style speaker's, at most 12 semitones)")
     v.add_argument("--embedding-weight", type=_non_negative_float, default=None, metavar="W",
                    help="weight of the speaker-embedding cosine distance inside the style "
-                   "term (default: 1)")
+                   "term; speaker method only (default: 1)")
+    n = p.add_argument_group("knn method")
+    n.add_argument("--k", type=positive_int, default=None, metavar="K",
+                   help="style frames averaged for each content frame (default: 4)")
+    n.add_argument("--strength", type=_unit_fraction, default=None, metavar="F",
+                   help="how much of each frame (or, with --excitation content, of its "
+                   "envelope) comes from the matched style frames, 0 to 1; 0 keeps the "
+                   "content's (default: 1)")
+    n.add_argument("--lifter", type=positive_int, default=None, metavar="N",
+                   help="cepstral coefficients in the envelope (--excitation content), at "
+                   "most 512; more keeps finer spectral detail of the style (default: 30)")
+    n.add_argument("--excitation", choices=("content", "style"), default=None,
+                   help="whose fine structure (harmonics, voicing) the output keeps: style "
+                   "takes whole style frames, as kNN-VC does; content takes only the style's "
+                   "envelope (default: style)")
     p.add_argument("--plot", action="store_true",
                    help="also write the content, style and result spectrograms side by side "
                    "(<track>_spectrograms.png)")
@@ -165,7 +193,7 @@ def register(sub, groups) -> None:
         e.add_argument("--split", default="test-real", metavar="NAME",
                        help="split whose speakers are paired (default: test-real)")
         e.add_argument("--method", dest="methods", action="append",
-                       choices=("random", "classifier", "speaker"), default=None,
+                       choices=("random", "classifier", "speaker", "knn"), default=None,
                        help="a method to run; repeat for several (default: random and speaker)")
         e.add_argument("--pairs", type=positive_int, default=12, metavar="N",
                        help="content/style pairs (default: 12)")
@@ -219,6 +247,25 @@ def run_eval(args) -> int:
 
 def options_from_args(args) -> dict:
     """Pipeline keyword arguments from the parsed command line."""
+    from sonomorph.errors import ConfigError
+
+    knn = {"k": args.k, "strength": args.strength, "lifter": args.lifter,
+           "excitation": args.excitation}
+    if args.method == "knn":
+        tuning = {"--steps": args.steps, "--content-weight": args.content_weight,
+                  "--lr": args.lr, "--channels": args.channels, "--bands": args.bands,
+                  "--content-layers": args.content_layers, "--style-layers": args.style_layers,
+                  "--embedding-weight": args.embedding_weight}
+        given = [name for name, value in tuning.items() if value is not None]
+        if given:
+            verb = "tunes" if len(given) == 1 else "tune"
+            raise ConfigError(f"{', '.join(given)} {verb} the optimising methods; --method knn "
+                              "optimises nothing (its options: --k, --strength, --lifter, "
+                              "--excitation, --no-pitch-match)")
+        return {"device": device(args), "pitch_match": not args.no_pitch_match,
+                **{k: v for k, v in knn.items() if v is not None}}
+    if any(v is not None for v in knn.values()):
+        raise ConfigError("--k, --strength, --lifter and --excitation go with --method knn")
     opts: dict = {"style_weight": args.style_weight, "optimizer": args.optimizer,
                   "init": args.init, "seed": args.seed, "device": device(args),
                   "style_drop": args.style_drop or None}
@@ -229,9 +276,8 @@ def options_from_args(args) -> dict:
     if args.lr is not None:
         opts["lr"] = args.lr
     if args.method != "speaker" and (args.no_pitch_match or args.embedding_weight is not None):
-        from sonomorph.errors import ConfigError
-
-        raise ConfigError("--no-pitch-match and --embedding-weight go with --method speaker")
+        raise ConfigError("--no-pitch-match goes with --method speaker or knn, "
+                          "--embedding-weight with --method speaker")
     if args.method == "random":
         opts.update(kernel=args.kernel, n_fft=args.n_fft)
         if args.channels is not None:
@@ -248,6 +294,14 @@ def options_from_args(args) -> dict:
             if args.embedding_weight is not None:
                 opts["embedding_weight"] = args.embedding_weight
     return opts
+
+
+def _moved(m: dict, args) -> str:
+    """What the pitch matching did, in words."""
+    return (f"median f0 {m['f0_content']:.0f} Hz -> {m['f0_style']:.0f} Hz, shifted "
+            f"{m['pitch_shift']:+.1f} semitones" if m["pitch_shift"] else
+            "pitch kept" if args.no_pitch_match else "pitch kept (no voiced frames "
+            "to match, or the same median f0)")
 
 
 def run(args) -> int:
@@ -276,7 +330,14 @@ def run(args) -> int:
         return list(plan.values())
 
     report = run_batch([content], one, description="style transfer", quiet=args.quiet)
-    if not args.quiet:
+    if not args.quiet and args.method == "knn":
+        m = metrics
+        console.print(
+            f"{int(m['frames_matched'])} of {int(m['frames'])} content frames took the mean "
+            f"envelope of their {int(m['k'])} nearest of {int(m['style_frames'])} style "
+            f"frames (mean change {m['envelope_change_db']:.1f} dB); {_moved(m, args)}; "
+            f"{m['seconds']:.1f} s", highlight=False)
+    elif not args.quiet:
         m = metrics
         drop = 1.0 - m["style_end"] / m["style_start"] if m["style_start"] > 0 else 0.0
         console.print(
@@ -284,12 +345,9 @@ def run(args) -> int:
             f"content distance {m['content_start']:.3g} -> {m['content_end']:.3g}, "
             f"{int(m['steps'])} steps in {m['seconds']:.1f} s", highlight=False)
         if args.method == "speaker":
-            moved = (f"median f0 {m['f0_content']:.0f} Hz -> {m['f0_style']:.0f} Hz, shifted "
-                     f"{m['pitch_shift']:+.1f} semitones" if m["pitch_shift"] else
-                     "pitch kept" if args.no_pitch_match else "pitch kept (no voiced frames "
-                     "to match, or the same median f0)")
-            console.print(f"{moved}; speaker-embedding distance {m['embedding_start']:.3g} -> "
-                          f"{m['embedding_end']:.3g} (our encoder, the one optimised against)",
+            console.print(f"{_moved(m, args)}; speaker-embedding distance "
+                          f"{m['embedding_start']:.3g} -> {m['embedding_end']:.3g} (our "
+                          "encoder, the one optimised against)",
                           highlight=False)
     print_summary(report, quiet=args.quiet)
     return 0

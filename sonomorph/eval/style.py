@@ -4,7 +4,8 @@ Does a transfer move the voice? Pairs of different real speakers are drawn from 
 speech corpus (``test-real``: speakers never seen in training), each method transfers the
 content speaker's clip onto the style speaker's voice, and resemblyzer's speaker encoder
 judges the output. No transfer method optimises against that encoder (the ``speaker``
-method optimises against ours), so the judge cannot be fooled by construction.
+method optimises against ours; ``knn`` optimises nothing), so the judge cannot be fooled
+by construction.
 
 Pairs (:func:`pick_pairs`)
     The split's speakers in a seeded order; the first ``n`` pairs pair each speaker with the
@@ -224,6 +225,12 @@ def _method_record(method: str, transfer, options: dict) -> dict[str, Any]:
                                        if k != "device"}}
     if method == "random":
         rec["weights"] = "none: a random CNN drawn from its seed"
+    elif method == "knn":
+        used = {name: getattr(transfer, name) for name in (
+            "k", "strength", "lifter", "top_db", "pitch_match", "max_shift", "excitation",
+            "griffin_lim_iters")}  # every setting, the defaults included
+        rec["options"] = dict(sorted({**rec["options"], **used}.items()))
+        rec["weights"] = "none: frame matching, no trained weights"
     else:
         path = getattr(transfer, "path", None)
         rec["weights"] = weights_record(path, getattr(transfer, "meta", None)) if path else None

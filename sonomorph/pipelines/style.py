@@ -1,6 +1,6 @@
 """Style transfer: give a content clip the texture of a style clip.
 
-Three methods share one optimiser (:func:`optimise`) and one file front end
+Three methods share one optimiser (:func:`optimise`), and all four one file front end
 (:func:`stylise_file`):
 
 ``random`` (:class:`RandomStyleTransfer`, no data at all)
@@ -24,6 +24,11 @@ Three methods share one optimiser (:func:`optimise`) and one file front end
 ``speaker`` (:class:`sonomorph.pipelines.style_speaker.SpeakerStyleTransfer`)
     Voice conversion's cousin: the content's median f0 moved onto the style speaker's,
     then Gram and embedding losses through our own speaker encoder (see that module).
+
+``knn`` (:class:`sonomorph.pipelines.style_knn.KnnStyleTransfer`, no optimiser, no weights)
+    Frame-matching voice conversion after kNN-VC: the pitch matched as ``speaker`` does,
+    then each content frame's spectral envelope replaced by the mean of its k phonetically
+    nearest style frames' (see that module).
 
 Why the optimiser cannot diverge (the original climbed to 1e31): the variable is projected
 after every step onto a box ``[0, upper]`` (non-negative spectrogram, at most ``e`` times
@@ -85,7 +90,7 @@ log = logging.getLogger(__name__)
 __all__ = ["METHODS", "StyleResult", "RandomStyleTransfer", "ClassifierStyleTransfer",
            "optimise", "check_signal", "stylise_file", "plot_spectrograms"]
 
-METHODS = ("random", "classifier", "speaker")  # speaker: pipelines.style_speaker
+METHODS = ("random", "classifier", "speaker", "knn")  # speaker, knn: pipelines.style_<name>
 STYLE_DROP = 0.93  # default goal: stop once the style distance has fallen by 93 %
 RANDOM_ADAM_LR = 0.02  # Adam moves every bin by about lr a step: small steps spare the content
 SILENCE_RMS = 1e-4  # about -80 dBFS: quieter than this over the whole clip is silence
@@ -470,8 +475,9 @@ class ClassifierStyleTransfer(_StyleContract):
 
 
 def build_transfer(method: str = "random", **options) -> RandomStyleTransfer | ClassifierStyleTransfer:
-    """The transfer object for ``method`` (``random``, ``classifier`` or ``speaker``: the
-    speaker-aware method of :mod:`sonomorph.pipelines.style_speaker`) with ``options``."""
+    """The transfer object for ``method`` (``random``, ``classifier``, ``speaker``: the
+    speaker-aware method of :mod:`sonomorph.pipelines.style_speaker`, or ``knn``: the
+    frame-matching one of :mod:`sonomorph.pipelines.style_knn`) with ``options``."""
     if method == "random":
         return RandomStyleTransfer(**options)
     if method == "classifier":
@@ -480,6 +486,10 @@ def build_transfer(method: str = "random", **options) -> RandomStyleTransfer | C
         from sonomorph.pipelines.style_speaker import SpeakerStyleTransfer
 
         return SpeakerStyleTransfer(**options)
+    if method == "knn":
+        from sonomorph.pipelines.style_knn import KnnStyleTransfer
+
+        return KnnStyleTransfer(**options)
     raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
 
 
