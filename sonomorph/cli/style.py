@@ -74,9 +74,10 @@ def register(sub, groups) -> None:
         "encoder to make a voice sound like another speaker (train the encoder with `sonomorph "
         "train speaker-encoder` and give its file with --model; the shipped one otherwise); "
         "--method knn optimises nothing and needs no model: after the same pitch matching it "
-        "gives each content frame the spectral envelope (timbre) of its k phonetically "
-        "nearest style frames (MFCC match) and keeps the content's fine structure (frame "
-        "matching after kNN-VC, Baas et al. 2023). Inputs of any format, rate and channel "
+        "replaces each content frame by the mean spectrum of its k phonetically nearest "
+        "style frames (MFCC match), or with --excitation content gives it only their "
+        "spectral envelope (frame matching after kNN-VC, Baas et al. 2023). Inputs of any "
+        "format, rate and channel "
         "count; the output, "
         "<track>_styled.<ext> ({track}: CONTENT's name), is mono at CONTENT's sample rate.",
     )
@@ -334,7 +335,8 @@ def run(args) -> int:
         m = metrics
         console.print(
             f"{int(m['frames_matched'])} of {int(m['frames'])} content frames took the mean "
-            f"envelope of their {int(m['k'])} nearest of {int(m['style_frames'])} style "
+            f"{'envelope' if args.excitation == 'content' else 'spectrum'} of their "
+            f"{int(m['k'])} nearest of {int(m['style_frames'])} style "
             f"frames (mean change {m['envelope_change_db']:.1f} dB); {_moved(m, args)}; "
             f"{m['seconds']:.1f} s", highlight=False)
     elif not args.quiet:

@@ -27,8 +27,8 @@ Three methods share one optimiser (:func:`optimise`), and all four one file fron
 
 ``knn`` (:class:`sonomorph.pipelines.style_knn.KnnStyleTransfer`, no optimiser, no weights)
     Frame-matching voice conversion after kNN-VC: the pitch matched as ``speaker`` does,
-    then each content frame's spectral envelope replaced by the mean of its k phonetically
-    nearest style frames' (see that module).
+    then each content frame replaced by the mean spectrum of its k phonetically nearest
+    style frames (or only given their envelope; see that module).
 
 Why the optimiser cannot diverge (the original climbed to 1e31): the variable is projected
 after every step onto a box ``[0, upper]`` (non-negative spectrogram, at most ``e`` times
