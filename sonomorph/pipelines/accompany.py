@@ -129,18 +129,6 @@ def input_gain(mono: np.ndarray, reference: float = REFERENCE_RMS) -> float:
     return gain_to_rms(mono, reference)
 
 
-class _PhaseSeededGriffinLim(GriffinLim):
-    """Griffin-Lim started from a given phase (the model's estimate) instead of random
-    phases: it converges in fewer iterations to a magnitude-consistent signal."""
-
-    def __init__(self, n_fft: int, hop: int, start: torch.Tensor, n_iter: int) -> None:
-        super().__init__(n_fft, hop, n_iter=n_iter)
-        self.start = start
-
-    def initial_phase(self, magnitude: torch.Tensor) -> torch.Tensor:
-        return self.start.to(magnitude.device)
-
-
 @dataclass
 class Accompaniment:
     """What :meth:`Accompanist.generate` returns: float32 stereo ``(2, samples)`` arrays at
@@ -250,8 +238,9 @@ class Accompanist:
             istft = ISTFT(net.n_fft, net.hop).to(magnitude.device)
             wav = istft(magnitude * phase, length=length)
         else:
-            wav = _PhaseSeededGriffinLim(net.n_fft, net.hop, phase, n_iter=self.gl_iters).to(
-                magnitude.device)(magnitude, length=length)
+            # started from the model's phase: fewer iterations to a consistent signal
+            wav = GriffinLim(net.n_fft, net.hop, n_iter=self.gl_iters).to(magnitude.device)(
+                magnitude, length=length, phase=phase)
         return wav[0].float()
 
     @torch.no_grad()

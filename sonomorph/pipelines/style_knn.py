@@ -94,27 +94,6 @@ CHUNK = 2048  # content frames compared with the style at once (bounds the memor
 EXCITATIONS = ("content", "style")  # whose fine structure an output frame keeps
 
 
-class _PhasedGriffinLim(GriffinLim):
-    """Griffin-Lim that can start from given phases (unit-modulus complex, shaped like the
-    magnitude) instead of random ones: :meth:`from_phase`."""
-
-    _start: Tensor | None = None
-
-    def initial_phase(self, magnitude: Tensor) -> Tensor:
-        start = self._start
-        if start is not None and start.shape == magnitude.shape:
-            return start
-        return super().initial_phase(magnitude)
-
-    def from_phase(self, magnitude: Tensor, phase: Tensor, length: int) -> Tensor:
-        """The waveform whose magnitude approaches ``magnitude``, iterating from ``phase``."""
-        self._start = phase
-        try:
-            return self(magnitude, length=length)
-        finally:
-            self._start = None
-
-
 class KnnStyleTransfer(_StyleContract):
     """Frame-matching voice conversion with a source-filter split (see the module
     docstring). ``transfer(content, content_sr, style, style_sr)`` works on arrays and
@@ -144,8 +123,8 @@ class KnnStyleTransfer(_StyleContract):
         self.sample_rate, self.n_fft, self.hop_length = SAMPLE_RATE, N_FFT, HOP_LENGTH
         self.device = torch.device(device)
         self.stft = STFT(N_FFT, HOP_LENGTH).to(self.device)
-        self.griffin_lim = _PhasedGriffinLim(N_FFT, HOP_LENGTH, n_iter=griffin_lim_iters,
-                                             momentum=0.99).to(self.device)
+        self.griffin_lim = GriffinLim(N_FFT, HOP_LENGTH, n_iter=griffin_lim_iters,
+                                      momentum=0.99).to(self.device)
         self.griffin_lim_iters = int(griffin_lim_iters)
 
     @property
@@ -237,8 +216,8 @@ class KnnStyleTransfer(_StyleContract):
             scale = _energy_scale(mag_p * torch.exp(gain), mag_p)
             gain = gain + torch.log(scale)  # what each bin was finally multiplied by
             mag = mag_p * torch.exp(gain)
-            wav = self.griffin_lim.from_phase(mag.T[None], _unit(spec_p).T[None],
-                                              length=shifted.shape[0])[0]
+            wav = self.griffin_lim(mag.T[None], length=shifted.shape[0],
+                                   phase=_unit(spec_p).T[None])[0]
         _tick(progress, 3)
         y = wav.cpu().numpy().astype(np.float32)
         if int(content_sr) != self.sample_rate:
