@@ -14,16 +14,8 @@ import pytest
 import torch
 
 import sonomorph.audio.spectral as spectral
-from sonomorph.audio.spectral import (
-    ISTFT,
-    STFT,
-    GriffinLim,
-    InverseMel,
-    MelSpectrogram,
-    MelToAudio,
-    Spectrogram,
-    spectral_convergence,
-)
+from sonomorph.audio.inverse import GriffinLim, InverseMel, MelToAudio, spectral_convergence
+from sonomorph.audio.spectral import ISTFT, STFT, MelSpectrogram, Spectrogram
 from sonomorph.errors import ConfigError, InputTooShortError, SonomorphError
 
 SR = 22050

@@ -71,8 +71,8 @@ from torch import nn
 
 from sonomorph.audio import blockwriter
 from sonomorph.audio import io as audio_io
+from sonomorph.audio.inverse import GriffinLim
 from sonomorph.audio.level import gain_to_rms, gain_to_rms_blocks
-from sonomorph.audio.spectral import GriffinLim
 from sonomorph.errors import AudioSaveError, CheckpointError, ConfigError, InputTooShortError
 from sonomorph.models.pix2pix import UNetGenerator
 from sonomorph.pipelines.engine import (

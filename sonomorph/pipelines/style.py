@@ -263,7 +263,8 @@ class RandomStyleTransfer(_StyleContract):
                  optimizer: str = "adam", init: str = "content", init_noise: float = 0.1,
                  style_drop: float | None = STYLE_DROP, griffin_lim_iters: int = 64,
                  device: str = "cpu") -> None:
-        from sonomorph.audio.spectral import GriffinLim, Spectrogram
+        from sonomorph.audio.inverse import GriffinLim
+        from sonomorph.audio.spectral import Spectrogram
         from sonomorph.models.losses import FeatureContentLoss, GramLoss
         from sonomorph.models.random_cnn import RandomCNN
 
@@ -350,7 +351,7 @@ class ClassifierStyleTransfer(_StyleContract):
                  init_noise: float = 0.1, seed: int = 0, batch_windows: int = 4,
                  style_drop: float | None = STYLE_DROP, griffin_lim_iters: int = 64,
                  device: str = "cpu") -> None:
-        from sonomorph.audio.spectral import MelToAudio
+        from sonomorph.audio.inverse import MelToAudio
         from sonomorph.models.checkpoint import load_model, resolve_model
         from sonomorph.models.classifier import SEGMENT_FRAMES, genre_mel
         from sonomorph.models.losses import FeatureContentLoss, GramLoss

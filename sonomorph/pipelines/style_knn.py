@@ -37,7 +37,7 @@ features, the split of what is taken from whom and the rendering are ours:
 
    Either way the frame's energy is then set back to the pitch-matched content frame's,
    so that loudness follows the content; inactive content frames are left as they are.
-5. **Griffin-Lim** (:class:`sonomorph.audio.spectral.GriffinLim`, ``griffin_lim_iters``
+5. **Griffin-Lim** (:class:`sonomorph.audio.inverse.GriffinLim`, ``griffin_lim_iters``
    iterations with momentum), started from the pitch-matched content's own phases, then
    the result is resampled to the content's rate, given the content's length and RMS
    level, and soft-limited below full scale.
@@ -79,7 +79,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sonomorph.audio.spectral import STFT, GriffinLim
+from sonomorph.audio.inverse import GriffinLim
+from sonomorph.audio.spectral import STFT
 from sonomorph.errors import ConfigError
 from sonomorph.pipelines.style import StyleResult, _limit, _mono, _StyleContract
 from sonomorph.utils.progress import ProgressCallback

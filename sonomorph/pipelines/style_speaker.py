@@ -75,7 +75,8 @@ class SpeakerStyleTransfer(_StyleContract):
                  init: str = "content", init_noise: float = 0.1, seed: int = 0,
                  style_drop: float | None = STYLE_DROP, griffin_lim_iters: int = 64,
                  device: str = "cpu") -> None:
-        from sonomorph.audio.spectral import GriffinLim, Spectrogram
+        from sonomorph.audio.inverse import GriffinLim
+        from sonomorph.audio.spectral import Spectrogram
         from sonomorph.errors import ConfigError
         from sonomorph.models.checkpoint import load_model
         from sonomorph.models.losses import FeatureContentLoss, GramLoss
