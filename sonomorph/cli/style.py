@@ -11,6 +11,7 @@ from sonomorph.cli.common import (
     ONE_FILE,
     Item,
     add_output_options,
+    closed_unit_float,
     device,
     lazy_progress,
     non_negative_int,
@@ -41,13 +42,6 @@ def _fraction(text: str) -> float:
     value = _non_negative_float(text)
     if not value < 1:
         raise argparse.ArgumentTypeError(f"must be a fraction below 1: {text}")
-    return value
-
-
-def _unit_fraction(text: str) -> float:
-    value = _non_negative_float(text)
-    if not value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
     return value
 
 
@@ -149,7 +143,7 @@ def register(sub, groups) -> None:
     n = p.add_argument_group("knn method")
     n.add_argument("--k", type=positive_int, default=None, metavar="K",
                    help="style frames averaged for each content frame (default: 4)")
-    n.add_argument("--strength", type=_unit_fraction, default=None, metavar="F",
+    n.add_argument("--strength", type=closed_unit_float, default=None, metavar="F",
                    help="how much of each frame (or, with --excitation content, of its "
                    "envelope) comes from the matched style frames, 0 to 1; 0 keeps the "
                    "content's (default: 1)")

@@ -197,17 +197,18 @@ class KnnStyleTransfer(_StyleContract):
                                             max_semitones=self.max_shift)
         _tick(progress, 1)
         with torch.no_grad():
-            spec_c, spec_p, spec_s = (self._spectrum(w) for w in (c, shifted, s))
+            spec_c, spec_s = self._spectrum(c), self._spectrum(s)
+            spec_p = spec_c if shifted is c else self._spectrum(shifted)
             mag_c, mag_p, mag_s = spec_c.abs(), spec_p.abs(), spec_s.abs()
             act_c, act_s = self._active(mag_c), self._active(mag_s)
-            env_c, env_p, env_s = self.envelope(mag_c), self.envelope(mag_p), \
-                self.envelope(mag_s)
             idx = self.nearest(self.features(mag_c, act_c)[act_c],
                                self.features(mag_s, act_s)[act_s])
             _tick(progress, 2)
-            gain = torch.zeros_like(env_p)
+            gain = torch.zeros_like(mag_p)
             if self.excitation == "content":
-                matched = env_s[act_s][idx].mean(dim=1)  # (active content frames, freq)
+                env_p = self.envelope(mag_p)
+                env_c = env_p if mag_c is mag_p else self.envelope(mag_c)
+                matched = self.envelope(mag_s)[act_s][idx].mean(dim=1)  # (active frames, freq)
                 target = (1.0 - self.strength) * env_c[act_c] + self.strength * matched
                 gain[act_c] = target - env_p[act_c]
             else:  # whole frames: the mean log spectrum of the matched style frames
