@@ -29,6 +29,7 @@ The JSON records the sha256 and training steps of the weights it scored.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import statistics
@@ -107,7 +108,10 @@ def demo_example(separate, examples: Path) -> dict:
 
     vocals = si_sdr(ref, mono(separate(x)["vocals"]))
     song = si_sdr(ref, mono(x))
-    return {"vocals_si_sdr": vocals, "song_si_sdr": song, "gain_db": vocals - song}
+    files = {name: hashlib.sha256((examples / name).read_bytes()).hexdigest()
+             for name in ("song.ogg", "song_vocals.ogg")}  # which example was scored
+    return {"vocals_si_sdr": vocals, "song_si_sdr": song, "gain_db": vocals - song,
+            "sha256": files}
 
 
 def run(separators: dict, music, voices, examples: Path | None = None) -> dict:
