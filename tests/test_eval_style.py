@@ -155,3 +155,53 @@ def test_eval_style_bad_input_is_one_line_and_status_2(tmp_path, fakes, capsys):
     rc = main(["eval", "style", "--data", str(data), "--method", "random", "--model", "x"])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert rc == 2 and len(err) == 1 and "--method speaker" in err[0], err
+
+
+def test_eval_style_style_seconds_gives_more_of_the_style_speaker_never_its_reference(
+        tmp_path, fakes):
+    """With ``style_seconds`` a method is shown the style speaker's front clips joined up to
+    that length, never the clips its judging reference is made of; without it, the
+    transfer clip (what the protocol was before)."""
+    from sonomorph.eval.style import evaluate_style
+
+    root = tmp_path / "speech"
+    lines = ["ID  AGE  GENDER  ACCENTS  REGION  COMMENTS"]
+    for spk, freq in REAL.items():
+        (root / "wav" / spk).mkdir(parents=True)
+        for i in range(6):  # 0.6 s each
+            sf.write(root / "wav" / spk / f"{spk}_{i + 1:03d}.wav", _tone(freq, 0.6), SR)
+        lines.append(f"{spk}  --  -  xx  somegame  real speaker split=test-real")
+    (root / "speaker-info.txt").write_text("\n".join(lines) + "\n")
+    (root / "splits").mkdir()
+    (root / "splits" / "test-real.txt").write_text("# test\n" + "\n".join(REAL) + "\n")
+
+    shown: list[int] = []
+
+    class Seen:
+        def transfer(self, content, content_sr, style, style_sr, **_):
+            shown.append(style.shape[0])
+            return SimpleNamespace(audio=content[None], sample_rate=SR, metrics={})
+
+    kw = dict(methods=("random",), pairs=3, seconds=0.5, reference_clips=2, wer_pairs=0,
+              transfers={"random": Seen()})
+    r = evaluate_style(root, style_seconds=2.0, **kw)
+    gap = int(0.2 * SR)
+    # 0.6 + 0.2 + 0.6 + 0.2 + 0.6 = 2.2 s >= 2 s: the first three clips, with two gaps.
+    assert shown == [3 * int(0.6 * SR) + 2 * gap] * 3
+    for p in r["pairs"]:
+        s = p["style"]
+        assert p["style_files"] == [f"wav/{s}/{s}_00{i}.wav" for i in (1, 2, 3)]
+        assert p["style_seconds"] == pytest.approx(2.2, abs=1e-3)
+        assert p["content_files"] == [f"wav/{p['content']}/{p['content']}_001.wav"]
+        assert p["reference_clips"] == {"content": 2, "style": 2}  # clips 6 and 5
+    assert r["style_seconds"] == 2.0 and "2 s of the style speaker" in r["protocol"]
+
+    shown.clear()  # asking for more than there is: every clip but the reference ones
+    r = evaluate_style(root, style_seconds=60.0, **kw)
+    assert shown == [4 * int(0.6 * SR) + 3 * gap] * 3
+    assert [len(p["style_files"]) for p in r["pairs"]] == [4, 4, 4]
+
+    shown.clear()  # the default: the style speaker's transfer clip, as before
+    r = evaluate_style(root, **kw)
+    assert shown == [int(0.6 * SR)] * 3
+    assert r["style_seconds"] is None and "transfer clip" in r["protocol"]

@@ -196,6 +196,10 @@ def register(sub, groups) -> None:
                        help="seed of the pair draw (default: 0)")
         e.add_argument("--seconds", type=positive_float, default=5.0, metavar="S",
                        help="length of each transfer clip (default: 5)")
+        e.add_argument("--style-seconds", type=positive_float, default=None, metavar="S",
+                       help="how much of the style speaker each method is given: its clips "
+                       "joined up to S seconds, never those of its judging reference "
+                       "(default: its transfer clip, about --seconds)")
         e.add_argument("--wer-pairs", type=non_negative_int, default=6, metavar="N",
                        help="English pairs with known text for the word error rate; 0: none "
                        "(default: 6)")
@@ -227,7 +231,8 @@ def run_eval(args) -> int:
         raise ConfigError("--model is our speaker encoder: it goes with --method speaker")
     with progress_bar("style pairs", None, quiet=args.quiet) as update:
         r = evaluate_style(args.data, methods=methods, split=args.split, pairs=args.pairs,
-                           seed=args.seed, seconds=args.seconds, wer_pairs=args.wer_pairs,
+                           seed=args.seed, seconds=args.seconds,
+                           style_seconds=args.style_seconds, wer_pairs=args.wer_pairs,
                            options=options, device=device(args), progress=update)
     data = str(args.data)
     if os.path.isabs(data):  # results files carry no absolute paths

@@ -14,7 +14,10 @@ Pairs (:func:`pick_pairs`)
     silence between them) until it lasts ``seconds``; its *reference* is the mean resemblyzer
     embedding of up to ``reference_clips`` of its other clips, taken from the back of its
     list, never those in the transfer clip (when a speaker has no other clip, the transfer
-    clip itself, and the pair says so).
+    clip itself, and the pair says so). What a method is shown of the style speaker is its
+    transfer clip, or with ``style_seconds`` its front clips joined up to that length,
+    leaving out its reference clips (a user converting to a voice usually has more of it
+    than one sentence; frame matching in particular needs the style speaker's phones).
 
 Voice moved
     ``closer``: resemblyzer cosine(output, style speaker's reference) > cosine(output,
@@ -70,6 +73,12 @@ class _Voice:
     text: str | None = None
     reference: np.ndarray | None = None
     reference_files: list[Path] = field(default_factory=list)
+    style_wav: np.ndarray | None = None  # what the speaker gives as style: ``wav`` unless
+    style_files: list[Path] = field(default_factory=list)  # ``style_seconds`` asks for more
+
+    @property
+    def style(self) -> np.ndarray:
+        return self.wav if self.style_wav is None else self.style_wav
 
 
 def _speaker_info(root: Path) -> dict[str, dict[str, str]]:
@@ -136,11 +145,11 @@ def _usable(path: Path, skipped: dict[str, int]) -> np.ndarray | None:
     return wav
 
 
-def _voice(speaker: str, utterances: list, seconds: float, reference_clips: int,
-           skipped: dict[str, int], *, need_text: bool = False) -> _Voice | None:
-    """The speaker's transfer clip (front clips joined up to ``seconds``; with
-    ``need_text`` only clips with a text, and the texts joined) and reference files
-    (up to ``reference_clips`` from the back, none of the transfer clip's)."""
+def _join(utterances: list, seconds: float, skipped: dict[str, int], *,
+          need_text: bool = False) -> tuple[np.ndarray | None, list[Path], list[str], int]:
+    """The usable clips of ``utterances``, front first (with ``need_text`` only those with
+    a text), joined with :data:`GAP_S` of silence until they last ``seconds``: (audio or
+    None, their files, their texts, how many utterances were looked at)."""
     parts: list[np.ndarray] = []
     files: list[Path] = []
     texts: list[str] = []
@@ -161,15 +170,35 @@ def _voice(speaker: str, utterances: list, seconds: float, reference_clips: int,
         length += wav.shape[0] + (gap.shape[0] if len(parts) > 1 else 0)
         if length >= seconds * SR:
             break
-    if not parts:
+    return (np.concatenate(parts) if parts else None), files, texts, used
+
+
+def _voice(speaker: str, utterances: list, seconds: float, reference_clips: int,
+           skipped: dict[str, int], *, need_text: bool = False,
+           style_seconds: float | None = None) -> _Voice | None:
+    """The speaker's transfer clip (front clips joined up to ``seconds``; with
+    ``need_text`` only clips with a text, and the texts joined), reference files (up to
+    ``reference_clips`` from the back, none of the transfer clip's) and, with
+    ``style_seconds``, its style material: the front clips that are not reference files,
+    joined up to ``style_seconds`` (so the judge's reference never contains what a method
+    was shown of the style speaker)."""
+    wav, files, texts, used = _join(utterances, seconds, skipped, need_text=need_text)
+    if wav is None:
         return None
-    wav = np.concatenate(parts)
     if not need_text:  # a long recording is cut; a clip with a text never is
         wav = wav[: int(round(1.5 * seconds * SR))]
     rest = [u.path for u in utterances[used:]]
     refs = rest[::-1][:reference_clips]
-    return _Voice(speaker, wav, files, " ".join(texts) if need_text else None,
-                  reference_files=refs)
+    voice = _Voice(speaker, wav, files, " ".join(texts) if need_text else None,
+                   reference_files=refs)
+    if style_seconds is not None:
+        kept = set(refs)
+        style, style_files, _, _ = _join([u for u in utterances if u.path not in kept],
+                                         style_seconds, skipped)
+        if style is not None:
+            voice.style_wav = style[: int(round(1.5 * style_seconds * SR))]
+            voice.style_files = style_files
+    return voice
 
 
 def _embed_reference(voice: _Voice, judge, skipped: dict[str, int]) -> None:
@@ -239,7 +268,8 @@ def _method_record(method: str, transfer, options: dict) -> dict[str, Any]:
 
 def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random", "speaker"),
                    split: str = "test-real", pairs: int = 12, seed: int = 0,
-                   seconds: float = 5.0, reference_clips: int = 8, wer_pairs: int = 6,
+                   seconds: float = 5.0, style_seconds: float | None = None,
+                   reference_clips: int = 8, wer_pairs: int = 6,
                    options: dict[str, dict] | None = None, device: str = "cpu",
                    transfers: dict[str, Any] | None = None, judge=None,
                    recognizer: Callable[[np.ndarray, int], str] | None = None,
@@ -259,7 +289,7 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
     for m in methods:
         if m not in METHODS:
             raise SonomorphError(f"method must be one of {', '.join(METHODS)}, not {m!r}")
-    if pairs < 1 or seconds <= 0:
+    if pairs < 1 or seconds <= 0 or (style_seconds is not None and style_seconds <= 0):
         raise SonomorphError("need at least 1 pair and a positive clip length")
     utts: dict[str, list] = {}
     for u in vctk_utterances(root):
@@ -272,7 +302,8 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
     info = _speaker_info(root)
     skipped: dict[str, int] = {}
     voices = {s: v for s in names
-              if (v := _voice(s, utts[s], seconds, reference_clips, skipped)) is not None}
+              if (v := _voice(s, utts[s], seconds, reference_clips, skipped,
+                                  style_seconds=style_seconds)) is not None}
     if len(voices) < 2:
         raise DatasetError(f"fewer than 2 speakers of the {split} split have a usable clip",
                            root)
@@ -367,7 +398,7 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
     for m in methods:
         per_pair[m] = []
         for c, s in chosen:
-            audio, sr, wall, cpu, metrics = _timed(built[m], voices[c].wav, voices[s].wav)
+            audio, sr, wall, cpu, metrics = _timed(built[m], voices[c].wav, voices[s].style)
             row = score(audio, sr, voices[c], voices[s])
             secs = voices[c].wav.shape[0] / SR
             row.update(wall_s=wall, cpu_s=cpu, seconds_in=secs)
@@ -385,7 +416,7 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
         wer_rows["input"].append(w_in)
         tick()
         for m in methods:
-            audio, sr, *_ = _timed(built[m], c.wav, s.wav)
+            audio, sr, *_ = _timed(built[m], c.wav, s.style)
             w = _wer(recognizer, c.text, audio, sr)
             pair[f"wer_{m}"] = w
             wer_rows[m].append(w)
@@ -409,7 +440,9 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
     for i, (c, s) in enumerate(chosen):
         entry = {"content": c, "style": s,
                  "content_files": [_rel(p, root) for p in voices[c].files],
-                 "style_files": [_rel(p, root) for p in voices[s].files],
+                 "style_files": [_rel(p, root) for p in (voices[s].style_files
+                                                         or voices[s].files)],
+                 "style_seconds": round(voices[s].style.shape[0] / SR, 3),
                  "content_seconds": round(voices[c].wav.shape[0] / SR, 3),
                  "reference_clips": {"content": len(voices[c].reference_files),
                                      "style": len(voices[s].reference_files)}}
@@ -424,10 +457,15 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
     if own:
         reference += (f"; {len(own)} pair(s) had a speaker with no other clip and used the "
                       "transferred clip itself")
+    shown = ("the style speaker's transfer clip" if style_seconds is None else
+             f"about {style_seconds:g} s of the style speaker's clips (its front clips, "
+             "never its reference clips)")
     return {"protocol": f"{len(chosen)} (content, style) pairs of different real speakers of "
-                        f"the {split} split, about {seconds:g} s each, seed {seed}; judged by "
-                        "resemblyzer, which no method optimises against",
-            "split": split, "seed": seed, "seconds": seconds, "reference": reference,
+                        f"the {split} split, about {seconds:g} s each, seed {seed}; style "
+                        f"given: {shown}; judged by resemblyzer, which no method optimises "
+                        "against",
+            "split": split, "seed": seed, "seconds": seconds, "style_seconds": style_seconds,
+            "reference": reference,
             "judge": judge_record, "methods": records,
             "targets": {"closer_share": TARGET_SHARE, "wer_ratio": TARGET_WER_RATIO,
                         "cpu_s_per_10s": TARGET_SECONDS},
