@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NO_DEVICE = {
     "images.py": "spectrogram-image round trips, no neural network",
     "separation_leaks.py": "leak scores of the separator work, no speed figures",
+    "scream_wer_sensitivity.py": "pocketsphinx on degraded clips, no network of ours",
 }
 
 
