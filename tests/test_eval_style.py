@@ -157,6 +157,21 @@ def test_eval_style_bad_input_is_one_line_and_status_2(tmp_path, fakes, capsys):
     assert rc == 2 and len(err) == 1 and "--method speaker" in err[0], err
 
 
+def _six_clip_corpus(root, silent_first: bool = False):
+    """Each real speaker with six 0.6-s clips (the first silent with ``silent_first``)."""
+    lines = ["ID  AGE  GENDER  ACCENTS  REGION  COMMENTS"]
+    for spk, freq in REAL.items():
+        (root / "wav" / spk).mkdir(parents=True)
+        for i in range(6):
+            wav = _tone(freq, 0.6) * (0.0 if silent_first and i == 0 else 1.0)
+            sf.write(root / "wav" / spk / f"{spk}_{i + 1:03d}.wav", wav, SR)
+        lines.append(f"{spk}  --  -  xx  somegame  real speaker split=test-real")
+    (root / "speaker-info.txt").write_text("\n".join(lines) + "\n")
+    (root / "splits").mkdir()
+    (root / "splits" / "test-real.txt").write_text("# test\n" + "\n".join(REAL) + "\n")
+    return root
+
+
 def test_eval_style_style_seconds_gives_more_of_the_style_speaker_never_its_reference(
         tmp_path, fakes):
     """With ``style_seconds`` a method is shown the style speaker's front clips joined up to
@@ -164,17 +179,7 @@ def test_eval_style_style_seconds_gives_more_of_the_style_speaker_never_its_refe
     transfer clip (what the protocol was before)."""
     from sonomorph.eval.style import evaluate_style
 
-    root = tmp_path / "speech"
-    lines = ["ID  AGE  GENDER  ACCENTS  REGION  COMMENTS"]
-    for spk, freq in REAL.items():
-        (root / "wav" / spk).mkdir(parents=True)
-        for i in range(6):  # 0.6 s each
-            sf.write(root / "wav" / spk / f"{spk}_{i + 1:03d}.wav", _tone(freq, 0.6), SR)
-        lines.append(f"{spk}  --  -  xx  somegame  real speaker split=test-real")
-    (root / "speaker-info.txt").write_text("\n".join(lines) + "\n")
-    (root / "splits").mkdir()
-    (root / "splits" / "test-real.txt").write_text("# test\n" + "\n".join(REAL) + "\n")
-
+    root = _six_clip_corpus(tmp_path / "speech")
     shown: list[int] = []
 
     class Seen:
@@ -205,3 +210,19 @@ def test_eval_style_style_seconds_gives_more_of_the_style_speaker_never_its_refe
     r = evaluate_style(root, **kw)
     assert shown == [int(0.6 * SR)] * 3
     assert r["style_seconds"] is None and "transfer clip" in r["protocol"]
+
+
+def test_eval_style_style_seconds_counts_a_skipped_clip_once(tmp_path, fakes):
+    """A silent clip at the front is skipped by the transfer clip and left out of the style
+    material without being counted a second time."""
+    from sonomorph.eval.style import evaluate_style
+
+    root = _six_clip_corpus(tmp_path / "speech", silent_first=True)
+    kw = dict(methods=("random",), pairs=3, seconds=0.5, reference_clips=2, wer_pairs=0)
+    plain = evaluate_style(root, **kw)
+    more = evaluate_style(root, style_seconds=2.0, **kw)
+    assert sum(plain["skipped"].values()) == 3  # one silent clip per speaker
+    assert more["skipped"] == plain["skipped"]
+    for p in more["pairs"]:
+        s = p["style"]
+        assert p["style_files"] == [f"wav/{s}/{s}_00{i}.wav" for i in (2, 3, 4)]

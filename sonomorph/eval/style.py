@@ -191,8 +191,8 @@ def _voice(speaker: str, utterances: list, seconds: float, reference_clips: int,
     refs = rest[::-1][:reference_clips]
     voice = _Voice(speaker, wav, files, " ".join(texts) if need_text else None,
                    reference_files=refs)
-    if style_seconds is not None:
-        kept = set(refs)
+    if style_seconds is not None:  # clips found unusable above are not counted twice
+        kept = set(refs) | ({u.path for u in utterances[:used]} - set(files))
         style, style_files, _, _ = _join([u for u in utterances if u.path not in kept],
                                          style_seconds, skipped)
         if style is not None:
