@@ -25,6 +25,7 @@ import numpy as np
 import soundfile as sf
 
 from sonomorph.audio.io import load
+from sonomorph.data.layouts import speaker_info
 from sonomorph.utils.fs import atomic_path
 
 HERE = Path(__file__).resolve().parent
@@ -154,18 +155,14 @@ def check_sung(screams: Path) -> None:
 
 
 def check_speakers(speech: Path, names: list[str]) -> None:
-    rows = {}
-    for line in (speech / "speaker-info.txt").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields:
-            rows[fields[0]] = fields
+    rows = speaker_info(speech)
     wanted = ([QUERY[0]] if "spoken" in names else []) + (
         list(ENROL_SPEAKERS) if "speakers" in names else [])
     missing = [s for s in wanted if s not in rows]
     if missing:
         raise Unusable(f"corpus speech has no speaker {', '.join(missing)}: update the constants")
-    if "spoken" in names and rows[QUERY[0]][3] != QUERY_LANGUAGE:
-        raise Unusable(f"speaker {QUERY[0]} speaks {rows[QUERY[0]][3]!r}, not {QUERY_LANGUAGE!r}")
+    if "spoken" in names and rows[QUERY[0]]["accent"] != QUERY_LANGUAGE:
+        raise Unusable(f"speaker {QUERY[0]} speaks {rows[QUERY[0]]['accent']!r}, not {QUERY_LANGUAGE!r}")
 
 
 def make(out: Path, work: Path | None, names: list[str], *, multitrack: Path, sources: Path,

@@ -388,6 +388,20 @@ _VCTK_EXPECTED = ("VCTK layout: wav48_silence_trimmed/<spk>/<spk>_<NNN>_mic1.fla
 _MIC = re.compile(r"_(mic[12])$")
 
 
+def speaker_info(root: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """``{speaker: {"accent", "region", "comments"}}`` from a VCTK-style speaker-info.txt."""
+    f = Path(root) / "speaker-info.txt"
+    out: dict[str, dict[str, str]] = {}
+    if not f.is_file():
+        return out
+    for line in f.read_text("utf-8", "replace").splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 5:
+            out[parts[0]] = {"accent": parts[3], "region": parts[4],
+                             "comments": " ".join(parts[5:])}
+    return out
+
+
 def vctk_utterances(root: str | os.PathLike, *, mic: str = "mic1") -> list[Utterance]:
     """The utterances of a VCTK-layout folder, sorted by (speaker, utterance).
 

@@ -81,20 +81,6 @@ class _Voice:
         return self.wav if self.style_wav is None else self.style_wav
 
 
-def _speaker_info(root: Path) -> dict[str, dict[str, str]]:
-    """``{speaker: {"accent", "region", "comments"}}`` from a VCTK-style speaker-info.txt."""
-    f = root / "speaker-info.txt"
-    out: dict[str, dict[str, str]] = {}
-    if not f.is_file():
-        return out
-    for line in f.read_text("utf-8", "replace").splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 5:
-            out[parts[0]] = {"accent": parts[3], "region": parts[4],
-                             "comments": " ".join(parts[5:])}
-    return out
-
-
 def _is_synthetic(info: dict[str, str] | None) -> bool:
     return info is not None and info["region"] in SYNTH_ENGINES
 
@@ -281,7 +267,7 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
     docstring. ``transfers``, ``judge`` (a callable waveform at 16 kHz -> unit vector) and
     ``recognizer`` (waveform, rate -> text) replace the built ones (tests)."""
     from sonomorph.data.corpus.speech import read_splits
-    from sonomorph.data.layouts import DatasetError, vctk_utterances
+    from sonomorph.data.layouts import DatasetError, speaker_info, vctk_utterances
     from sonomorph.pipelines.speaker_features import feature_versions, make_extractor
     from sonomorph.pipelines.style import METHODS, build_transfer
 
@@ -299,7 +285,7 @@ def evaluate_style(root: str | os.PathLike, *, methods: Sequence[str] = ("random
     if len(names) < 2:
         raise DatasetError(f"the {split} split has {len(names)} speakers with clips, 2 needed",
                            root)
-    info = _speaker_info(root)
+    info = speaker_info(root)
     skipped: dict[str, int] = {}
     voices = {s: v for s in names
               if (v := _voice(s, utts[s], seconds, reference_clips, skipped,
