@@ -20,6 +20,8 @@ Typical use::
     print(m.x_realtime, m.peak_rss_mb)
     rows = memory_growth("benchmarks/separation.py:sonomorph_case", [60, 600, 3600])
     print(growth_mb_per_minute(rows))
+    both = side_by_side({"a": {"target": "cases.py:a"}, "b": {"target": "cases.py:b"}},
+                        rounds=3, seconds=10)   # ratios of a and b under the same load
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,8 @@ from typing import Any
 __all__ = [
     "Measurement",
     "run_case",
+    "merge",
+    "side_by_side",
     "speed",
     "memory_growth",
     "growth_mb_per_minute",
@@ -303,6 +307,49 @@ def speed(target: str, *, seconds: float, threads: Sequence[int] = (1, 2), repea
     """Real-time factors with each thread count (one subprocess per count)."""
     return [run_case(target, seconds=seconds, threads=n, repeats=repeats, **options)
             for n in threads]
+
+
+def merge(parts: Sequence[Measurement], name: str | None = None) -> Measurement:
+    """One measurement of a setting run in several processes: all their timed calls (so
+    the median is over every call), the highest peak memory, the load before the first
+    and after the last, the first error; ``note`` says how many processes."""
+    if not parts:
+        raise ValueError("merge needs at least one measurement")
+    first = parts[0]
+    out = Measurement(name=name or first.name, seconds=first.seconds, threads=first.threads,
+                      device=first.device, device_name=first.device_name)
+    for m in parts:
+        out.times += m.times
+        out.cpu_times += m.cpu_times
+        out.error = out.error or m.error
+        out.device_name = out.device_name or m.device_name
+    peaks = [m.peak_rss_mb for m in parts if m.peak_rss_mb is not None]
+    out.peak_rss_mb = max(peaks) if peaks else None
+    device_peaks = [m.peak_device_mb for m in parts if m.peak_device_mb is not None]
+    out.peak_device_mb = max(device_peaks) if device_peaks else None
+    loads = [m.load for m in parts if m.load is not None]
+    out.load = (loads[0][0], loads[-1][1]) if loads else None
+    out.note = "; ".join(x for x in (f"{len(parts)} processes", first.note) if x)
+    return out
+
+
+def side_by_side(cases: Mapping[str, Mapping[str, Any]], *, rounds: int = 3,
+                 **options: Any) -> dict[str, Measurement]:
+    """Several cases measured in turn, ``rounds`` times over, each run in a fresh
+    subprocess, so that a change in a shared machine's load falls on all of them alike and
+    their ratios stay meaningful. ``cases`` maps a name to :func:`run_case` arguments
+    (``target`` and any of its options, e.g. ``seconds`` or ``kwargs``) over the shared
+    ``options``; each round starts one case later than the previous one. Each case's runs
+    are merged (:func:`merge`)."""
+    names = list(cases)
+    if not names:
+        return {}
+    parts: dict[str, list[Measurement]] = {n: [] for n in names}
+    for r in range(max(1, int(rounds))):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            args = {**options, **cases[n]}
+            parts[n].append(run_case(args.pop("target"), name=n, **args))
+    return {n: merge(parts[n], n) for n in names}
 
 
 def memory_growth(target: str, lengths_s: Sequence[float], *, threads: int = 1,
