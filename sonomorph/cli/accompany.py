@@ -94,6 +94,12 @@ def register(sub, groups) -> None:
                        help="with --condition chroma: also give it that track averaged over "
                        "N frames around each frame, the phrase's pitch classes (default: 0, "
                        "none; 172 frames is 2 s)")
+        t.add_argument("--init-from", metavar="PATH", default=None,
+                       help="start the generator from the weights of an accompany file "
+                       "('default': the shipped model) instead of random ones, e.g. to "
+                       "fine-tune on your songs; its architecture wins over model.* and "
+                       "--condition. The file holds the generator only: the discriminator "
+                       "starts from random weights")
         add_config_arguments(t)
         t.set_defaults(func=run_train)
 

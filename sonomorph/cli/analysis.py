@@ -63,6 +63,11 @@ def register(sub, groups) -> None:
         t.add_argument("--arch", choices=("tcn", "cnn"), default=None,
                        help="tcn: the stronger temporal CNN, fast on a CPU; cnn: the original "
                        "8-block 2-D CNN (~62k parameters, slow on a CPU) (default: tcn)")
+        t.add_argument("--init-from", metavar="PATH", default=None,
+                       help="start from the weights of a genre file ('default': the shipped "
+                       "model) instead of random ones, e.g. to fine-tune on your clips; its "
+                       "architecture wins over --arch, and its labels must be the data's "
+                       "genre folders")
         add_config_arguments(t)
         t.set_defaults(func=run_train)
 

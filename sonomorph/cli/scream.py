@@ -112,6 +112,12 @@ def register(sub, groups) -> None:
     t.add_argument("--judge", metavar="FILE", default=None,
                    help="a scream judge (train scream-judge): validation also logs its mean "
                    "P(scream) of the held-out voices' outputs (val/judge_p_scream)")
+    t.add_argument("--init-from", metavar="PATH", default=None,
+                   help="start the generator from the weights of a scream file ('default': "
+                   "the shipped model; 'scream-real': the other shipped one) instead of random "
+                   "ones, e.g. to fine-tune on your screams; its architecture wins over "
+                   "generator.*. The file holds the generator only: the discriminator starts "
+                   "from random weights")
     t.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA)")
     t.add_argument("--threads", type=int, default=None, metavar="N",
@@ -158,6 +164,9 @@ def register(sub, groups) -> None:
         "OUT/last.safetensors. See sonomorph.train.recipes.scream_judge for keys.")
     add_config_arguments(j)
     j.add_argument("--library", metavar="DIR", help="real-audio library (default: corpora/sources)")
+    j.add_argument("--init-from", metavar="PATH", default=None,
+                   help="start from the weights of a scream-judge file ('default': the shipped "
+                   "model) instead of random ones; its architecture wins over the size keys")
     j.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for torch (default: torch's choice)")
     j.set_defaults(func=_run_train_judge)
@@ -268,7 +277,7 @@ def _run_train_judge(args) -> int:
         torch.set_num_threads(max(1, args.threads))
     cfg = config_from_args(ScreamJudgeConfig, args)
     result = Trainer(ScreamJudgeTask(cfg), cfg, quiet=args.quiet).fit()
-    judge, _ = load_model(result.last, expect="scream-judge")
+    judge, meta = load_model(result.last, expect="scream-judge")
     held = load_clips(cfg.library, "test-real", max_seconds=cfg.max_seconds,
                       speech_per_speaker=cfg.speech_clips_per_speaker, seed=cfg.seed)
     report = judge_report(judge, [c["audio"] for c in held if c["label"] == 1],
@@ -276,7 +285,8 @@ def _run_train_judge(args) -> int:
     groups = {k: sorted({c["group"].split("/", 1)[1] for c in held if c["group"].startswith(k)})
               for k in ("screams/", "speech/")}
     results = {"weights": str(result.last), "sha256": sha256_file(result.last),
-               "steps": result.step, "library": str(cfg.library), "validation": result.metrics,
+               "steps": result.step, "total_steps": meta.get("total_steps", result.step),
+               "library": str(cfg.library), "validation": result.metrics,
                "test_real": {**report, "characters": groups["screams/"],
                              "speakers": groups["speech/"],
                              "scream_packages": sorted({c["package"] for c in held if c["label"] == 1})}}

@@ -77,7 +77,8 @@ def register(sub, groups) -> None:
                        "instead of music (the original karaoke CNN's pre-training idea)")
         t.add_argument("--init-from", metavar="PATH", default=None,
                        help="start from the weights of a separator file ('default': the "
-                       "shipped model) instead of random ones, e.g. to fine-tune on your songs")
+                       "shipped model) instead of random ones, e.g. to fine-tune on your "
+                       "songs; its architecture wins over model.*")
         t.set_defaults(func=run_train)
 
     if "eval" in groups:
@@ -143,8 +144,6 @@ def run_train(args) -> int:
     extra = [f"data={quoted(args.data)}"]
     if args.pretrain_noise_steps is not None:
         extra.append(f"pretrain_noise_steps={args.pretrain_noise_steps}")
-    if args.init_from:
-        extra.append(f"init_from={quoted(args.init_from)}")
     return train_model(args, SeparatorTask, SeparatorTrainConfig, default_out="runs/separator",
                        overrides=extra, best="{:.2f} dB vocals SDR")
 

@@ -100,6 +100,11 @@ def register(sub, groups) -> None:
                        help="speech corpus (default: corpora/speech)")
         t.add_argument("--noise", metavar="DIR", default=None,
                        help="folder of noise files mixed in (default: coloured Gaussian noise)")
+        t.add_argument("--init-from", metavar="PATH", default=None,
+                       help="start from the weights of a speaker-encoder file ('default': the "
+                       "shipped model) instead of random ones, e.g. to train it further on "
+                       "more speakers; its architecture wins over the size keys, the loss's "
+                       "scale and bias start afresh")
         t.add_argument("--threads", type=positive_int, default=None, metavar="N",
                        help="CPU threads for torch (default: torch's choice)")
         t.set_defaults(func=run_train)

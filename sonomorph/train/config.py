@@ -327,7 +327,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(cls: type[C], args: argparse.Namespace) -> C:
     """Build config ``cls`` from the options added by :func:`add_config_arguments` (and
-    the global ``--device``, when not "auto")."""
+    the global ``--device``, when not "auto", and a recipe's ``--init-from``)."""
     overrides: dict[str, Any] = dict(parse_override(t) for t in getattr(args, "overrides", []))
     if getattr(args, "out", None):
         overrides["out_dir"] = args.out
@@ -337,6 +337,8 @@ def config_from_args(cls: type[C], args: argparse.Namespace) -> C:
         overrides["resume"] = False
     if getattr(args, "force", False):
         overrides["force"] = True
+    if getattr(args, "init_from", None):  # the recipes' --init-from
+        overrides["init_from"] = str(args.init_from)
     device = getattr(args, "device", None)
     if device and device != "auto":
         overrides["device"] = device

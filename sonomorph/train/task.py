@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -69,9 +69,32 @@ class TrainTask:
     """
 
     collate_fn = None
+    #: training steps behind the starting weights (``init_from``, set by
+    #: :meth:`initial_model`); the trainer adds them to the exported ``total_steps``
+    prior_steps: int = 0
+    #: the metadata of that file (None: the run started from new weights)
+    init_meta: dict[str, Any] | None = None
 
     def __init__(self, config: TrainConfig | None = None):
         self.config = config
+
+    def initial_model(self, kind: str, build: Callable[[], nn.Module], *,
+                      shipped: str | None = None, must_match: Sequence[str] = ()) -> nn.Module:
+        """``build()`` (new weights), or, when the config's ``init_from`` names a model file
+        (or ``"default"``: the shipped ``shipped`` model, by default ``kind``), the model of
+        that file in float32 and train mode, with :attr:`prior_steps` set to the steps
+        behind it (:func:`sonomorph.train.init_from.load_initial_model`: ``must_match``
+        names the constructor arguments that must equal those of ``build()``'s model)."""
+        source = str(getattr(self.config, "init_from", "") or "").strip()
+        if not source:
+            return build()
+        from sonomorph.train.init_from import load_initial_model
+
+        init = load_initial_model(source, kind, shipped=shipped, fresh=build,
+                                  must_match=must_match)
+        self.prior_steps = init.prior_steps
+        self.init_meta = init.meta
+        return init.model
 
     def build_models(self) -> Models:
         """The networks, by name. Called after seeding, so initial weights are reproducible."""

@@ -20,7 +20,9 @@ generated); the generator's ``BCEGANLoss`` plus ``l1_weight`` (100, as in pix2pi
 :class:`~sonomorph.train.losses.SpectrogramImageL1Loss`. Adam with lr 2e-4 and beta1 0.5
 for both, as the paper. Validation reports ``val_l1`` (log-magnitude L1) and
 ``val_chroma`` (frame-wise cosine of STFT chroma between generated and true magnitudes,
-on frames where the target plays), which selects ``best.safetensors``.
+on frames where the target plays), which selects ``best.safetensors``. ``init_from``
+(``--init-from``) starts the generator from an accompany file (``"default"``: the shipped
+one), its architecture winning over ``model``; the discriminator starts from random weights.
 """
 
 from __future__ import annotations
@@ -92,6 +94,11 @@ class AccompanyTrainConfig(TrainConfig):
     val_items: int = 24  #: validation excerpts
     keep_best: str = "val_chroma"
     keep_best_mode: Literal["min", "max"] = "max"
+    #: start the generator from the weights of an accompany file ("default": the shipped
+    #: one) instead of random ones; its architecture comes from that file (its sample_rate,
+    #: n_fft, hop and target must be these), and the discriminator, which the file does not
+    #: hold, starts from random weights (:mod:`sonomorph.train.init_from`)
+    init_from: str = ""
     model: AccompanyModelArgs = field(default_factory=AccompanyModelArgs)
 
     def validate(self) -> None:
@@ -194,6 +201,18 @@ def chroma_cosine(pred_mag: Tensor, true_mag: Tensor, chroma_fb: Tensor,
     return (cos * active).sum() / active.sum().clamp_min(1)
 
 
+def _pix2pix_init(net: nn.Module) -> None:
+    """pix2pix's N(0, 0.02) initialisation of ``net``'s convolutions and batch norms."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
 # ----------------------------------------------------------------------------- task
 
 
@@ -227,23 +246,28 @@ class AccompanyTask(TrainTask):
 
     def build_models(self) -> dict[str, nn.Module]:
         c, a = self.config, self.config.model
-        generator = UNetGenerator(in_channels=3, out_channels=3, ngf=a.ngf, depth=a.depth,
-                                  max_channels=a.max_channels, dropout=a.dropout,
-                                  sample_rate=c.sample_rate, n_fft=c.n_fft, hop=c.hop,
-                                  target=c.target, condition=a.condition,
-                                  chroma_context=a.chroma_context)
+
+        def new_generator() -> nn.Module:
+            return UNetGenerator(in_channels=3, out_channels=3, ngf=a.ngf, depth=a.depth,
+                                 max_channels=a.max_channels, dropout=a.dropout,
+                                 sample_rate=c.sample_rate, n_fft=c.n_fft, hop=c.hop,
+                                 target=c.target, condition=a.condition,
+                                 chroma_context=a.chroma_context)
+
+        # init_from: an accompany file holds the generator only; the discriminator starts
+        # afresh. The file's spectrogram settings must be the data's (tiles, exports).
+        generator = self.initial_model("accompany", new_generator,
+                                       must_match=("sample_rate", "n_fft", "hop", "target"))
+        if self.init_meta is not None and (c.tile_frames % generator.multiple
+                                           or c.inference_tile_frames % generator.multiple):
+            raise ConfigError("init_from: 'tile_frames' and 'inference_tile_frames' must be "
+                              f"multiples of {generator.multiple} (2**depth of that file's "
+                              "generator)")
         discriminator = PatchDiscriminator(in_channels=6, ndf=a.ndf, n_layers=a.n_layers)
-        for net in (generator, discriminator):  # pix2pix's N(0, 0.02) initialisation
-            for m in net.modules():
-                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                    nn.init.normal_(m.weight, 0.0, 0.02)
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
-                elif isinstance(m, nn.BatchNorm2d):
-                    nn.init.normal_(m.weight, 1.0, 0.02)
-                    nn.init.zeros_(m.bias)
-        chroma = self._chroma_filterbank(c.sample_rate, c.n_fft)
-        self.chroma_fb = chroma
+        for net in (generator, discriminator):  # pix2pix's N(0, 0.02), for new weights only
+            if net is discriminator or self.init_meta is None:
+                _pix2pix_init(net)
+        self.chroma_fb = self._chroma_filterbank(c.sample_rate, c.n_fft)
         return {"generator": generator, "discriminator": discriminator}
 
     @staticmethod

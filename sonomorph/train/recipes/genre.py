@@ -14,7 +14,9 @@ still classifies 5-s segments). Features are the models' own: magnitude mels thr
 feature turns into an offset the model must ignore) and SpecAugment-style frequency and
 time masks. Loss: cross-entropy with light label smoothing. ``best.safetensors`` is the
 model with the lowest validation cross-entropy on 5-s centre crops (validation accuracy
-reaches 100 % early on a small validation split and then cannot choose).
+reaches 100 % early on a small validation split and then cannot choose). ``init_from``
+(``--init-from``) starts from a genre file instead (``"default"``: the shipped one), whose
+labels must be the data's genres.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ class GenreTrainConfig(TrainConfig):
     keep_best: str = "loss"  #: validation cross-entropy: accuracy saturates on small sets
     keep_best_mode: Literal["min", "max"] = "min"
     channels: list[int] = field(default_factory=list)  #: block widths ([]: the model's default)
+    #: start from the weights of a genre file ("default": the shipped one) instead of random
+    #: ones; its architecture comes from that file and its labels must be the data's genres
+    #: (:mod:`sonomorph.train.init_from`)
+    init_from: str = ""
 
     def validate(self) -> None:
         super().validate()
@@ -157,7 +163,22 @@ class GenreTask(TrainTask):
                                   "n_classes": len(self.classes), "dropout": cfg.dropout}
         if cfg.channels:
             kwargs["channels"] = list(cfg.channels)
-        return {"genre": ARCHS[cfg.arch](**kwargs)}
+        model = self.initial_model("genre", lambda: ARCHS[cfg.arch](**kwargs),
+                                   must_match=("n_mels", "n_classes"))
+        if self.init_meta is not None:
+            self._check_init_features(self.init_meta)
+        return {"genre": model}
+
+    def _check_init_features(self, meta: dict[str, Any]) -> None:
+        """The ``init_from`` file must read the same mels and name the same genres, in the
+        same order, as this data (its output units are those genres)."""
+        labels, rate = meta.get("labels"), meta.get("sample_rate", self.sample_rate)
+        if labels is not None and list(labels) != self.classes:
+            raise ConfigError(f"init_from: that genre model's labels ({', '.join(map(str, labels))}) "
+                              f"are not this data's genres ({', '.join(self.classes)})")
+        if rate != self.sample_rate:
+            raise ConfigError(f"init_from: that genre model reads {rate} Hz audio, this recipe "
+                              f"{self.sample_rate} Hz")
 
     def build_optimizers(self, models) -> dict[str, torch.optim.Optimizer]:
         cfg = self.config

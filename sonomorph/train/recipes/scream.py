@@ -31,7 +31,9 @@ against the known text (:mod:`sonomorph.models.recognizer`) of the outputs (``va
 the inputs themselves (``val/wer_input``, recognised once and kept) and their ratio
 (``val/wer_ratio``, when the inputs' WER is not 0); ``keep_best = "wer"`` (mode ``min``) can
 select on it. It needs pocketsphinx and validation (held-out voices). Training resumes from
-``out_dir`` (see :mod:`sonomorph.train`).
+``out_dir`` (see :mod:`sonomorph.train`). ``init_from`` (``--init-from``) starts the
+generator from a scream file (``"default"``: the shipped ``scream``; ``"scream-real"``), its
+architecture winning over ``generator``; the discriminator starts from random weights.
 """
 
 from __future__ import annotations
@@ -126,6 +128,11 @@ class ScreamConfig(TrainConfig):
     sample_every: int = 500
     log_every: int = 25
     val_batch_size: int = 4
+    #: start the generator from the weights of a scream file ("default": the shipped one;
+    #: "scream-real" names the other shipped one) instead of random ones; its architecture
+    #: comes from that file, and the discriminator, which the file does not hold, starts
+    #: from random weights (:mod:`sonomorph.train.init_from`)
+    init_from: str = ""
     generator: GeneratorArgs = field(default_factory=GeneratorArgs)
     discriminator: DiscriminatorArgs = field(default_factory=DiscriminatorArgs)
 
@@ -282,7 +289,9 @@ class ScreamTask(TrainTask):
         from sonomorph.models.melgan import MultiScaleDiscriminator
 
         d = self.config.discriminator
-        gen = build_generator(self.config.generator)
+        # init_from: a scream file holds the generator only; the discriminator starts afresh
+        gen = self.initial_model("scream", lambda: build_generator(self.config.generator),
+                                 must_match=("sample_rate",))
         if self.config.content_loss == "envelope":
             self.corr = self._envelope(gen.front.mel.n_mels)
         return {"generator": gen,

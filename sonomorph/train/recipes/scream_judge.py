@@ -20,7 +20,8 @@ judge ignores padding and silence). Augmentation against shortcuts: with probabi
 
 Loss: binary cross-entropy. AdamW (lr 2e-3, weight decay 1e-2), cosine decay to 5 % of it.
 Validation (``valid``): window accuracy and the area under the ROC curve of clip scores
-(mean window probability); ``last.safetensors`` is the last step.
+(mean window probability); ``last.safetensors`` is the last step. ``init_from``
+(``--init-from``) starts from a scream-judge file instead (``"default"``: the shipped one).
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class ScreamJudgeConfig(TrainConfig):
     checkpoint_every: int = 200
     validate_every: int = 200
     log_every: int = 25
+    #: start from the weights of a scream-judge file ("default": the shipped one) instead of
+    #: random ones; its architecture comes from that file (:mod:`sonomorph.train.init_from`)
+    init_from: str = ""
 
     def validate(self) -> None:
         super().validate()
@@ -181,8 +185,14 @@ class ScreamJudgeTask(TrainTask):
 
     def build_models(self) -> dict[str, nn.Module]:
         cfg = self.config
-        return {"judge": ScreamJudge(SAMPLE_RATE, channels=cfg.channels,
-                                     embedding=cfg.embedding, dropout=cfg.dropout)}
+
+        def new() -> nn.Module:
+            return ScreamJudge(SAMPLE_RATE, channels=cfg.channels, embedding=cfg.embedding,
+                               dropout=cfg.dropout)
+
+        # the band-limit augmentation keeps 24 to 63 of the judge's mel bands: n_mels too
+        return {"judge": self.initial_model("scream-judge", new,
+                                            must_match=("sample_rate", "n_mels"))}
 
     def build_optimizers(self, models):
         cfg = self.config

@@ -134,7 +134,8 @@ class SeparatorTrainConfig(TrainConfig):
     lowpass_probability: float = 0.5  #: share of examples band-limited like a lossy file
     lowpass_hz: tuple[float, float] = (5000.0, 20000.0)  #: range of those band limits
     #: start from the weights of a separator file ("default": the shipped one) instead of
-    #: random ones (fine-tuning; the model arguments come from that file)
+    #: random ones (fine-tuning; the model arguments come from that file; see
+    #: :mod:`sonomorph.train.init_from`)
     init_from: str = ""
     model: SeparatorModelArgs = field(default_factory=SeparatorModelArgs)
 
@@ -338,37 +339,22 @@ class SeparatorTask(TrainTask):
     # ------------------------------------------------------------------ model
 
     def build_models(self) -> dict[str, nn.Module]:
-        if self.config.init_from:
-            model = self._initial_model(self.config.init_from)
-        else:
-            a = self.config.model
-            if a.arch == "unet":
-                model = UNetSeparator(sample_rate=self.sample_rate, channels=2, n_fft=a.n_fft,
-                                      hop=a.hop, base=a.base, depth=a.depth,
-                                      unet_bins=a.unet_bins)
-            else:
-                model = MaskSeparator(sample_rate=self.sample_rate, channels=2, n_fft=a.n_fft,
-                                      hop=a.hop, hidden=a.hidden, layers=a.layers,
-                                      kernel=a.kernel, core=a.core)
+        model = self.initial_model("separator", self._new_model,
+                                   must_match=("sample_rate", "channels"))
+        if self.init_meta is None:  # new weights: normalise by the data's statistics
             self._init_input_stats(model)
         self.loss = MaskedSeparationLoss(model.stft.window, self.config.wave_weight,
                                          self.config.complex_weight, self.config.sdr_weight)
         return {"separator": model}
 
-    def _initial_model(self, source: str) -> SpectralMaskSeparator:
-        """A trainable copy of the separator in ``source`` (a file, or "default")."""
-        from sonomorph import pretrained
-        from sonomorph.models.checkpoint import load_model
-
-        path = pretrained.path_for("separator") if source == "default" else Path(source)
-        loaded, info = load_model(path, expect="separator")
-        user = info.get("meta", info) if isinstance(info, dict) else {}
-        self.prior_steps = int(user.get("total_steps", user.get("step", 0)) or 0)
-        if loaded.sample_rate != self.sample_rate or loaded.channels != 2:
-            raise ConfigError(f"{path}: init_from needs a stereo {self.sample_rate} Hz separator")
-        loaded = loaded.float().train()
-        log.info("starting from the weights of %s", path)
-        return loaded
+    def _new_model(self) -> SpectralMaskSeparator:
+        """The separator ``model`` describes, with new weights."""
+        a = self.config.model
+        if a.arch == "unet":
+            return UNetSeparator(sample_rate=self.sample_rate, channels=2, n_fft=a.n_fft,
+                                 hop=a.hop, base=a.base, depth=a.depth, unet_bins=a.unet_bins)
+        return MaskSeparator(sample_rate=self.sample_rate, channels=2, n_fft=a.n_fft, hop=a.hop,
+                             hidden=a.hidden, layers=a.layers, kernel=a.kernel, core=a.core)
 
     def _init_input_stats(self, model: SpectralMaskSeparator, items: int = 16) -> None:
         """Start the per-bin normalisation at the log-power statistics of a few training

@@ -29,6 +29,8 @@ ignore the channel (all drawn from the item's generator, reproducible):
 Loss: :class:`~sonomorph.models.losses.AngularPrototypicalLoss` (its learnt scale and bias
 train with the encoder, in one AdamW; they are saved in the training state, not in the
 exported encoder). AdamW, ``lr`` with a linear warm-up and a cosine decay to ``lr_final``.
+``init_from`` (``--init-from``) starts the encoder from a speaker-encoder file instead
+(``"default"``: the shipped one; the loss's scale and bias start afresh).
 
 Validation (the ``valid`` speakers, at most ``val_utterances`` clips each, a centred
 ``val_seconds`` crop inside the voiced span, no augmentation): ``nn_accuracy``, the
@@ -103,6 +105,10 @@ class SpeakerEncoderConfig(TrainConfig):
     log_every: int = 25
     keep_best: str = "eer"
     keep_best_mode: Literal["min", "max"] = "min"
+    #: start the encoder from the weights of a speaker-encoder file ("default": the shipped
+    #: one) instead of random ones; its architecture comes from that file and the loss's
+    #: scale and bias start afresh (:mod:`sonomorph.train.init_from`)
+    init_from: str = ""
 
     def validate(self) -> None:
         super().validate()
@@ -307,9 +313,15 @@ class SpeakerEncoderTask(TrainTask):
 
     def build_models(self) -> dict[str, nn.Module]:
         cfg = self.config
-        return {"encoder": SpeakerEncoder(sample_rate=SAMPLE_RATE, n_mels=cfg.n_mels,
-                                          channels=cfg.channels, attention=cfg.attention,
-                                          embedding=cfg.embedding),
+
+        def new() -> nn.Module:
+            return SpeakerEncoder(sample_rate=SAMPLE_RATE, n_mels=cfg.n_mels,
+                                  channels=cfg.channels, attention=cfg.attention,
+                                  embedding=cfg.embedding)
+
+        # with init_from the loss's learnt scale and bias start afresh (not in the file)
+        return {"encoder": self.initial_model("speaker-encoder", new,
+                                              must_match=("sample_rate",)),
                 "criterion": AngularPrototypicalLoss()}
 
     def build_optimizers(self, models) -> dict[str, torch.optim.Optimizer]:
