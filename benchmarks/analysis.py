@@ -1,4 +1,4 @@
-"""Analysis benchmark: speed (x real time) and peak memory of the genre classifier, the three
+"""Analysis benchmark: speed (x real time) and peak memory of the genre classifier, the four
 speaker feature sets and the scream judge, with one thread and with two.
 
 Every setting runs in a fresh subprocess (:mod:`sonomorph.eval.bench`); the models are
@@ -9,8 +9,9 @@ loaded untimed (the shipped weights: their sha256 is recorded). The timed work:
   5-s segments, the network and the mean probability. Not timed: decoding the file, and the
   pitch analysis that ``classify`` adds when the top probability stays below 0.9;
 * **speaker features**: the extractor of ``--features ours`` (our speaker encoder),
-  ``gram`` (random-CNN time-Grams) and ``resemblyzer`` on a 10-s utterance at 16 kHz,
-  resemblyzer's voice-activity trimming included;
+  ``gram`` (random-CNN time-Grams), ``resemblyzer`` and ``adapted`` (resemblyzer through the
+  shipped speaker back-end) on a 10-s utterance at 16 kHz, resemblyzer's voice-activity
+  trimming included;
 * **scream judge**: ``clip_scores`` (what ``sonomorph eval scream`` runs per clip: 1-s
   windows with a 0.5-s hop, P(scream) and the embedding) on 10 s of voice at 22.05 kHz.
 
@@ -62,9 +63,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "analysis.json"
 EXAMPLES = ROOT / "examples"
 GENRE_CLIP = "genre_clip.ogg"
 VOICE_CLIP = "spoken_voice.ogg"
-FEATURES = ("ours", "gram", "resemblyzer")
+FEATURES = ("ours", "gram", "resemblyzer", "adapted")
 #: The shipped weights measured here (sonomorph/pretrained/<name>.safetensors).
-SHIPPED = ("genre", "speaker-encoder", "scream-judge")
+SHIPPED = ("genre", "speaker-encoder", "speaker-backend", "scream-judge")
 
 
 def example(name: str, seconds: float, sr: int | None = None) -> tuple[np.ndarray, int]:

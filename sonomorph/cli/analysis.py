@@ -28,6 +28,9 @@ from sonomorph.utils.progress import progress_bar
 #: model (tests/test_cli_conventions.py checks that they agree with the model file).
 GENRES = ("bossa", "chorale", "electronic", "folk", "jazz", "quartet", "renaissance", "rock")
 SURE, SHORT_S = 0.90, 2.5  # sonomorph.pipelines.analysis's thresholds (the same test checks)
+#: What `eval speakers --features all` runs, those of a missing model left out
+#: (sonomorph.pipelines.speaker_features.FEATURES, spelled out: building the parser loads no torch).
+ALL_SPEAKER_FEATURES = ("gram", "resemblyzer", "ours", "adapted")
 
 
 def register(sub, groups) -> None:
@@ -115,16 +118,22 @@ def register(sub, groups) -> None:
         s.add_argument("--min-seconds", type=positive_float, default=None, metavar="S",
                        help="clips shorter than S seconds are skipped (default: 0.5 with "
                        "--split, else only what the features cannot use)")
-        s.add_argument("--features", choices=("gram", "resemblyzer", "ours", "both", "all"),
+        s.add_argument("--features",
+                       choices=("gram", "resemblyzer", "ours", "adapted", "both", "all"),
                        default=None,
                        help="gram: random-CNN time-Gram (the original); resemblyzer: a "
                        "pretrained speaker encoder; ours: our own encoder (the shipped one, "
-                       "or a trained one given with --model); "
+                       "or a trained one given with --model); adapted: resemblyzer through "
+                       "a speaker back-end fitted on our train speakers (the shipped one, or "
+                       "a fitted one given with --backend); "
                        "both: gram and resemblyzer; all: every one that is available "
                        "(default: gram; all with --split)")
         s.add_argument("--model", metavar="PATH", default=None,
                        help="our speaker encoder for the 'ours' features (a `train "
                        "speaker-encoder` .safetensors; default: the shipped one, if any)")
+        s.add_argument("--backend", metavar="PATH", default=None,
+                       help="the speaker back-end for the 'adapted' features (a `train "
+                       "speaker-backend` .safetensors; default: the shipped one, if any)")
         s.add_argument("--confusion", metavar="PNG", default=None,
                        help="with --split: confusion matrices, one per feature set, as a PNG "
                        "(default: speakers-confusion.png)")
@@ -187,31 +196,40 @@ def run_eval_genre(args) -> int:
 def run_eval_speakers(args) -> int:
     from sonomorph.eval.analysis import evaluate_speakers, format_speakers
 
-    if args.model and not (args.features in ("ours", "all")
-                           or (args.split and args.features is None)):
-        from sonomorph.errors import ConfigError
+    everything = args.features == "all" or (args.split and args.features is None)
+    for option, value, feature, what in (("--model", args.model, "ours", "our speaker encoder"),
+                                         ("--backend", args.backend, "adapted",
+                                          "the speaker back-end")):
+        if value and not (args.features == feature or everything):
+            from sonomorph.errors import ConfigError
 
-        raise ConfigError("--model is our speaker encoder: it goes with --features ours or all")
+            raise ConfigError(f"{option} is {what}: it goes with --features {feature} or all")
     if args.split:
         return _run_eval_speakers_split(args)
-    kinds = {"both": ("gram", "resemblyzer"), "all": ("gram", "resemblyzer", "ours"),
+    kinds = {"both": ("gram", "resemblyzer"), "all": ALL_SPEAKER_FEATURES,
              None: ("gram",)}.get(args.features, (args.features,))
-    if args.features == "all" and not args.model:
-        from sonomorph.pipelines.speakers import encoder_available
+    if args.features == "all":  # "all": every feature set that is available
+        from sonomorph.pipelines.speakers import (
+            NO_BACKEND,
+            NO_ENCODER,
+            backend_available,
+            encoder_available,
+        )
 
-        if not encoder_available():  # "all": every feature set that is available
-            kinds = tuple(k for k in kinds if k != "ours")
-            if not args.quiet:
-                from sonomorph.pipelines.speakers import NO_ENCODER
-
-                print(f"ours: not available: {NO_ENCODER}", file=sys.stderr)
+        for kind, given, available, why in (("ours", args.model, encoder_available, NO_ENCODER),
+                                            ("adapted", args.backend, backend_available,
+                                             NO_BACKEND)):
+            if not given and not available():
+                kinds = tuple(k for k in kinds if k != kind)
+                if not args.quiet:
+                    print(f"{kind}: not available: {why}", file=sys.stderr)
     results = []
     for kind in kinds:
         for n in args.speakers:
             with progress_bar(f"{n} speakers ({kind})", None, quiet=args.quiet) as update:
                 r = evaluate_speakers(args.data, speakers=n, enroll=args.enroll or 9,
                                       test=args.test or 6, features=kind,
-                                      settings=_encoder_settings(args).get(kind),
+                                      settings=_extractor_settings(args).get(kind),
                                       min_seconds=args.min_seconds or 0.0,
                                       device=device(args), progress=update)
             # Count and folder first, so that a results table reads without the id lists.
@@ -222,9 +240,15 @@ def run_eval_speakers(args) -> int:
     return 0
 
 
-def _encoder_settings(args) -> dict[str, dict]:
-    """Extractor settings from --model: our speaker encoder's file for 'ours'."""
-    return {"ours": {"model": str(args.model)}} if getattr(args, "model", None) else {}
+def _extractor_settings(args) -> dict[str, dict]:
+    """Extractor settings from --model (our speaker encoder's file, for 'ours') and
+    --backend (the speaker back-end's file, for 'adapted')."""
+    out = {}
+    for kind, value in (("ours", getattr(args, "model", None)),
+                        ("adapted", getattr(args, "backend", None))):
+        if value:
+            out[kind] = {"model": str(value)}
+    return out
 
 
 def _run_eval_speakers_split(args) -> int:
@@ -236,15 +260,16 @@ def _run_eval_speakers_split(args) -> int:
         plot_speaker_confusions,
     )
 
-    kinds = {"both": ("gram", "resemblyzer"), "all": ("gram", "resemblyzer", "ours"),
-             None: ("gram", "resemblyzer", "ours")}.get(args.features, (args.features,))
-    # A --model that cannot be read is an error, not a feature set left out.
-    optional = ("ours",) if args.features in ("all", None) and not args.model else ()
+    kinds = {"both": ("gram", "resemblyzer"), "all": ALL_SPEAKER_FEATURES,
+             None: ALL_SPEAKER_FEATURES}.get(args.features, (args.features,))
+    # A --model or --backend that cannot be read is an error, not a feature set left out.
+    optional = tuple(kind for kind, given in (("ours", args.model), ("adapted", args.backend))
+                     if args.features in ("all", None) and not given)
     with progress_bar(f"{args.split} speakers", None, quiet=args.quiet) as update:
         r = evaluate_speakers_split(args.data, split=args.split, features=kinds,
                                     optional=optional, enroll=args.enroll or 8,
                                     test=args.test or 7, min_seconds=args.min_seconds or 0.5,
-                                    device=device(args), settings=_encoder_settings(args),
+                                    device=device(args), settings=_extractor_settings(args),
                                     progress=update)
     data = str(args.data)
     if os.path.isabs(data):  # results files carry no absolute paths

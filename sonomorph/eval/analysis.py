@@ -21,7 +21,7 @@ drop speakers left with too few clips, listing them.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from sonomorph.errors import ConfigError
 from sonomorph.utils.progress import ProgressCallback
 
 __all__ = ["evaluate_genre", "plot_confusion", "format_genre", "evaluate_speakers",
+           "describe_speaker_clips",
            "format_speakers", "evaluate_speakers_split", "format_speakers_split",
            "plot_speaker_confusions"]
 
@@ -314,8 +315,10 @@ def _open_set(method: str, known: dict[str, tuple[list, list]],
 
 
 def evaluate_speakers_split(root: str | os.PathLike, *, split: str = "test-real",
-                            features: Sequence[str] = ("gram", "resemblyzer", "ours"),
-                            optional: Sequence[str] = ("ours",), enroll: int = 8, test: int = 7,
+                            features: Sequence[str] = ("gram", "resemblyzer", "ours",
+                                                       "adapted"),
+                            optional: Sequence[str] = ("ours", "adapted"), enroll: int = 8,
+                            test: int = 7,
                             calibration_split: str | None = "valid", min_seconds: float = 0.5,
                             seed: int = 0, device: str = "cpu",
                             settings: dict[str, dict] | None = None,
@@ -326,9 +329,10 @@ def evaluate_speakers_split(root: str | os.PathLike, *, split: str = "test-real"
     set on the same trials. Open set: a seeded half of those speakers is enrolled, the
     'unknown' threshold is calibrated on the ``calibration_split`` speakers, and the test
     clips of both halves are identified (:func:`_open_set`). Features in ``optional`` that
-    cannot be made (no speaker encoder of ours yet) are listed in ``unavailable``.
-    ``settings`` gives a feature set its extractor settings (``{"ours": {"model": PATH}}``:
-    a trained speaker encoder's file)."""
+    cannot be made (no speaker encoder of ours, no speaker back-end) are listed in
+    ``unavailable``. ``settings`` gives a feature set its extractor settings (``{"ours":
+    {"model": PATH}}``: a trained speaker encoder's file; ``{"adapted": {"model": PATH}}``:
+    a fitted speaker back-end's file)."""
     from sonomorph.data.corpus.common import job_rng
     from sonomorph.data.corpus.speech import read_splits
     from sonomorph.data.layouts import DatasetError
@@ -382,6 +386,59 @@ def evaluate_speakers_split(root: str | os.PathLike, *, split: str = "test-real"
             "dropped": got.dropped, "calibration_split": calibration_split if cal else None,
             "calibration_speakers": sorted(cal.files) if cal else [],
             "features": rows, "unavailable": unavailable, "files": files}
+
+
+def describe_speaker_clips(root: str | os.PathLike, split: str, extractors: Mapping[str, Any],
+                           *, derived: Mapping[str, Callable[[dict], np.ndarray]] | None = None,
+                           min_seconds: float = 0.5, seen: set[str] | None = None,
+                           progress: ProgressCallback | None = None
+                           ) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """Every usable clip of every speaker of ``split`` (``splits/<split>.txt``) of a speech
+    corpus, described by each of ``extractors`` (name -> extractor; all must read the same
+    sample rate): ``({speaker: [{name: vector}]}, {skip reason: count})``. Usable: readable,
+    not silent, at least ``min_seconds`` long, and bytes not met before (``seen``, a set of
+    sha256 that callers may share across splits). ``derived`` adds vectors computed from a
+    clip's others (name -> function of the row), e.g. a back-end over resemblyzer's."""
+    from sonomorph.data.corpus.speech import read_splits
+    from sonomorph.errors import InputTooShortError, SonomorphError
+    from sonomorph.pipelines.speakers import load_voice, skip_reason, speaker_files
+    from sonomorph.utils.hashing import sha256_file
+
+    rates = {ex.sample_rate for ex in extractors.values()}
+    if len(rates) != 1:
+        raise ConfigError(f"the extractors read different sample rates: {sorted(rates)}")
+    sr = rates.pop()
+    splits, groups = read_splits(root), speaker_files(root)
+    names = sorted(s for s, sp in splits.items() if sp == split and s in groups)
+    seen = set() if seen is None else seen
+    clips: dict[str, list[dict]] = {}
+    skipped: dict[str, int] = {}
+    total, done = sum(len(groups[s]) for s in names), 0
+    for spk in names:
+        rows = []
+        for path in groups[spk]:
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            digest = sha256_file(path)
+            if digest in seen:
+                skipped["duplicate"] = skipped.get("duplicate", 0) + 1
+                continue
+            seen.add(digest)
+            try:
+                wav = load_voice(path, sr)
+                if wav.shape[-1] < min_seconds * sr:
+                    raise InputTooShortError(f"shorter than {min_seconds:g} s", path)
+                row = {n: ex(wav, path) for n, ex in extractors.items()}
+            except SonomorphError as exc:
+                reason = skip_reason(exc)
+                skipped[reason] = skipped.get(reason, 0) + 1
+                continue
+            for n, fn in (derived or {}).items():
+                row[n] = fn(row)
+            rows.append(row)
+        clips[spk] = rows
+    return clips, skipped
 
 
 def plot_speaker_confusions(result: dict[str, Any], path: str | os.PathLike, *,

@@ -1,6 +1,6 @@
 """Speaker features: what an utterance is turned into before speakers are compared.
 
-Three feature extractors (``features=``), each a callable mapping a mono waveform at its
+Four feature extractors (``features=``), each a callable mapping a mono waveform at its
 ``sample_rate`` to one unit-length float32 vector, with the ``name`` and ``settings`` a
 speaker database records (:mod:`sonomorph.pipelines.speakers` keeps the database,
 enrolment, identification and the "unknown" threshold):
@@ -11,19 +11,28 @@ enrolment, identification and the "unknown" threshold):
     left out, so pauses do not dilute the statistics). The per-band ``C x C`` Grams
     (:func:`sonomorph.models.random_cnn.time_gram`) are flattened (upper triangles), square
     rooted (sign kept) to tame their dynamic range, centred and L2-normalised.
-``resemblyzer`` (the default: :data:`DEFAULT_FEATURES`)
+``resemblyzer`` (the default until ``adapted`` measured better)
     The 256-d utterance embedding of resemblyzer's pretrained speaker encoder (GE2E; its
     weights ship inside its wheel, nothing is downloaded), with its own voice-activity
-    trimming. It is the default because it is the best feature set measured on held-out
-    real speakers (``eval speakers --split test-real``, recorded in
-    ``benchmarks/results/speakers-real.json``). resemblyzer is a requirement; if it cannot
-    be imported, asking for these features is a one-line :class:`DependencyError`.
+    trimming. resemblyzer is a requirement; if it cannot be imported, asking for these
+    features (or ``adapted``) is a one-line :class:`DependencyError`.
 
-``ours`` (a slot for our own trained speaker encoder)
+``ours`` (our own trained speaker encoder)
     The unit-length embedding of a ``speaker-encoder`` model file (settings ``{"model":
     PATH}``, e.g. a ``sonomorph train speaker-encoder`` run's ``best.safetensors``; the
-    shipped ``speaker-encoder`` when it exists). No encoder ships yet: asking for ``ours``
-    without a model file is a one-line :class:`DependencyError` (:data:`NO_ENCODER`).
+    shipped ``speaker-encoder`` when it exists). Asking for ``ours`` without a model file
+    when none ships is a one-line :class:`DependencyError` (:data:`NO_ENCODER`).
+``adapted`` (the default: :data:`DEFAULT_FEATURES`; resemblyzer through a speaker back-end
+fitted on our train speakers)
+    resemblyzer's embedding passed through a ``speaker-backend`` model file
+    (:class:`sonomorph.models.speaker_backend.SpeakerBackend`: the fitting vectors' mean
+    taken away, the dominant shared direction(s) projected out, unit length again), fitted
+    by ``sonomorph train speaker-backend`` on the speech corpus's real train speakers.
+    Settings ``{"model": PATH}`` (a fitted back-end's file; the shipped ``speaker-backend``
+    when it exists). Without one, a one-line :class:`DependencyError` (:data:`NO_BACKEND`).
+    It is the default because it is the best feature set measured on held-out real
+    speakers (``eval speakers --split test-real``, all feature sets in one run, recorded in
+    ``benchmarks/results/speakers-real.json``).
 
 Real recordings hold short, silent and broken clips. Feature extractors pad a clip shorter
 than they need (at least :data:`MIN_VOICE_SECONDS`) by repeating it; shorter, silent,
@@ -50,21 +59,41 @@ from sonomorph.errors import (
 )
 from sonomorph.utils.hashing import sha256_file
 
-__all__ = ["FEATURES", "DEFAULT_FEATURES", "NO_ENCODER", "ENCODER_KIND", "MIN_VOICE_SECONDS",
-           "SilentVoiceError", "GramFeatures", "ResemblyzerFeatures", "EncoderFeatures",
-           "Extractor", "encoder_available", "encoder_file", "make_extractor",
-           "feature_versions", "extract_or_skip", "skip_reason", "load_voice"]
+__all__ = ["FEATURES", "DEFAULT_FEATURES", "NO_ENCODER", "ENCODER_KIND", "NO_BACKEND",
+           "BACKEND_KIND", "MIN_VOICE_SECONDS", "SilentVoiceError", "GramFeatures",
+           "ResemblyzerFeatures", "EncoderFeatures", "AdaptedFeatures", "Extractor",
+           "encoder_available", "encoder_file", "backend_available", "backend_file",
+           "make_extractor", "feature_versions", "extract_or_skip", "skip_reason", "load_voice"]
 
-FEATURES = ("gram", "resemblyzer", "ours")
+FEATURES = ("gram", "resemblyzer", "ours", "adapted")
 #: The features of a new database: the best feature set measured on held-out real speakers
 #: (benchmarks/results/speakers-real.json). ``gram`` stays available as the original method.
-DEFAULT_FEATURES = "resemblyzer"
+DEFAULT_FEATURES = "adapted"
 SILENCE_RMS = 1e-4
 MIN_VOICE_SECONDS = 0.1  # shorter clips are refused; longer ones are padded to what is needed
 ENCODER_KIND = "speaker-encoder"
 #: The one-line answer when our speaker encoder is asked for and none is available.
 NO_ENCODER = ("no trained speaker encoder of ours is available (none ships yet): train one "
               "with `sonomorph train speaker-encoder` or pass its file with --model FILE")
+BACKEND_KIND = "speaker-backend"
+#: The one-line answer when the adapted features are asked for and no back-end is available.
+NO_BACKEND = ("no speaker back-end for the adapted features is available (none ships yet): "
+              "fit one with `sonomorph train speaker-backend` or pass its file with "
+              "--backend FILE")
+
+
+def _shipped_file(kind: str, missing: str, available: Callable[[], bool],
+                  model: str | os.PathLike | None) -> Path:
+    """``model`` (a path or a shipped name) as a file, or the shipped ``kind`` for None /
+    ``"default"`` / ``kind``; a one-line :class:`DependencyError` (``missing``) when that is
+    asked for and ``available()`` says none ships."""
+    from sonomorph.models.checkpoint import resolve_model
+
+    if model is None or str(model) in ("default", kind):
+        if not available():
+            raise DependencyError(missing)
+        model = kind
+    return resolve_model(model, kind)
 
 
 def encoder_available() -> bool:
@@ -78,13 +107,22 @@ def encoder_file(model: str | os.PathLike | None = None) -> Path:
     """Our speaker encoder's file: ``model`` (a path or a shipped name), or the shipped
     ``speaker-encoder`` for None / ``"default"`` / ``"speaker-encoder"``; a one-line
     :class:`DependencyError` (:data:`NO_ENCODER`) when that is asked for and none ships."""
-    from sonomorph.models.checkpoint import resolve_model
+    return _shipped_file(ENCODER_KIND, NO_ENCODER, encoder_available, model)
 
-    if model is None or str(model) in ("default", ENCODER_KIND):
-        if not encoder_available():
-            raise DependencyError(NO_ENCODER)
-        model = ENCODER_KIND
-    return resolve_model(model, ENCODER_KIND)
+
+def backend_available() -> bool:
+    """Whether a shipped speaker back-end exists (what the adapted features load by
+    default)."""
+    from sonomorph import pretrained
+
+    return BACKEND_KIND in pretrained.available()
+
+
+def backend_file(model: str | os.PathLike | None = None) -> Path:
+    """The speaker back-end's file: ``model`` (a path or a shipped name), or the shipped
+    ``speaker-backend`` for None / ``"default"`` / ``"speaker-backend"``; a one-line
+    :class:`DependencyError` (:data:`NO_BACKEND`) when that is asked for and none ships."""
+    return _shipped_file(BACKEND_KIND, NO_BACKEND, backend_available, model)
 
 
 class SilentVoiceError(AudioLoadError):
@@ -197,6 +235,20 @@ class ResemblyzerFeatures:
         return (emb / max(float(np.linalg.norm(emb)), 1e-12)).astype(np.float32)
 
 
+def _load_checked(path: Path, kind: str, sha256: str | None, what: str, device: str):
+    """``(model, metadata, sha256)`` of a model file of ``kind``; a one-line
+    :class:`CheckpointError` when ``sha256`` is given and the file's differs (a database
+    filled with other weights)."""
+    from sonomorph.models.checkpoint import load_model
+
+    digest = sha256_file(path)
+    if sha256 is not None and digest != sha256:
+        raise CheckpointError(f"this {what} differs from the one that filled the database "
+                              "(sha256)", path)
+    model, meta = load_model(path, expect=kind, map_location=device)
+    return model, meta, digest
+
+
 class EncoderFeatures:
     """The slot for our own speaker encoder: a ``speaker-encoder`` model file (registered
     model with a ``sample_rate`` attribute, mapping ``(batch, samples)`` to ``(batch, D)``),
@@ -206,14 +258,8 @@ class EncoderFeatures:
 
     def __init__(self, *, model: str = ENCODER_KIND, sha256: str | None = None,
                  device: str = "cpu") -> None:
-        from sonomorph.models.checkpoint import load_model
-
-        path = encoder_file(model)
-        digest = sha256_file(path)
-        if sha256 is not None and digest != sha256:
-            raise CheckpointError("this speaker encoder differs from the one that filled the "
-                                  "database (sha256)", path)
-        self.net, meta = load_model(path, expect=ENCODER_KIND, map_location=device)
+        self.net, meta, digest = _load_checked(encoder_file(model), ENCODER_KIND, sha256,
+                                               "speaker encoder", device)
         self.sample_rate = int(getattr(self.net, "sample_rate", 16000))
         self.min_samples = int(getattr(self.net, "min_samples", self.sample_rate // 2))
         self.device = device
@@ -227,11 +273,46 @@ class EncoderFeatures:
         return emb.numpy().astype(np.float32)
 
 
-Extractor = GramFeatures | ResemblyzerFeatures | EncoderFeatures
+class AdaptedFeatures:
+    """resemblyzer's embedding through a ``speaker-backend`` model file (see the module
+    docstring); ``model`` is a path or a shipped model name. The back-end must have been
+    fitted on resemblyzer features (its file says so)."""
+
+    name = "adapted"
+
+    def __init__(self, *, model: str = BACKEND_KIND, sha256: str | None = None,
+                 device: str = "cpu") -> None:
+        path = backend_file(model)
+        self.backend, meta, digest = _load_checked(path, BACKEND_KIND, sha256,
+                                                   "speaker back-end", device)
+        fitted_on = meta.get("features", "resemblyzer")
+        if fitted_on != "resemblyzer" or int(getattr(self.backend, "dim", 0)) != 256:
+            raise CheckpointError(f"this speaker back-end was fitted on {fitted_on} features "
+                                  f"({getattr(self.backend, 'dim', '?')}-d), not on "
+                                  "resemblyzer's 256-d ones", path)
+        self.base = ResemblyzerFeatures(device=device)
+        self.sample_rate, self.min_samples = self.base.sample_rate, self.base.min_samples
+        self.device = device
+        self.settings = {"model": str(model), "sha256": digest}
+
+    def __call__(self, wav: np.ndarray, path: str | os.PathLike | None = None) -> np.ndarray:
+        return self.adapt(self.base(wav, path))
+
+    def adapt(self, vec: np.ndarray) -> np.ndarray:
+        """The back-end applied to one resemblyzer vector (what :meth:`__call__` does after
+        resemblyzer; lets a caller that already has resemblyzer's vector skip recomputing it)."""
+        with torch.no_grad():
+            x = torch.from_numpy(np.asarray(vec, dtype=np.float32))[None].to(self.device)
+            out = self.backend(x)[0].float().cpu()
+        return out.numpy().astype(np.float32)
+
+
+Extractor = GramFeatures | ResemblyzerFeatures | EncoderFeatures | AdaptedFeatures
 _EXTRACTORS: dict[str, Callable[..., Extractor]] = {
     "gram": lambda settings, device: GramFeatures(**(settings or {})),
     "resemblyzer": lambda settings, device: ResemblyzerFeatures(device=device),
     "ours": lambda settings, device: EncoderFeatures(**(settings or {}), device=device),
+    "adapted": lambda settings, device: AdaptedFeatures(**(settings or {}), device=device),
 }
 
 
@@ -242,25 +323,37 @@ def make_extractor(features: str = DEFAULT_FEATURES, settings: dict | None = Non
         raise ConfigError(f"features must be one of {', '.join(FEATURES)}, not {features!r}")
     return _EXTRACTORS[features](settings, device)
 
+
+def _resemblyzer_versions() -> dict:
+    """resemblyzer's package version and, where its wheel holds them, its weights' sha256."""
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec("resemblyzer")
+    weights = Path(spec.origin).parent / "pretrained.pt" if spec and spec.origin else None
+    out = {"package": f"resemblyzer {importlib.metadata.version('resemblyzer')}"}
+    if weights is not None and weights.is_file():
+        out["weights"] = "resemblyzer/pretrained.pt"
+        out["sha256"] = sha256_file(weights)
+    return out
+
+
 def feature_versions(extractor: Extractor) -> dict:
     """What identifies an extractor's features: its settings, and the version and sha256
-    of the weights where there are weights (for results files)."""
+    of the weights where there are weights (for results files). For ``adapted``,
+    ``weights``/``sha256`` are the back-end's file and ``resemblyzer`` holds resemblyzer's."""
     out: dict = {"features": extractor.name, "settings": dict(extractor.settings)}
     if extractor.name == "gram":
         out["weights"] = "none: a random CNN drawn from its seed"
     elif extractor.name == "resemblyzer":
-        import importlib.metadata
-        import importlib.util
-
-        spec = importlib.util.find_spec("resemblyzer")
-        weights = Path(spec.origin).parent / "pretrained.pt" if spec and spec.origin else None
-        out["package"] = f"resemblyzer {importlib.metadata.version('resemblyzer')}"
-        if weights is not None and weights.is_file():
-            out["weights"] = "resemblyzer/pretrained.pt"
-            out["sha256"] = sha256_file(weights)
+        out.update(_resemblyzer_versions())
     else:
         out["weights"] = Path(extractor.settings["model"]).name
         out["sha256"] = extractor.settings["sha256"]
+        if extractor.name == "adapted":
+            rz = _resemblyzer_versions()
+            out["package"] = rz.pop("package")
+            out["resemblyzer"] = rz
     return out
 
 

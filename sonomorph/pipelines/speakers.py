@@ -1,7 +1,7 @@
 """Speaker enrolment and identification by 1-nearest-neighbour over utterance features.
 
-The features (``gram``, ``resemblyzer``, ``ours``: the extractors, :data:`DEFAULT_FEATURES`,
-clip checks and padding) live in :mod:`sonomorph.pipelines.speaker_features`; their names
+The features (``gram``, ``resemblyzer``, ``ours``, ``adapted``: the extractors,
+:data:`DEFAULT_FEATURES`, clip checks and padding) live in :mod:`sonomorph.pipelines.speaker_features`; their names
 are re-exported here, so ``from sonomorph.pipelines.speakers import make_extractor`` keeps
 working. This module is the speaker database and what is done with it.
 
@@ -36,16 +36,21 @@ import torch
 
 from sonomorph.errors import CheckpointError, ConfigError
 from sonomorph.pipelines.speaker_features import (
+    BACKEND_KIND,
     DEFAULT_FEATURES,
     ENCODER_KIND,
     FEATURES,
     MIN_VOICE_SECONDS,
+    NO_BACKEND,
     NO_ENCODER,
+    AdaptedFeatures,
     EncoderFeatures,
     Extractor,
     GramFeatures,
     ResemblyzerFeatures,
     SilentVoiceError,
+    backend_available,
+    backend_file,
     encoder_available,
     encoder_file,
     extract_or_skip,
@@ -61,10 +66,11 @@ __all__ = ["DEFAULT_DB", "UNKNOWN", "check_features", "SpeakerDatabase", "Match"
            "enroll", "enroll_folder", "calibrate", "eer_threshold", "genuine_distances",
            "speaker_files", "choose_speakers",
            # re-exported from sonomorph.pipelines.speaker_features
-           "FEATURES", "DEFAULT_FEATURES", "NO_ENCODER", "ENCODER_KIND", "MIN_VOICE_SECONDS",
-           "SilentVoiceError", "GramFeatures", "ResemblyzerFeatures", "EncoderFeatures",
-           "Extractor", "encoder_available", "encoder_file", "make_extractor",
-           "feature_versions", "extract_or_skip", "skip_reason", "load_voice"]
+           "FEATURES", "DEFAULT_FEATURES", "NO_ENCODER", "ENCODER_KIND", "NO_BACKEND",
+           "BACKEND_KIND", "MIN_VOICE_SECONDS", "SilentVoiceError", "GramFeatures",
+           "ResemblyzerFeatures", "EncoderFeatures", "AdaptedFeatures", "Extractor",
+           "encoder_available", "encoder_file", "backend_available", "backend_file",
+           "make_extractor", "feature_versions", "extract_or_skip", "skip_reason", "load_voice"]
 
 DEFAULT_DB = "speakers.safetensors"
 DB_FORMAT = "sonomorph-speakers"
@@ -76,16 +82,20 @@ UNKNOWN = "unknown"  # what identification answers below the calibrated threshol
 def check_features(db: SpeakerDatabase, features: str | None,
                    settings: dict | None = None) -> None:
     """A one-line :class:`ConfigError` when ``features`` (None: whatever the database
-    holds) or, for ``ours``, the encoder file in ``settings`` differ from what ``db`` was
-    made with: one database never mixes feature sets."""
+    holds) or, for ``ours`` and ``adapted``, the model file in ``settings`` (the speaker
+    encoder, the speaker back-end) differ from what ``db`` was made with: one database
+    never mixes feature sets."""
     if features is not None and features != db.method:
         raise ConfigError(f"this speaker database holds {db.method} features and cannot take "
                           f"{features} ones: enrol into a new database, or leave the features "
                           f"to the database")
-    if db.method == "ours" and settings and settings.get("model"):
-        digest = sha256_file(encoder_file(settings["model"]))
+    files = {"ours": (encoder_file, "speaker encoder"),
+             "adapted": (backend_file, "speaker back-end")}
+    if db.method in files and settings and settings.get("model"):
+        find, what = files[db.method]
+        digest = sha256_file(find(settings["model"]))
         if db.settings.get("sha256") and digest != db.settings["sha256"]:
-            raise ConfigError("this speaker database was made with another speaker encoder "
+            raise ConfigError(f"this speaker database was made with another {what} "
                               "(sha256 differs): enrol into a new database")
 
 
@@ -337,8 +347,9 @@ def enroll(root: str | os.PathLike, db: SpeakerDatabase | None = None, *,
     """Enrol the speakers of ``root`` (the first ``speakers``, all when the folder holds
     fewer, and the first ``per_speaker`` usable clips of each) into ``db`` (a new one with
     ``features``, default :data:`DEFAULT_FEATURES`, when None, its extractor made with
-    ``settings``: ``{"model": PATH}`` for ``ours``). An existing ``db`` is extended with
-    the features it records; other ``features`` are refused (:func:`check_features`).
+    ``settings``: ``{"model": PATH}`` for ``ours`` and ``adapted``). An existing ``db`` is
+    extended with the features it records; other ``features`` are refused
+    (:func:`check_features`).
 
     Short clips are padded (:mod:`~sonomorph.pipelines.speaker_features`); clips under
     :data:`MIN_VOICE_SECONDS`, silent or unreadable ones are skipped and counted. A clip
