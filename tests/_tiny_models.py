@@ -21,7 +21,7 @@ def _has(module: str) -> bool:
 
 def make_tiny_models(folder: str | Path) -> dict[str, str]:
     """Write tiny models into ``folder``; returns ``{kind: path}`` for the kinds whose model
-    module is in this build (separator, scream, accompany, genre, speaker-backend)."""
+    module is in this build (separator, scream, accompany, genre)."""
     import torch
 
     from sonomorph.models import build_model, save_model
@@ -38,9 +38,6 @@ def make_tiny_models(folder: str | Path) -> dict[str, str]:
         "genre": ("sonomorph.models.classifier", "genre_cnn",
                   dict(n_classes=3, channels=[4, 4]),
                   {"labels": ["chorale", "rock", "jazz"]}),
-        # Unfitted (zero mean and basis): it only normalises, which is all plumbing needs.
-        "speaker-backend": ("sonomorph.models.speaker_backend", "speaker_backend",
-                            dict(dim=256, remove=1), {"features": "resemblyzer"}),
     }
     out = {}
     for kind, (module, name, args, meta) in specs.items():
