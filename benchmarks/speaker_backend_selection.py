@@ -30,7 +30,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -40,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sonomorph.cli.common import write_json  # noqa: E402
 from sonomorph.eval.bench import add_device_option, parse_args  # noqa: E402
-from sonomorph.utils.fs import atomic_write_text  # noqa: E402
 
 ENROL, TEST, MIN_SECONDS = 8, 7, 0.5
 SPLITS = ("train", "valid", "test-real")
@@ -205,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                "chosen": {"candidate": chosen["candidate"], "fitted_on": chosen["fitted_on"]},
                "shipped": shipped, "rows": rows}
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.json, json.dumps(out, indent=2) + "\n", overwrite=True)
+        write_json(args.json, out)
         print(f"wrote {args.json}")
     return 0
 

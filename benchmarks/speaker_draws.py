@@ -30,7 +30,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -40,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sonomorph.cli.common import write_json  # noqa: E402
 from sonomorph.eval.bench import add_device_option, parse_args  # noqa: E402
-from sonomorph.utils.fs import atomic_write_text  # noqa: E402
 
 SINGLE = ("gram", "resemblyzer", "ours", "adapted")
 FUSED = {"resemblyzer+gram": ("resemblyzer", "gram"), "resemblyzer+ours": ("resemblyzer", "ours")}
@@ -138,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                "sqrt(0.5): the mean of the two cosines", "versions": versions,
                "skipped": skipped, **result}
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.json, json.dumps(out, indent=2) + "\n", overwrite=True)
+        write_json(args.json, out)
         print(f"wrote {args.json}")
     return 0
 

@@ -252,7 +252,6 @@ def _extractor_settings(args) -> dict[str, dict]:
 
 
 def _run_eval_speakers_split(args) -> int:
-    import os
 
     from sonomorph.eval.analysis import (
         evaluate_speakers_split,
@@ -271,10 +270,9 @@ def _run_eval_speakers_split(args) -> int:
                                     test=args.test or 7, min_seconds=args.min_seconds or 0.5,
                                     device=device(args), settings=_extractor_settings(args),
                                     progress=update)
-    data = str(args.data)
-    if os.path.isabs(data):  # results files carry no absolute paths
-        data = os.path.relpath(data)
-    r = {"data": Path(data).as_posix(), **r}
+    from sonomorph.utils.fs import portable_path
+
+    r = {"data": portable_path(args.data), **r}
     print(format_speakers_split(r))
     png = args.confusion or "speakers-confusion.png"
     plot_speaker_confusions(r, png)

@@ -213,9 +213,6 @@ def register(sub, groups) -> None:
 
 
 def run_eval(args) -> int:
-    import os
-    from pathlib import Path
-
     import torch
 
     from sonomorph.cli.common import write_json
@@ -234,10 +231,9 @@ def run_eval(args) -> int:
                            seed=args.seed, seconds=args.seconds,
                            style_seconds=args.style_seconds, wer_pairs=args.wer_pairs,
                            options=options, device=device(args), progress=update)
-    data = str(args.data)
-    if os.path.isabs(data):  # results files carry no absolute paths
-        data = os.path.relpath(data)
-    r = {"data": Path(data).as_posix(), "threads": args.threads, **r}
+    from sonomorph.utils.fs import portable_path
+
+    r = {"data": portable_path(args.data), "threads": args.threads, **r}
     print(format_style(r))
     if args.json:
         write_json(args.json, r)

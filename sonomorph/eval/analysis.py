@@ -400,45 +400,26 @@ def describe_speaker_clips(root: str | os.PathLike, split: str, extractors: Mapp
     sha256 that callers may share across splits). ``derived`` adds vectors computed from a
     clip's others (name -> function of the row), e.g. a back-end over resemblyzer's."""
     from sonomorph.data.corpus.speech import read_splits
-    from sonomorph.errors import InputTooShortError, SonomorphError
-    from sonomorph.pipelines.speakers import load_voice, skip_reason, speaker_files
-    from sonomorph.utils.hashing import sha256_file
+    from sonomorph.data.speaker_clips import usable_clips
+    from sonomorph.pipelines.speakers import skip_reason, speaker_files
 
     rates = {ex.sample_rate for ex in extractors.values()}
     if len(rates) != 1:
         raise ConfigError(f"the extractors read different sample rates: {sorted(rates)}")
-    sr = rates.pop()
     splits, groups = read_splits(root), speaker_files(root)
     names = sorted(s for s, sp in splits.items() if sp == split and s in groups)
-    seen = set() if seen is None else seen
-    clips: dict[str, list[dict]] = {}
-    skipped: dict[str, int] = {}
-    total, done = sum(len(groups[s]) for s in names), 0
-    for spk in names:
-        rows = []
-        for path in groups[spk]:
-            done += 1
-            if progress is not None:
-                progress(done, total)
-            digest = sha256_file(path)
-            if digest in seen:
-                skipped["duplicate"] = skipped.get("duplicate", 0) + 1
-                continue
-            seen.add(digest)
-            try:
-                wav = load_voice(path, sr)
-                if wav.shape[-1] < min_seconds * sr:
-                    raise InputTooShortError(f"shorter than {min_seconds:g} s", path)
-                row = {n: ex(wav, path) for n, ex in extractors.items()}
-            except SonomorphError as exc:
-                reason = skip_reason(exc)
-                skipped[reason] = skipped.get(reason, 0) + 1
-                continue
-            for n, fn in (derived or {}).items():
-                row[n] = fn(row)
-            rows.append(row)
-        clips[spk] = rows
-    return clips, skipped
+
+    def describe(wav: np.ndarray, path: Path) -> dict:
+        row = {n: ex(wav, path) for n, ex in extractors.items()}
+        for n, fn in (derived or {}).items():
+            row[n] = fn(row)
+        return row
+
+    skipped: dict[str, list[str]] = {}
+    clips = usable_clips({s: groups[s] for s in names}, describe, rates.pop(), skip_reason,
+                         min_seconds=min_seconds, seen=seen, skipped=skipped,
+                         progress=progress)
+    return clips, {reason: len(messages) for reason, messages in skipped.items()}
 
 
 def plot_speaker_confusions(result: dict[str, Any], path: str | os.PathLike, *,

@@ -73,7 +73,8 @@ def fit_backend(vectors: np.ndarray | Tensor, remove: int = 1) -> SpeakerBackend
     """A :class:`SpeakerBackend` fitted on ``vectors`` ``(N, dim)`` (see the module
     docstring), in eval mode. Deterministic: the same vectors give identical buffers.
     ValueError for fewer than 2 vectors, non-finite values or ``remove`` outside
-    ``[0, dim)``."""
+    ``[0, dim)``. Its ``nuisance_share`` attribute lists the share of the centred,
+    normalised vectors' energy along each removed direction."""
     if isinstance(vectors, Tensor):
         vectors = vectors.detach().cpu().numpy()
     x = np.asarray(vectors, dtype=np.float64)
@@ -85,8 +86,11 @@ def fit_backend(vectors: np.ndarray | Tensor, remove: int = 1) -> SpeakerBackend
     backend = SpeakerBackend(dim=x.shape[1], remove=remove)
     mean = x.mean(axis=0)
     z = _unit_rows(x - mean)
-    _, vecs = np.linalg.eigh(z.T @ z)  # eigenvalues ascending
+    vals, vecs = np.linalg.eigh(z.T @ z)  # eigenvalues ascending
     basis = vecs[:, ::-1][:, : backend.remove].copy()
+    # An eigenvalue of Z^T Z is the energy of Z along its eigenvector; their sum, Z's energy.
+    backend.nuisance_share = [float(v) for v in vals[::-1][: backend.remove]
+                              / max(float(vals.sum()), 1e-12)]
     for j in range(basis.shape[1]):  # fix the sign: largest-magnitude component positive
         if basis[np.argmax(np.abs(basis[:, j])), j] < 0:
             basis[:, j] = -basis[:, j]

@@ -96,3 +96,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """A folder or file as results and model files record it: relative to the working
+    directory when given absolute (files carry no absolute paths), with forward slashes."""
+    text = os.fspath(path)
+    if os.path.isabs(text):
+        text = os.path.relpath(text)
+    return Path(text).as_posix()

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from sonomorph.errors import ConfigError, InputTooShortError, SonomorphError
+from sonomorph.errors import ConfigError, SonomorphError
 from sonomorph.utils.progress import ProgressCallback
 
 __all__ = ["SPEAKER_SETS", "REAL_PREFIX", "MIN_SECONDS", "OUT_NAME", "train_speakers",
@@ -72,14 +72,6 @@ def train_speakers(root: str | os.PathLike, speakers: str = "real") -> dict[str,
     return {s: sorted(groups[s]) for s in sorted(groups)}
 
 
-def _portable(root: str | os.PathLike) -> str:
-    """The data folder as recorded: relative (files carry no absolute paths), forward slashes."""
-    text = os.fspath(root)
-    if os.path.isabs(text):
-        text = os.path.relpath(text)
-    return Path(text).as_posix()
-
-
 def fit_from_corpus(root: str | os.PathLike, out: str | os.PathLike, remove: int = 1,
                     speakers: str = "real", max_clips: int | None = None,
                     progress: ProgressCallback | None = None, *, extractor: Any,
@@ -96,12 +88,11 @@ def fit_from_corpus(root: str | os.PathLike, out: str | os.PathLike, remove: int
     Returns ``out`` (the file), ``speakers``, ``clips``, ``clips_per_speaker``, ``skipped``
     (counts by reason), ``skipped_clips`` (the messages by reason), ``remove``,
     ``speaker_set`` and ``nuisance_share``."""
-    from sonomorph.audio.io import load
     from sonomorph.data.layouts import DatasetError
+    from sonomorph.data.speaker_clips import usable_clips
     from sonomorph.models.checkpoint import save_model
     from sonomorph.models.speaker_backend import fit_backend
-    from sonomorph.utils.fs import check_output
-    from sonomorph.utils.hashing import sha256_file
+    from sonomorph.utils.fs import check_output, portable_path
 
     if max_clips is not None and max_clips < 1:
         raise ConfigError(f"max_clips must be at least 1, got {max_clips}")
@@ -111,39 +102,13 @@ def fit_from_corpus(root: str | os.PathLike, out: str | os.PathLike, remove: int
     target = Path(out) / OUT_NAME
     check_output(target, overwrite=overwrite, inputs=[f for fs in groups.values() for f in fs])
 
-    sr = int(extractor.sample_rate)
-    total = sum(min(len(fs), max_clips or len(fs)) for fs in groups.values())
-    vectors: list[np.ndarray] = []
-    used: dict[str, int] = {}
     skipped: dict[str, list[str]] = {}
-    seen: set[str] = set()
-    done = 0
-    for spk, files in groups.items():
-        for path in files:
-            if max_clips is not None and used.get(spk, 0) >= max_clips:
-                break
-            done += 1
-            if progress is not None:
-                progress(done, max(total, done))
-            try:
-                digest = sha256_file(path)
-            except OSError as exc:
-                skipped.setdefault("unreadable", []).append(f"{path}: {exc.strerror or exc}")
-                continue
-            if digest in seen:
-                skipped.setdefault("duplicate", []).append(f"{path}: same bytes as another clip")
-                continue
-            seen.add(digest)
-            try:
-                wav = load(path, sr=sr, channels=1)[0][0]
-                if wav.shape[-1] < MIN_SECONDS * sr:
-                    raise InputTooShortError(f"shorter than {MIN_SECONDS:g} s", path)
-                vec = np.asarray(extractor(wav, path), dtype=np.float32)
-            except SonomorphError as exc:
-                skipped.setdefault(skip_reason(exc), []).append(str(exc))
-                continue
-            vectors.append(vec)
-            used[spk] = used.get(spk, 0) + 1
+    clips = usable_clips(groups, lambda wav, path: np.asarray(extractor(wav, path),
+                                                              dtype=np.float32),
+                         int(extractor.sample_rate), skip_reason, min_seconds=MIN_SECONDS,
+                         max_per_speaker=max_clips, skipped=skipped, progress=progress)
+    vectors = [v for rows in clips.values() for v in rows]
+    used = {s: len(rows) for s, rows in clips.items() if rows}
 
     need = max(2, remove + 1)
     if len(vectors) < need:
@@ -156,16 +121,10 @@ def fit_from_corpus(root: str | os.PathLike, out: str | os.PathLike, remove: int
         raise ConfigError(f"remove must be below the features' size ({x.shape[1]}), got {remove}")
     backend = fit_backend(x, remove=remove)
 
-    # The share of the centred, normalised vectors' energy each removed direction held.
-    mean = backend.mean.double().numpy()
-    basis = backend.basis.double().numpy()
-    z = x.astype(np.float64) - mean
-    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-    share = [float(v) for v in np.square(z @ basis).sum(axis=0) / max(float(np.square(z).sum()),
-                                                                      1e-12)]
+    share = backend.nuisance_share
     names = sorted(used)
     meta = {"features": str(extractor.name), "feature_versions": features,
-            "data": _portable(root), "speaker_set": speakers, "speakers": names,
+            "data": portable_path(root), "speaker_set": speakers, "speakers": names,
             "clips": len(vectors), "clips_per_speaker": {s: used[s] for s in names},
             "skipped": {k: len(v) for k, v in sorted(skipped.items())}, "remove": remove,
             "max_clips": max_clips, "min_seconds": MIN_SECONDS, "nuisance_share": share}
