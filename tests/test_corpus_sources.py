@@ -467,3 +467,34 @@ def test_0ad_inner_archive_cultures_voices_and_cries(tmp_path):
     assert recs["screams/0ad-death-female/female_death_01.flac"].label["gender"] == "female"
     assert {r.licence for r in recs.values()} == {"CC-BY-SA-3.0"}
     assert not (out / ".tmp").exists()
+
+
+def test_soundtrack_packages_plain_opus_and_pk3(tmp_path):
+    """The soundtracks added for more varied accompaniment: Warzone 2100's Ogg Opus files
+    are read from the package tree; Nexuiz's and UFO:AI's from their pk3 archives, without
+    the sound effect, the engine test clips and the track that may hold voice. Each is
+    one music source that trains."""
+    d = tmp_path / "debs"
+    tone = _wav(1.0, 48000, 330, channels=2, fmt="OGG")
+    opus = io.BytesIO()
+    sf.write(opus, np.zeros((48000, 2), np.float32) + 0.1 * np.sin(
+        np.arange(48000) / 48000 * 2 * np.pi * 220)[:, None], 48000, format="OGG", subtype="OPUS")
+    _deb(d, "warzone2100-music", {
+        "usr/share/games/warzone2100/music/albums/legacy_soundtrack/track4.opus": opus.getvalue(),
+        "usr/share/games/warzone2100/music/albums/legacy_soundtrack/license.txt": b"GPL"})
+    _deb(d, "nexuiz-music", {"usr/share/games/nexuiz/data/music.pk3": _zip({
+        "sound/cdtracks/stairs.ogg": tone, "sound/cdtracks/thunder.ogg": tone,
+        "sound/cdtracks/digital-pursuit.ogg": tone})})
+    _deb(d, "ufoai-music", {"usr/share/games/ufoai/base/0music.pk3": _zip({
+        "music/van_theme.ogg": tone, "music/dynamictest-normal-08-35sec.ogg": tone})})
+    out = tmp_path / "lib"
+    build_sources(out, debs_dir=d, packages=["warzone2100-music", "nexuiz-music", "ufoai-music"],
+                  workers=1, quiet=True)
+    recs = {r.rel: r for r in load_library(out)}
+    assert sorted(recs) == ["music/nexuiz/stairs.flac", "music/ufoai/van_theme.flac",
+                            "music/warzone2100/track4.flac"]
+    assert {r.split for r in recs.values()} == {"train"}
+    assert recs["music/ufoai/van_theme.flac"].licence == "GPL-2+"
+    info = sf.info(out / "music/warzone2100/track4.flac")
+    assert (info.samplerate, info.channels) == (44100, 2)
+    assert info.duration == pytest.approx(1.0, abs=0.01)
