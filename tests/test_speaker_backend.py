@@ -309,6 +309,39 @@ def test_train_speaker_backend_end_to_end(corpus, tmp_path, capsys):
     assert "--features adapted or all" in capsys.readouterr().err
 
 
+def test_eval_with_resemblyzer_and_adapted_runs_resemblyzer_once_per_clip(corpus, tmp_path,
+                                                                          monkeypatch):
+    """With both feature sets, the adapted vectors reuse resemblyzer's (the same network on
+    the same clip) and score exactly as the adapted features alone do."""
+    from sonomorph.eval.analysis import evaluate_speakers_split
+    from sonomorph.models import save_model
+    from sonomorph.models.speaker_backend import fit_backend
+    from sonomorph.pipelines import speaker_features
+
+    train, _ = World(seed=5).clips(speakers=12, per_speaker=5, seed=6)
+    path = save_model(tmp_path / "b.safetensors", fit_backend(_unit(train)),
+                      meta={"features": "resemblyzer"})
+    calls = []
+    real_call = speaker_features.ResemblyzerFeatures.__call__
+
+    def counted(self, wav, path=None):
+        calls.append(path)
+        return real_call(self, wav, path)
+
+    monkeypatch.setattr(speaker_features.ResemblyzerFeatures, "__call__", counted)
+    settings = {"adapted": {"model": str(path)}}
+    both = evaluate_speakers_split(corpus, split="test-real", enroll=3, test=2,
+                                   features=["resemblyzer", "adapted"], settings=settings)
+    clips = len(calls)
+    assert clips > 0 and len(set(calls)) == clips  # each clip through resemblyzer once
+    calls.clear()
+    alone = evaluate_speakers_split(corpus, split="test-real", enroll=3, test=2,
+                                    features=["adapted"], settings=settings)
+    assert len(calls) == clips
+    for key in ("accuracy", "trials", "confusion"):
+        assert both["features"]["adapted"][key] == alone["features"]["adapted"][key]
+
+
 def test_no_real_train_speaker_is_one_line(tmp_path, capsys):
     root = speech_corpus(tmp_path / "speech", {"train": ["p225"], "valid": ["r-v1"]})
     assert main(["-q", "train", "speaker-backend", "--data", str(root), "--out",

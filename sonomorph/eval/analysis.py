@@ -141,6 +141,20 @@ class _Gathered:
     dropped: dict[str, str]
 
 
+def _computed_base(ex: Any, extractors: dict[str, Any], vecs: dict[str, np.ndarray]
+                   ) -> str | None:
+    """The name of an extractor already run on this clip whose vector ``ex`` only
+    transforms (``adapted`` over ``resemblyzer``: the same network on the same clip), so
+    its vector can be reused instead of computed again; None when there is none."""
+    base = getattr(ex, "base", None)
+    if base is None or not hasattr(ex, "adapt"):
+        return None
+    for name, other in extractors.items():
+        if name in vecs and type(other) is type(base) and other.sample_rate == base.sample_rate:
+            return name
+    return None
+
+
 def _gather(groups: dict[str, list[Path]], order: Sequence[str], wanted: int | None,
             enroll: int, test: int, extractors: dict[str, Any], min_seconds: float,
             progress: ProgressCallback | None) -> _Gathered:
@@ -183,7 +197,9 @@ def _gather(groups: dict[str, list[Path]], order: Sequence[str], wanted: int | N
                     if wav.shape[-1] < min_seconds * ex.sample_rate:
                         raise InputTooShortError(f"shorter than {min_seconds:g} s", path)
                     waves[ex.sample_rate] = wav
-                vecs[name] = ex(waves[ex.sample_rate], path)
+                base = _computed_base(ex, extractors, vecs)
+                vecs[name] = (ex.adapt(vecs[base]) if base is not None
+                              else ex(waves[ex.sample_rate], path))
             return vecs
         except SonomorphError as exc:
             out.skipped.setdefault(skip_reason(exc), []).append(str(exc))
