@@ -281,7 +281,7 @@ def run_train_backend(args) -> int:
         r = fit_from_corpus(args.data, args.out, remove=args.remove, speakers=args.speakers,
                             max_clips=args.max_clips, progress=update, extractor=extractor,
                             skip_reason=skip_reason, features=feature_versions(extractor),
-                            overwrite=args.force)
+                            overwrite=args.force, groups=groups)
     if getattr(args, "verbose", 0):
         for reason, messages in sorted(r["skipped_clips"].items()):
             for m in messages:

@@ -76,7 +76,8 @@ def fit_from_corpus(root: str | os.PathLike, out: str | os.PathLike, remove: int
                     speakers: str = "real", max_clips: int | None = None,
                     progress: ProgressCallback | None = None, *, extractor: Any,
                     skip_reason: Callable[[SonomorphError], str], features: dict,
-                    overwrite: bool = False) -> dict[str, Any]:
+                    overwrite: bool = False,
+                    groups: dict[str, list[Path]] | None = None) -> dict[str, Any]:
     """Fit a speaker back-end on the train speakers of the speech corpus ``root`` and write
     it to ``out/last.safetensors`` (see the module docstring).
 
@@ -84,6 +85,8 @@ def fit_from_corpus(root: str | os.PathLike, out: str | os.PathLike, remove: int
     raising :class:`SonomorphError` for a clip it cannot describe, with ``name`` and
     ``sample_rate``; ``skip_reason`` names such an error for the counts; ``features``
     describes the extractor (recorded in the file). ``progress(done, total)`` per clip.
+    ``groups``: what :func:`train_speakers` returned for ``root`` and ``speakers``, when the
+    caller already listed them (else they are listed here).
 
     Returns ``out`` (the file), ``speakers``, ``clips``, ``clips_per_speaker``, ``skipped``
     (counts by reason), ``skipped_clips`` (the messages by reason), ``remove``,
@@ -98,7 +101,8 @@ def fit_from_corpus(root: str | os.PathLike, out: str | os.PathLike, remove: int
         raise ConfigError(f"max_clips must be at least 1, got {max_clips}")
     if remove < 0:
         raise ConfigError(f"remove must be 0 or more, got {remove}")
-    groups = train_speakers(root, speakers)
+    if groups is None:
+        groups = train_speakers(root, speakers)
     target = Path(out) / OUT_NAME
     check_output(target, overwrite=overwrite, inputs=[f for fs in groups.values() for f in fs])
 
