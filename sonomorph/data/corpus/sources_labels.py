@@ -376,7 +376,8 @@ for _name in ("openarena-data", "openarena-081-players", "openarena-085-data", "
 # Soundtracks inside pk3 archives: whole tracks only (UFO:AI's "dynamictest" clips are
 # seconds-long engine tests, Nexuiz's "thunder" a sound effect). "digital-pursuit" is left
 # out because it may hold voice: the only new music file whose vocals stem (shipped
-# separator, middle 30 s) came within 8 dB of the input (-4.8 dB; the next -9.5).
+# separator, middle 30 s) came within 8 dB of the input (-4.76 dB; the next -9.45;
+# benchmarks/music_voice_screen.py).
 RULES["nexuiz-music"] = Rule(_never, _pk3, lambda n: n.startswith("sound/cdtracks/") and _is_audio(n)
                              and not n.endswith(("/thunder.ogg", "/digital-pursuit.ogg")),
                              _label_music_folder("nexuiz", r"sound/cdtracks/"))
