@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:
 
 from sonomorph.cli.common import write_json  # noqa: E402
 from sonomorph.eval.bench import add_device_option, parse_args  # noqa: E402
+from sonomorph.utils.fs import portable_path  # noqa: E402
 
 ENROL, TEST, MIN_SECONDS = 8, 7, 0.5
 SPLITS = ("train", "valid", "test-real")
@@ -195,15 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chosen by the valid mean: {chosen['candidate']} fitted on {chosen['fitted_on']}; "
           f"the shipped back-end: {shipped or 'none'}")
     if args.json:
-        data_name = str(args.data)
-        out = {"benchmark": "speaker_backend_selection",
-               "data": data_name if not args.data.is_absolute() else args.data.name,
+        out = {"benchmark": "speaker_backend_selection", "data": portable_path(args.data),
                "enroll": ENROL, "test": TEST, "min_seconds": MIN_SECONDS, "draws": args.draws,
                "seed": args.seed, "rule": "best valid mean; ties: the earlier candidate",
                "resemblyzer": versions, "skipped": skipped,
                "chosen": {"candidate": chosen["candidate"], "fitted_on": chosen["fitted_on"]},
                "shipped": shipped, "rows": rows}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         write_json(args.json, out)
         print(f"wrote {args.json}")
     return 0

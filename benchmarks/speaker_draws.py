@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:
 
 from sonomorph.cli.common import write_json  # noqa: E402
 from sonomorph.eval.bench import add_device_option, parse_args  # noqa: E402
+from sonomorph.utils.fs import portable_path  # noqa: E402
 
 SINGLE = ("gram", "resemblyzer", "ours", "adapted")
 FUSED = {"resemblyzer+gram": ("resemblyzer", "gram"), "resemblyzer+ours": ("resemblyzer", "ours")}
@@ -130,13 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {f} | {r['mean']:.1%} | {r['min']:.1%} | {r['max']:.1%} | "
               f"{r['above_resemblyzer']} / {r['equal_resemblyzer']} / {r['below_resemblyzer']} |")
     if args.json:
-        data = str(args.data)
-        out = {"benchmark": "speaker_draws", "data": data if not Path(data).is_absolute()
-               else Path(data).name, "split": args.split, "enroll": ENROL, "test": TEST,
+        out = {"benchmark": "speaker_draws", "data": portable_path(args.data), "split": args.split, "enroll": ENROL, "test": TEST,
                "min_seconds": MIN_SECONDS, "fusion": "unit vectors joined, each scaled by "
                "sqrt(0.5): the mean of the two cosines", "versions": versions,
                "skipped": skipped, **result}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         write_json(args.json, out)
         print(f"wrote {args.json}")
     return 0

@@ -252,7 +252,6 @@ def _extractor_settings(args) -> dict[str, dict]:
 
 
 def _run_eval_speakers_split(args) -> int:
-
     from sonomorph.eval.analysis import (
         evaluate_speakers_split,
         format_speakers_split,
