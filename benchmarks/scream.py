@@ -3,7 +3,7 @@ streaming engine's speed and latency per block size, and peak memory of long fil
 
 Every setting runs in a fresh subprocess (:mod:`sonomorph.eval.bench`). Generators are built
 with random weights (speed does not depend on them) at the sizes the model card compares:
-the original MelGAN (ngf 32, 4.3M parameters), a half-width MelGAN, and the fast iSTFT-head
+the original MelGAN (ngf 32, 4.3M parameters), a half- and a quarter-width MelGAN, and the fast iSTFT-head
 generator (the shipped size, and a wider one). ONNX files are exported by the case's set-up
 (untimed), with ``sonomorph.models.onnx_export`` and the front end included.
 
@@ -17,7 +17,6 @@ Prints markdown tables and writes ``benchmarks/results/scream.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sonomorph.cli.common import write_json  # noqa: E402
 from sonomorph.eval.bench import (  # noqa: E402
     add_device_option,
     growth_mb_per_minute,
@@ -46,6 +46,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "scream.json"
 ARCHS = {
     "melgan (original, ngf 32)": {"arch": "melgan", "ngf": 32},
     "melgan (half width, ngf 16)": {"arch": "melgan", "ngf": 16},
+    "melgan (quarter width, ngf 8)": {"arch": "melgan", "ngf": 8},
     "istft (shipped: dim 128 x 6)": {"arch": "istft", "dim": 128, "hidden": 384},
     "istft (wider: dim 192 x 6)": {"arch": "istft", "dim": 192, "hidden": 576},
 }
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="generators only")
     p.add_argument("--model", default="", help="also time this checkpoint (e.g. the shipped one)")
     p.add_argument("--seconds", type=float, default=20.0, help="audio per timed run")
+    p.add_argument("--json", type=Path, default=RESULTS, help="results file (default: %(default)s)")
     add_device_option(p)
     args = parse_args(p, argv)
     dev = args.device
@@ -275,8 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         from sonomorph.models import read_metadata
 
         record["weights"] = weights_record(args.model, read_metadata(args.model))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2, default=str))
+    write_json(args.json, record)
     return 0
 
 

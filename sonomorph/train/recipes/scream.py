@@ -12,7 +12,11 @@ weight norm, and the generator architecture (``istft`` fast one or the original 
 ``envelope_smoothing`` averages the envelopes over a few frames), leaving the excitation
 (pitch, roughness, noise: the timbre a scream changes) to the adversarial term.
 ``disc_steps`` gives the discriminator several updates per generator step (each on a new
-crop of the batch), so that the adversarial term stays informative.
+crop of the batch), so that the adversarial term stays informative. ``teacher`` (a scream
+model file, e.g. a MelGAN run's ``last.safetensors``) distils it into the generator: the
+frozen teacher converts the same crops and a multi-resolution STFT loss at
+``distill_weight`` pulls the generator's output toward the teacher's (the other terms stay as
+configured), so a slow generator that learned style quickly can teach a fast one.
 
     sonomorph train scream --voices corpora/screams/voices --screams corpora/screams/screams
 
@@ -122,6 +126,9 @@ class ScreamConfig(TrainConfig):
     stft_weight: float = 1.0  #: multi-resolution STFT loss toward the input (0: off)
     adversarial_weight: float = 1.0
     disc_steps: int = 1  #: discriminator updates per generator step (each on a new crop)
+    #: a scream model file (or shipped name) distilled into the generator (frozen; "": none)
+    teacher: str = ""
+    distill_weight: float = 0.0  #: weight of the STFT loss toward the teacher's output
     warmup_steps: int = 0  #: generator trained on the content losses only for this many steps
     checkpoint_every: int = 250
     validate_every: int = 500
@@ -170,8 +177,15 @@ class ScreamConfig(TrainConfig):
             raise ConfigError(f"'disc_steps' must be at least 1, got {self.disc_steps}")
         if not 0.1 <= self.segment_s <= 10:
             raise ConfigError(f"'segment_s' must be between 0.1 and 10, got {self.segment_s}")
+        if bool(self.teacher) != (self.distill_weight > 0):
+            raise ConfigError("'teacher' and a positive 'distill_weight' go together, got "
+                              f"teacher={self.teacher!r}, distill_weight={self.distill_weight}")
+        if self.teacher:
+            from sonomorph.train.init_from import resolve_init_from
+
+            resolve_init_from(self.teacher, "scream")  # a missing file fails here, not later
         for key in ("correlation_weight", "feature_matching_weight", "stft_weight",
-                    "adversarial_weight", "warmup_steps"):
+                    "adversarial_weight", "warmup_steps", "distill_weight"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"'{key}' must not be negative")
         if not all(0 <= b < 1 for b in self.betas):
@@ -281,6 +295,7 @@ class ScreamTask(TrainTask):
         self.hinge = HingeGANLoss()
         self.corr: nn.Module = MelCorrelationLoss()  # the content loss (set in build_models)
         self._judge: nn.Module | None = None
+        self._teacher: nn.Module | None = None
         self._text: tuple[Any, list[tuple[np.ndarray, str]], float] | None = None
         self.fm = FeatureMatchingLoss(mode="mean")
         self.stft = MultiResolutionSTFTLoss()
@@ -370,6 +385,11 @@ class ScreamTask(TrainTask):
                 loss_fm = self.fm(fake_feats, real_feats)
                 loss_g = loss_g + cfg.feature_matching_weight * loss_fm
                 out["fm"] = loss_fm
+        if cfg.teacher:
+            with ctx.fp32():
+                loss_distill = self.stft(fake.float(), self._teacher_output(voice.float()))
+            loss_g = loss_g + cfg.distill_weight * loss_distill
+            out["distill"] = loss_distill
         if cfg.stft_weight > 0:
             with ctx.fp32():
                 loss_stft = self.stft(_peak_normalise(fake.float()), _peak_normalise(voice.float()))
@@ -443,6 +463,24 @@ class ScreamTask(TrainTask):
         if wer_input > 0:
             out["wer_ratio"] = out["wer"] / wer_input
         return out
+
+    def _teacher_output(self, voice: Tensor) -> Tensor:
+        """The ``teacher`` file's output for ``voice`` (no gradient); the teacher is loaded
+        once (:func:`~sonomorph.train.init_from.resolve_init_from` names), frozen, in eval
+        mode on the voice's device."""
+        if self._teacher is None:
+            from sonomorph.models.checkpoint import load_model
+            from sonomorph.train.init_from import resolve_init_from
+
+            teacher, _ = load_model(resolve_init_from(self.config.teacher, "scream"),
+                                    expect="scream")
+            if int(teacher.sample_rate) != SAMPLE_RATE:
+                raise ConfigError(f"the teacher {self.config.teacher} makes "
+                                  f"{teacher.sample_rate} Hz audio; this recipe {SAMPLE_RATE} Hz")
+            self._teacher = teacher.float().eval().requires_grad_(False)
+        self._teacher.to(voice.device)
+        with torch.no_grad():
+            return self._teacher(voice)
 
     def _load_judge(self) -> nn.Module | None:
         """The ``judge`` file's scream judge on the CPU (loaded once), or None."""
