@@ -45,6 +45,12 @@ SONG_SPAN = (2.0, 12.0)
 # (v01: festival kal_diphone, the engine that sings; the lines of this take are all sung).
 SUNG_TAKE = "voices/v01-001.wav"
 SUNG_SPAN = (0.0, 12.75)
+# The held-out voices: the first test-text take of flite's slt and rms, voices that no
+# training split of `corpus screams` holds, saying sentences held out of every other split
+# (the small build below makes the same takes, byte for byte, as the default build).
+HELDOUT_TAKES = ("test-text/flite_slt-001.wav", "test-text/flite_rms-001.wav")
+HELDOUT_VOICES = ("flite:slt", "flite:rms")  # the voice each take must be
+HELDOUT_DIR = "scream_voices"
 # The speakers of `corpus speech` (synthetic only): the first four enrol with their first
 # two sentences; the query is the first speaker's last sentence (p225 is English).
 ENROL_SPEAKERS = ("p225", "p226", "p227", "p228")
@@ -64,8 +70,8 @@ BUILDS = {  # the corpus commands run, each into WORK/<name>; no example has lib
     "screams": ["--minutes", "2", "--speakers", "4", "--real-voices", "0"],
     "genres": ["--genres", GENRE, "--clips-per-genre", "11"],
 }
-NEEDS = {"song": (), "sung": ("screams",), "spoken": ("speech",), "speakers": ("speech",),
-         "genre": ("genres",)}  # example -> the builds it is cut from
+NEEDS = {"song": (), "sung": ("screams",), "heldout": ("screams",), "spoken": ("speech",),
+         "speakers": ("speech",), "genre": ("genres",)}  # example -> the builds it is cut from
 
 
 class Unusable(Exception):
@@ -154,6 +160,20 @@ def check_sung(screams: Path) -> None:
                        "update SUNG_TAKE")
 
 
+def check_heldout(screams: Path) -> dict[str, str]:
+    """The known sentence of each held-out take, checked against the rules above."""
+    clips = json.loads((screams / "clips.json").read_text())
+    texts = {}
+    for take, voice in zip(HELDOUT_TAKES, HELDOUT_VOICES):
+        clip = clips.get(take, {})
+        if (clip.get("origin") != "synthetic" or clip.get("split") != "test-text"
+                or clip.get("voice") != voice or not str(clip.get("text", "")).strip()):
+            raise Unusable(f"{take} of corpus screams is not a test-text take of {voice} with "
+                           f"its text ({clip}): update HELDOUT_TAKES")
+        texts[take] = str(clip["text"]).strip()
+    return texts
+
+
 def check_speakers(speech: Path, names: list[str]) -> None:
     rows = speaker_info(speech)
     wanted = ([QUERY[0]] if "spoken" in names else []) + (
@@ -192,6 +212,12 @@ def cut(out: Path, song: Path | None, dirs: dict[str, Path], names: list[str], *
         sung, sr = load(dirs["screams"] / SUNG_TAKE, channels=1)
         lo, hi = (int(t * sr) for t in SUNG_SPAN)
         write_ogg(out / "sung_voice.ogg", sung[:, lo:hi], sr, force=force)
+    if "heldout" in names:
+        for take, text in check_heldout(dirs["screams"]).items():
+            wav, sr = load(dirs["screams"] / take, channels=1)
+            dst = write_ogg(out / HELDOUT_DIR / Path(take).with_suffix(".ogg").name, wav, sr,
+                            force=force)
+            dst.with_suffix(".txt").write_text(text + "\n")
     speech = dirs["speech"] / "wav" if "speech" in dirs else None
     if speech is not None:
         check_speakers(speech.parent, names)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,8 +198,12 @@ def run_karaoke(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, s
 
 def run_scream(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, str],
                progress: ProgressCallback | None = None, device: str = "cpu",
-               strength: float = 1.0, preset: str = "model") -> Outcome:
-    """``preset``: "model" (the scream model), "growl" (the DSP effect) or "both"."""
+               strength: float = 1.0, preset: str = "model",
+               also_models: Sequence[str] = ()) -> Outcome:
+    """``preset``: "model" (the scream model), "growl" (the DSP effect) or "both";
+    ``also_models``: more scream models (shipped names or files) run beside the main one.
+    An optional ``inputs["held_out"]`` folder: each of its clips goes through the main
+    model (when the preset runs it) and the ``also_models``, its ``<stem>.txt`` shown."""
     from sonomorph.pipelines.scream import Screamer, load_backend
 
     voice = Path(inputs["voice"])
@@ -213,22 +218,86 @@ def run_scream(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, st
         o.notes.append("No shipped scream model in this build yet: only the DSP growl preset ran.")
         want_model = False
     rows = [("input voice", voice)]
+
+    def backend_of(name: str | None):
+        return _cached(("scream", name, device), lambda: load_backend(name, device=device))
+
+    def scream(name: str | None, src: Path, dst: Path) -> Path:
+        report = Screamer(backend=backend_of(name), style_strength=strength, progress=progress
+                          ).process_file(src, dst, overwrite=True)
+        o.notes += [n for n in report.notes if n not in o.notes]
+        return report.dst
+
     if want_model:
-        backend = _cached(("scream", spec, device), lambda: load_backend(spec, device=device))
-        report = Screamer(backend=backend, style_strength=strength, progress=progress
-                          ).process_file(voice, out / f"{stem}_scream.wav", overwrite=True)
-        o.audio.append((f"scream ({backend.name})", report.dst))
-        o.notes += report.notes
-        rows.append(("scream (model)", report.dst))
+        backend = backend_of(spec)
+        dst = scream(spec, voice, out / f"{stem}_scream.wav")
+        o.audio.append((f"scream ({backend.name})", dst))
+        rows.append(("scream (model)", dst))
     if preset in ("growl", "both"):
         report = Screamer(preset="growl", style_strength=strength).process_file(
             voice, out / f"{stem}_growl.wav", overwrite=True)
         o.audio.append(("growl (DSP preset)", report.dst))
         rows.append(("growl (DSP preset)", report.dst))
+    # (label, tag for file names, model spec): the main model first, then ``also_models``.
+    used, labels, extra = {"scream", "growl"}, {_model_label(spec)} if want_model else set(), []
+    for m in also_models:
+        if not Path(m).suffix and not _shipped(str(m)):  # a shipped name this build lacks
+            o.notes.append(f"No shipped '{m}' model in this build: it did not run.")
+            continue
+        extra.append((_unique(_model_label(m), labels), _unique(safe_stem(m, "model"), used), m))
+    for label, tag, name in extra:
+        dst = scream(name, voice, out / f"{stem}_{tag}.wav")
+        o.audio.append((f"scream ({label})", dst))
+        rows.append((f"scream ({label})", dst))
     o.images = _pngs(out, stem, rows)
     o.metrics.append(("style strength", f"{strength:g}"))
     o.metrics += content_kept(voice, [(label, p) for label, p in rows[1:]])
+    runs = ([(_model_label(spec), "scream", spec)] if want_model else []) + extra
+    if inputs.get("held_out") and runs:
+        o.text = _scream_held_out(Path(inputs["held_out"]), out / "held-out", runs, o, scream)
     return o
+
+
+def _model_label(spec: str | os.PathLike | None) -> str:
+    """How a scream model is named in labels: the shipped name, or the file's stem."""
+    return "scream" if spec in (None, "", "default") else Path(spec).stem
+
+
+def _unique(tag: str, used: set[str]) -> str:
+    """``tag``, or ``tag-2``, ``tag-3`` ... when taken; the result is marked as used."""
+    n, found = 1, tag
+    while found in used:
+        n += 1
+        found = f"{tag}-{n}"
+    used.add(found)
+    return found
+
+
+def _scream_held_out(folder: Path, out: Path, runs: list[tuple[str, str, Any]], o: Outcome,
+                     scream: Callable[[Any, Path, Path], Path]) -> str:
+    """Each clip of ``folder`` (copied beside its outputs) through each (label, tag, model)
+    of ``runs`` with ``scream(model, src, dst)``: the outputs and their mel correlations go
+    to ``o``; returns the clips' known sentences (``<stem>.txt``), one a line."""
+    from sonomorph.audio.io import find_audio_files
+
+    lines, clips = [], set()
+    for clip in find_audio_files(folder, recursive=False):
+        name = _unique(safe_stem(clip.name, "clip"), clips)
+        (out / name).mkdir(parents=True, exist_ok=True)
+        shown = out / name / f"{name}_input{clip.suffix.lower()}"
+        shutil.copyfile(clip, shown)
+        o.audio.append((f"held-out {name}: input voice", shown))
+        made = []
+        for label, tag, model in runs:
+            row = (f"held-out {name}: scream ({label})",
+                   scream(model, clip, out / name / f"{name}_{tag}.wav"))
+            o.audio.append(row)
+            made.append(row)
+        o.metrics += content_kept(clip, made)
+        text = clip.with_suffix(".txt")
+        if text.is_file():
+            lines.append(f"held-out {name}: \u201c{text.read_text().strip()}\u201d")
+    return "\n".join(lines)
 
 
 def run_accompany(inputs: Mapping[str, Path], out: Path, *, models: Mapping[str, str],

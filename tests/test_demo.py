@@ -31,7 +31,7 @@ def models(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory) -> Path:
-    """The committed examples cut to 3 s (the speakers folder as it is)."""
+    """The committed examples cut to 3 s (the speakers and held-out voices as they are)."""
     out = tmp_path_factory.mktemp("examples")
     for name in ("song.ogg", "song_vocals.ogg", "sung_voice.ogg", "spoken_voice.ogg"):
         wav, sr = sf.read(EXAMPLES / name, dtype="float32", always_2d=True)
@@ -39,6 +39,7 @@ def examples(tmp_path_factory) -> Path:
     genre = EXAMPLES / "genre_clip.ogg"
     shutil.copyfile(genre if genre.exists() else out / "song.ogg", out / "genre_clip.ogg")
     shutil.copytree(EXAMPLES / "speakers", out / "speakers")
+    shutil.copytree(EXAMPLES / "scream_voices", out / "scream_voices")
     return out
 
 
@@ -62,6 +63,13 @@ def test_committed_examples_exist_and_are_small() -> None:
     assert total < 800 * 1024, f"examples/ holds {total // 1024} KB"
     info = sf.info(EXAMPLES / "song.ogg")
     assert info.channels == 2 and info.samplerate == 44100 and info.duration >= 9.5
+    held_out = sorted(p.name for p in (EXAMPLES / "scream_voices").iterdir())
+    assert held_out == ["flite_rms-001.ogg", "flite_rms-001.txt", "flite_slt-001.ogg",
+                        "flite_slt-001.txt"]
+    for clip in (EXAMPLES / "scream_voices").glob("*.ogg"):
+        info = sf.info(clip)
+        assert info.channels == 1 and info.samplerate == 22050 and 1 < info.duration < 5
+        assert clip.with_suffix(".txt").read_text().strip().endswith(".")
 
 
 def test_demo_runs_every_capability(tmp_path, models, examples, fast) -> None:
@@ -96,7 +104,44 @@ def test_demo_runs_every_capability(tmp_path, models, examples, fast) -> None:
     assert best in {p.name for p in (examples / "speakers").iterdir()}
     assert "seconds out" in dict(by_key["silence"].outcome.metrics)
     assert by_key["genre"].outcome.probabilities
-    assert len(by_key["scream"].outcome.audio) == 2  # the model and the growl preset
+    # The model, the growl preset and scream-real on the voice; each held-out clip, the
+    # model's and scream-real's output of it.
+    assert len(by_key["scream"].outcome.audio) == 3 + 2 * 3
+
+
+def test_demo_scream_plays_held_out_voices_through_both_models(tmp_path, examples) -> None:
+    """Each held-out clip goes through the default shipped scream model and scream-real:
+    one playable output per clip and model, about as long as the clip, and its sentence."""
+    assert demo.DEMO_INPUTS["scream"]["held_out"] == "scream_voices"
+    assert tuple(demo.DEMO_OPTIONS["scream"]["also_models"]) == ("scream-real",)
+    out = tmp_path / "out"
+    (section,) = demo.run_demo(out, examples=examples, only=["scream"], quiet=True)
+    assert section.status == "ok", section.reason
+    audio = dict(section.outcome.audio)
+    assert len(audio) == len(section.outcome.audio)  # labels are unique
+    assert len({p for p in audio.values()}) == len(audio)  # and so are the files
+    clips = sorted((examples / "scream_voices").glob("*.ogg"))
+    assert len(clips) == 2
+    metrics = dict(section.outcome.metrics)
+    for clip in clips:
+        seconds = sf.info(clip).duration
+        for model in ("scream", "scream-real"):
+            label = f"held-out {clip.stem}: scream ({model})"
+            path = audio[label]
+            assert path.is_file() and path.is_relative_to(out / "scream")
+            info = sf.info(path)
+            assert info.channels == 1 and abs(info.duration - seconds) < 0.1, (label, info)
+            wav, _ = sf.read(path, dtype="float32")
+            assert np.isfinite(wav).all() and np.abs(wav).max() > 0
+            assert f"mel correlation with the input: {label}" in metrics
+        assert audio[f"held-out {clip.stem}: input voice"].is_file()
+        sentence = clip.with_suffix(".txt").read_text().strip()
+        assert sentence in section.outcome.text
+    assert "scream (scream-real)" in audio  # also run on the main voice
+    html = (out / "index.html").read_text()
+    assert "held-out flite_slt-001: scream (scream-real)" in html
+    for link in _links(out / "index.html"):
+        assert (out / link).is_file(), f"report links to a missing file: {link}"
 
 
 def test_only_a_missing_model_is_skipped_and_import_errors_surface(tmp_path, examples,
