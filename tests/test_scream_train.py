@@ -259,3 +259,7 @@ def test_a_teacher_is_distilled_into_the_generator_and_stays_frozen(tmp_path, fo
     with pytest.raises(CheckpointError):
         tiny_config(tmp_path / "b", root, teacher=str(tmp_path / "missing.safetensors"),
                     distill_weight=1.0)
+    pickle = tmp_path / "teacher.pt"
+    torch.save(teacher.state_dict(), pickle)
+    with pytest.raises(ConfigError, match="pickled files are not read"):
+        tiny_config(tmp_path / "b", root, teacher=str(pickle), distill_weight=1.0)

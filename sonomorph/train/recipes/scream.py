@@ -181,9 +181,13 @@ class ScreamConfig(TrainConfig):
             raise ConfigError("'teacher' and a positive 'distill_weight' go together, got "
                               f"teacher={self.teacher!r}, distill_weight={self.distill_weight}")
         if self.teacher:
+            from sonomorph.models.checkpoint import PICKLE_SUFFIXES
             from sonomorph.train.init_from import resolve_init_from
 
-            resolve_init_from(self.teacher, "scream")  # a missing file fails here, not later
+            # a missing file fails here, not later; pickles are not read (as for init_from)
+            if resolve_init_from(self.teacher, "scream").suffix.lower() in PICKLE_SUFFIXES:
+                raise ConfigError("'teacher' needs a .safetensors scream model file written by "
+                                  f"sonomorph; pickled files are not read: {self.teacher}")
         for key in ("correlation_weight", "feature_matching_weight", "stft_weight",
                     "adversarial_weight", "warmup_steps", "distill_weight"):
             if getattr(self, key) < 0:
