@@ -21,8 +21,6 @@ import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -49,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import soundfile as sf
 
+    from sonomorph.audio.io import load
+    from sonomorph.eval.metrics import level_db
     from sonomorph.eval.records import weights_record
     from sonomorph.models import resolve_model
     from sonomorph.pipelines.separate import Separator
@@ -62,14 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         if not files or not all(f.is_file() for f in files):
             p.exit(2, f"{p.prog}: error: no music files for {source}: {files}\n")
         for f in files:
-            info = sf.info(f)
-            n = int(min(args.seconds, info.duration) * info.samplerate)
-            x, sr = sf.read(f, start=max(0, (info.frames - n) // 2), frames=n,
-                            dtype="float32", always_2d=True)
-            v = sep.separate(x.T, sr)["vocals"]
-            level = 10 * np.log10((v ** 2).sum() / max(float((x ** 2).sum()), 1e-12) + 1e-12)
-            rows.append({"source": source, "file": f.name, "seconds": round(info.duration, 1),
-                         "vocals_level_db": round(float(level), 2)})
+            seconds = sf.info(f).duration
+            part = min(args.seconds, seconds)
+            x, sr = load(f, offset=(seconds - part) / 2, duration=part)
+            level = level_db(sep.separate(x, sr)["vocals"], x)
+            rows.append({"source": source, "file": f.name, "seconds": round(seconds, 1),
+                         "vocals_level_db": round(level, 2)})
     rows.sort(key=lambda r: -r["vocals_level_db"])
     per_source = {s: {"files": len(lv), "median_db": round(statistics.median(lv), 2),
                       "max_db": max(lv)}
@@ -79,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['vocals_level_db']:7.2f} dB  {r['source']}/{r['file']}")
     for s, d in per_source.items():
         print(f"{s}: {d['files']} files, median {d['median_db']:.2f} dB, max {d['max_db']:.2f} dB")
-    manifest = json.loads((Path(args.library) / "manifest.json").read_text("utf-8"))
     if args.json:
+        manifest = json.loads((Path(args.library) / "manifest.json").read_text("utf-8"))
         write_json(args.json, {
             "what": "vocals-stem level of the shipped separator on library music, middle "
                     f"{args.seconds:g} s per file, dB relative to the input",

@@ -3,15 +3,15 @@ streaming engine's speed and latency per block size, and peak memory of long fil
 
 Every setting runs in a fresh subprocess (:mod:`sonomorph.eval.bench`). Generators are built
 with random weights (speed does not depend on them) at the sizes the model card compares:
-the original MelGAN (ngf 32, 4.3M parameters), a half- and a quarter-width MelGAN, and the fast iSTFT-head
-generator (the shipped size, and a wider one). ONNX files are exported by the case's set-up
-(untimed), with ``sonomorph.models.onnx_export`` and the front end included.
+the original MelGAN (ngf 32, 4.3M parameters), a half- and a quarter-width MelGAN, and the
+fast iSTFT-head generator (the shipped size, and a wider one). ONNX files are exported by the
+case's set-up (untimed), with ``sonomorph.models.onnx_export`` and the front end included.
 
     .venv/bin/python benchmarks/scream.py            # everything (about 10 minutes)
     .venv/bin/python benchmarks/scream.py --quick    # generators only
     .venv/bin/python benchmarks/scream.py --device cuda   # torch rows on the GPU (ONNX stays on the CPU)
 
-Prints markdown tables and writes ``benchmarks/results/scream.json``.
+Prints markdown tables and writes ``benchmarks/results/scream.json`` (``--json PATH``: there).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from sonomorph.eval.bench import (  # noqa: E402
 
 SR = 22050
 THIS = str(Path(__file__).resolve())
-SHOWN = "benchmarks/scream.py"  # the cases' names in the results (no machine's absolute path)
+SHOWN = Path(THIS).relative_to(ROOT).as_posix()  # cases' names in results: no absolute path
 RESULTS = ROOT / "benchmarks" / "results" / "scream.json"
 
 ARCHS = {
@@ -233,9 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         n_params = sum(p.numel() for p in _model_from(kw).parameters())
         slow = kw.get("arch") == "melgan" and kw.get("ngf", 32) >= 32
         secs = 5.0 if slow else args.seconds
-        t = run_case(f"{THIS}:torch_case", name=f"{SHOWN}:torch_case", seconds=secs, threads=1, repeats=3, kwargs=kw,
-                     device=dev)
-        o = run_case(f"{THIS}:onnx_case", name=f"{SHOWN}:onnx_case", seconds=secs, threads=1, repeats=3, kwargs=kw)
+        t = run_case(f"{THIS}:torch_case", name=f"{SHOWN}:torch_case", seconds=secs, threads=1,
+                     repeats=3, kwargs=kw, device=dev)
+        o = run_case(f"{THIS}:onnx_case", name=f"{SHOWN}:onnx_case", seconds=secs, threads=1,
+                     repeats=3, kwargs=kw)
         # CPU time measures the CPU's work: not a GPU's speed
         tc = cpu_xrt(torch_case, secs, **kw) if dev == "cpu" else None
         oc = cpu_xrt(onnx_case, secs, **kw)
@@ -254,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         for backend in ("onnx", "torch"):
             for block in (256, 2048):
                 on = dev if backend == "torch" else None  # onnxruntime runs on the CPU
-                m = run_case(f"{THIS}:streaming_case", name=f"{SHOWN}:streaming_case", seconds=10.0, threads=1, repeats=2,
+                m = run_case(f"{THIS}:streaming_case", name=f"{SHOWN}:streaming_case",
+                             seconds=10.0, threads=1, repeats=2,
                              kwargs={**kw, "block": block, "backend": backend}, device=on)
                 c = (cpu_xrt(streaming_case, 10.0, repeats=2, block=block, backend=backend, **kw)
                      if m.device == "cpu" else None)
@@ -265,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nStreaming engine (fast generator), one thread, fixed-size blocks:\n")
         print(markdown_table(["backend", "block", "latency (ms)", "x real time wall",
                               "x real time cpu", "error"], rows))
-        mem = memory_growth(f"{THIS}:long_file_case", [120, 600, 1200], name=f"{SHOWN}:long_file_case",
+        mem = memory_growth(f"{THIS}:long_file_case", [120, 600, 1200],
+                            name=f"{SHOWN}:long_file_case",
                             kwargs={"model": args.model} if args.model else {}, device=dev)
         record["memory"] = [m.to_dict() for m in mem]
         print("\nLong files (constant-memory path), peak RSS:\n")

@@ -40,15 +40,7 @@ import numpy as np
 import soundfile as sf
 
 from sonomorph.audio.io import resample
-
-
-def level_db(stem: np.ndarray, reference: np.ndarray) -> float:
-    """Energy of ``stem`` relative to ``reference``, in dB (-inf for a silent stem)."""
-    num = float(np.sum(np.square(stem, dtype=np.float64)))
-    den = float(np.sum(np.square(reference, dtype=np.float64)))
-    if den <= 0:
-        return math.nan
-    return 10 * math.log10(num / den) if num > 0 else -math.inf
+from sonomorph.eval.metrics import level_db
 
 
 def _middle(path: Path, seconds: float, sr_out: int) -> np.ndarray:

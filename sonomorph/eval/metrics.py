@@ -1,4 +1,4 @@
-"""Evaluation metrics: BSSEval v4 SDR, SI-SDR and ROC AUC.
+"""Evaluation metrics: BSSEval v4 SDR, SI-SDR, a stem's level and ROC AUC.
 
 They are defined in :mod:`sonomorph.models.metrics` (training scores its validation with
 them too, and training may not import the evaluation layer); this module re-exports them
@@ -10,6 +10,7 @@ from __future__ import annotations
 from sonomorph.models.metrics import (
     ROTATION_DEGREES,
     bss_eval_v4,
+    level_db,
     median_over_tracks,
     museval_metrics,
     roc_auc,
@@ -18,5 +19,5 @@ from sonomorph.models.metrics import (
     track_scores,
 )
 
-__all__ = ["bss_eval_v4", "si_sdr", "track_scores", "score_track", "ROTATION_DEGREES",
+__all__ = ["bss_eval_v4", "si_sdr", "level_db", "track_scores", "score_track", "ROTATION_DEGREES",
            "median_over_tracks", "museval_metrics", "roc_auc"]

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["bss_eval_v4", "si_sdr", "track_scores", "median_over_tracks", "museval_metrics",
+__all__ = ["bss_eval_v4", "si_sdr", "level_db", "track_scores", "median_over_tracks", "museval_metrics",
            "roc_auc", "equal_error_rate", "nearest_neighbour_accuracy"]
 
 _EPS = 1e-10
@@ -130,6 +130,16 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     return 10.0 * math.log10((float(np.dot(target, target)) + _EPS)
                              / (float(np.dot(noise, noise)) + _EPS))
 
+
+
+def level_db(stem: np.ndarray, reference: np.ndarray) -> float:
+    """Energy of ``stem`` relative to ``reference``, in dB (how much of an input a separated
+    stem holds): NaN when the reference is silent, -inf for a silent stem."""
+    num = float(np.sum(np.square(stem, dtype=np.float64)))
+    den = float(np.sum(np.square(reference, dtype=np.float64)))
+    if den <= 0:
+        return math.nan
+    return 10 * math.log10(num / den) if num > 0 else -math.inf
 
 def track_scores(references: Mapping[str, np.ndarray], estimates: Mapping[str, np.ndarray],
                  sample_rate: int, *, bsseval: bool = True) -> dict[str, dict[str, float]]:

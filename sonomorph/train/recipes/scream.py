@@ -471,7 +471,7 @@ class ScreamTask(TrainTask):
     def _teacher_output(self, voice: Tensor) -> Tensor:
         """The ``teacher`` file's output for ``voice`` (no gradient); the teacher is loaded
         once (:func:`~sonomorph.train.init_from.resolve_init_from` names), frozen, in eval
-        mode on the voice's device."""
+        mode, onto the device of the first batch it sees (training keeps to one device)."""
         if self._teacher is None:
             from sonomorph.models.checkpoint import load_model
             from sonomorph.train.init_from import resolve_init_from
@@ -481,8 +481,7 @@ class ScreamTask(TrainTask):
             if int(teacher.sample_rate) != SAMPLE_RATE:
                 raise ConfigError(f"the teacher {self.config.teacher} makes "
                                   f"{teacher.sample_rate} Hz audio; this recipe {SAMPLE_RATE} Hz")
-            self._teacher = teacher.float().eval().requires_grad_(False)
-        self._teacher.to(voice.device)
+            self._teacher = teacher.float().eval().requires_grad_(False).to(voice.device)
         with torch.no_grad():
             return self._teacher(voice)
 
